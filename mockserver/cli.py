@@ -1,0 +1,117 @@
+"""The ``cutout-mock`` command line.
+
+``cutout-mock segment INPUT OUTPUT``: cut out a local file or URL (image -> PNG, video -> any of the
+nine formats), with the same engine and options the mock server uses, and a progress bar for video.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from mockserver.engine import compose, inputs
+from mockserver.engine.codecs import FORMATS
+from mockserver.engine.errors import MalformedImage, MediaError, UnsupportedImageFormat
+from mockserver.engine.segment import get_segmenter, segment
+from mockserver.engine.video import choose_format, process_video
+
+_EXTENSION_FORMAT = {"webm": "webm_vp9", "mkv": "mkv_vp9", "mov": "mov_proresks", "gif": "gif", "mp4": "mp4_h264"}
+_LOOSE_IMAGE = inputs.ImageLimits(max_bytes=200 * inputs.MB, min_side=8, max_side=20000)
+_LOOSE_VIDEO = inputs.VideoLimits(max_bytes=10_000 * inputs.MB, max_seconds=24 * 3600, min_side=8, max_side=8192)
+
+
+class ProgressBar:
+    """A one-line text progress bar on stderr, redrawn in place."""
+
+    def __init__(self, stream: TextIO = sys.stderr, width: int = 30) -> None:
+        self.stream, self.width = stream, width
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if total:
+            filled = min(self.width, self.width * done // total)
+            bar = "#" * filled + "." * (self.width - filled)
+            self.stream.write(f"\r[{bar}] {done}/{total} frames")
+        else:
+            self.stream.write(f"\r{done} frames")
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\n")
+
+
+def _read_input(source: str) -> bytes:
+    if source.startswith(("http://", "https://", "data:")):
+        policy = inputs.FetchPolicy(max_bytes=_LOOSE_VIDEO.max_bytes, timeout=120)
+        return asyncio.run(inputs.fetch(source, policy))
+    return Path(source).read_bytes()
+
+
+def _segment_command(args: argparse.Namespace) -> int:
+    data = _read_input(args.input)
+    engine = get_segmenter(args.engine)
+    background = compose.parse_background(args.background, args.background_color)
+    try:
+        rgb = inputs.load_image(data, _LOOSE_IMAGE)
+    except (MalformedImage, UnsupportedImageFormat):
+        rgb = None
+    if rgb is not None:
+        alpha = segment(rgb, engine)
+        rgba = compose.composite(rgb, alpha, background)
+        shadow = compose.Shadow() if args.shadow else None
+        if shadow:
+            rgba = compose.add_shadow(rgba, compose.cast_shadow(alpha, shadow))
+        if args.crop:
+            rgba = compose.crop_to_subject(rgba)
+        Path(args.output).write_bytes(compose.encode_png(rgba))
+        print(f"{args.output}: {rgba.shape[1]}x{rgba.shape[0]} PNG", file=sys.stderr)
+        return 0
+    src = inputs.spool(data)
+    try:
+        inputs.probe_video(src, _LOOSE_VIDEO)
+        requested = args.format or _EXTENSION_FORMAT.get(Path(args.output).suffix.lstrip(".").lower())
+        fmt = choose_format(background, requested)
+        bar = ProgressBar()
+        kwargs = {} if args.engine == "classic" else {"engine": engine}
+        stats = process_video(src, args.output, fmt, background, progress=bar, **kwargs)
+        bar.close()
+    finally:
+        src.unlink(missing_ok=True)
+    print(f"{args.output}: {stats.frames} frames {stats.width}x{stats.height} {stats.format}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cutout-mock", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    seg = sub.add_parser("segment", help="cut out an image or a video (file path or URL)")
+    seg.add_argument("input")
+    seg.add_argument("output")
+    seg.add_argument("--format", choices=sorted(FORMATS), help="video output format (default: from the extension)")
+    seg.add_argument(
+        "--background",
+        default="transparent",
+        help="transparent, black, white, green, blue, magenta, custom or a hex colour",
+    )
+    seg.add_argument("--background-color", help="with --background custom: #RRGGBB")
+    seg.add_argument("--engine", default="classic", help="classic (default) or onnx:<path>")
+    seg.add_argument("--shadow", action="store_true", help="images: add a cast shadow (Pixelcut's default light)")
+    seg.add_argument("--crop", action="store_true", help="images: crop to the subject")
+    seg.set_defaults(handler=_segment_command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except (MediaError, OSError, ValueError) as exc:
+        print(f"cutout-mock: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,264 @@
+"""Getting input media safely: fetch a URL with limits, then probe and validate the bytes.
+
+Fetching streams the body and aborts as soon as it passes the size limit or the time budget, and
+refuses addresses by the SSRF policy of DESIGN §6 (each hop of a redirect is checked again). Probing
+reads only headers before deciding (so a decompression bomb is refused before it is decoded), then
+checks each documented limit and raises the matching typed error from `errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import ipaddress
+import socket
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote_to_bytes, urljoin, urlsplit
+
+import av
+import httpx
+import numpy as np
+from PIL import Image, ImageOps
+
+from mockserver.engine.errors import (
+    DurationTooLong,
+    EmptyFile,
+    FetchError,
+    FetchTimeout,
+    FileTooLarge,
+    ForbiddenAddress,
+    MalformedImage,
+    MalformedVideo,
+    ResolutionTooHigh,
+    ResolutionTooLow,
+    UnsupportedCodec,
+    UnsupportedImageFormat,
+    UnsupportedVideoFormat,
+)
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    max_bytes: int = 25 * MB
+    min_side: int = 64
+    max_side: int = 6000
+    formats: frozenset[str] = frozenset({"PNG", "JPEG", "WEBP"})
+
+
+@dataclass(frozen=True)
+class VideoLimits:
+    max_bytes: int = 100 * MB
+    max_seconds: float = 60.0
+    min_side: int = 64
+    max_side: int = 4096
+    # FFmpeg demuxer names: "mov,mp4,..." covers MP4 and MOV; "matroska,webm" covers WebM and MKV.
+    containers: frozenset[str] = frozenset({"mov", "mp4", "matroska", "webm", "gif"})
+    codecs: frozenset[str] = frozenset({"h264", "hevc", "vp8", "vp9", "av1", "prores", "gif"})
+
+
+PIXELCUT_IMAGE = ImageLimits()
+PIXELCUT_VIDEO = VideoLimits()
+
+
+# --- fetching -------------------------------------------------------------------------------
+
+_METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """How far a fetch may reach. Loopback is allowed (the mock serves its own media there)."""
+
+    max_bytes: int = 100 * MB
+    timeout: float = 20.0
+    allow_private: bool = False
+    max_redirects: int = 5
+
+
+def check_address(host: str, policy: FetchPolicy) -> None:
+    """Refuse link-local and metadata addresses always, private ones unless allowed."""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise FetchError(f"could not resolve host {host!r}: {exc}") from None
+    for info in infos:
+        addr = ipaddress.ip_address(info[4][0].split("%")[0])
+        if addr in _METADATA or addr.is_link_local or addr.is_multicast or addr.is_unspecified:
+            raise ForbiddenAddress(f"fetching from {addr} is not allowed")
+        if addr.is_loopback:
+            continue
+        if (addr.is_private or addr.is_reserved) and not policy.allow_private:
+            raise ForbiddenAddress(f"fetching from private address {addr} is not allowed (see --allow-fetch)")
+
+
+def _decode_data_url(url: str, policy: FetchPolicy) -> bytes:
+    header, _, payload = url.partition(",")
+    raw = base64.b64decode(payload, validate=False) if header.endswith(";base64") else unquote_to_bytes(payload)
+    if len(raw) > policy.max_bytes:
+        raise FileTooLarge(f"the file is larger than {policy.max_bytes // MB} MB")
+    return raw
+
+
+async def fetch(url: str, policy: FetchPolicy = FetchPolicy(), client: httpx.AsyncClient | None = None) -> bytes:
+    """The body at `url`, or a typed FetchError / FileTooLarge. Accepts http(s) and data: URLs.
+
+    `client` lets the server route URLs that point at itself in-process (no socket needed).
+    """
+    if url.startswith("data:"):
+        return _decode_data_url(url, policy)
+    deadline = time.monotonic() + policy.timeout
+    own_client = client is None
+    client = client or httpx.AsyncClient(timeout=policy.timeout, follow_redirects=False)
+    try:
+        for _ in range(policy.max_redirects + 1):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise FetchError(f"unsupported URL {url!r}: use http(s) or data:")
+            if own_client:
+                await asyncio.to_thread(check_address, parts.hostname, policy)
+            remaining = deadline - time.monotonic()
+            try:
+                body, location = await asyncio.wait_for(_get(client, url, policy), timeout=max(remaining, 0.01))
+            except TimeoutError:
+                raise FetchTimeout(f"fetching {url} took longer than {policy.timeout:g} s") from None
+            if location is None:
+                return body
+            url = urljoin(url, location)
+        raise FetchError(f"too many redirects fetching {url}")
+    finally:
+        if own_client:
+            await client.aclose()
+
+
+async def _get(client: httpx.AsyncClient, url: str, policy: FetchPolicy) -> tuple[bytes, str | None]:
+    try:
+        async with client.stream("GET", url) as response:
+            if response.is_redirect and "location" in response.headers:
+                return b"", response.headers["location"]
+            if response.status_code >= 400:
+                raise FetchError(f"fetching {url} returned HTTP {response.status_code}")
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > policy.max_bytes:
+                raise FileTooLarge(f"the file is larger than {policy.max_bytes // MB} MB")
+            chunks, size = [], 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > policy.max_bytes:
+                    raise FileTooLarge(f"the file is larger than {policy.max_bytes // MB} MB")
+                chunks.append(chunk)
+            return b"".join(chunks), None
+    except httpx.TimeoutException:
+        raise FetchTimeout(f"fetching {url} timed out") from None
+    except httpx.HTTPError as exc:
+        raise FetchError(f"could not fetch {url}: {exc.__class__.__name__}") from None
+
+
+# --- images ---------------------------------------------------------------------------------
+
+
+def load_image(data: bytes, limits: ImageLimits = PIXELCUT_IMAGE) -> np.ndarray:
+    """Validated RGB uint8 pixels (EXIF orientation applied, transparency flattened on white)."""
+    if not data:
+        raise EmptyFile("the image file is empty")
+    if len(data) > limits.max_bytes:
+        raise FileTooLarge(f"the image is larger than {limits.max_bytes // MB} MB")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            image.size  # noqa: B018 - header only; pixels are not decoded yet
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise ResolutionTooHigh("the image resolution is too high") from None
+    except Exception:
+        raise MalformedImage("the image could not be decoded") from None
+    if image.format not in limits.formats:
+        raise UnsupportedImageFormat(f"image format {image.format} is not supported")
+    w, h = image.size
+    if max(w, h) > limits.max_side:
+        raise ResolutionTooHigh(f"{w}x{h} is larger than {limits.max_side}x{limits.max_side}")
+    if min(w, h) < limits.min_side:
+        raise ResolutionTooLow(f"{w}x{h} is smaller than {limits.min_side}x{limits.min_side}")
+    try:
+        image = ImageOps.exif_transpose(image)
+        image.load()
+    except Exception:
+        raise MalformedImage("the image data is truncated or corrupt") from None
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        flat = Image.new("RGB", image.size, (255, 255, 255))
+        flat.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
+        image = flat
+    return np.asarray(image.convert("RGB"))
+
+
+# --- videos ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    container: str
+    codec: str
+    width: int
+    height: int
+    seconds: float
+    frames: int | None
+
+
+def probe_video(path: str | Path, limits: VideoLimits = PIXELCUT_VIDEO) -> VideoInfo:
+    """Check a video file against the limits without decoding more than its first frame."""
+    size = Path(path).stat().st_size
+    if size == 0:
+        raise EmptyFile("the video file is empty")
+    if size > limits.max_bytes:
+        raise FileTooLarge(f"the video is larger than {limits.max_bytes // MB} MB")
+    try:
+        container = av.open(str(path))
+    except av.FFmpegError:
+        raise MalformedVideo("the video could not be opened") from None
+    with container:
+        names = set(container.format.name.split(","))
+        if not names & limits.containers:
+            raise UnsupportedVideoFormat(f"container {container.format.name} is not supported")
+        if not container.streams.video:
+            raise MalformedVideo("the file has no video stream")
+        stream = container.streams.video[0]
+        codec = stream.codec_context.name
+        if codec not in limits.codecs:
+            raise UnsupportedCodec(f"codec {codec} is not supported")
+        w, h = stream.codec_context.width, stream.codec_context.height
+        if max(w, h) > limits.max_side:
+            raise ResolutionTooHigh(f"{w}x{h} is larger than {limits.max_side}x{limits.max_side}")
+        if min(w, h) < limits.min_side:
+            raise ResolutionTooLow(f"{w}x{h} is smaller than {limits.min_side}x{limits.min_side}")
+        seconds = _duration(container, stream)
+        if seconds > limits.max_seconds:
+            raise DurationTooLong(f"the video is {seconds:.1f} s long; the limit is {limits.max_seconds:g} s")
+        try:
+            next(container.decode(stream))
+        except (av.FFmpegError, StopIteration):
+            raise MalformedVideo("the video has no decodable frame") from None
+        container_name = "gif" if "gif" in names else container.format.name
+        return VideoInfo(container_name, codec, w, h, seconds, stream.frames or None)
+
+
+def _duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / av.time_base
+    if stream.frames and stream.average_rate:
+        return float(stream.frames / stream.average_rate)
+    return 0.0
+
+
+def spool(data: bytes, suffix: str = "") -> Path:
+    """Write bytes to a temporary file (PyAV and the encoders want a seekable path)."""
+    with tempfile.NamedTemporaryFile(delete=False, suffix=suffix, prefix="cutout-") as handle:
+        handle.write(data)
+    return Path(handle.name)
