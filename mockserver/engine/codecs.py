@@ -142,6 +142,29 @@ class VideoWriter:
         self.close()
 
 
+def frame_to_rgba(frame: av.VideoFrame) -> np.ndarray:
+    """HxWx4 uint8 of a decoded frame, alpha read straight from its plane when it has one.
+
+    swscale's yuv(a) -> rgba conversion zeroes alpha in the last columns when the width is not a
+    multiple of 8 (seen with FFmpeg 8.1 in PyAV 18), so planar alpha never goes through it.
+    """
+    name = frame.format.name
+    rgb = frame.to_ndarray(format="rgb24")
+    if not name.startswith("yuva"):
+        if any(c.is_alpha for c in frame.format.components):  # packed alpha (GIF decodes to bgra)
+            return frame.to_ndarray(format="rgba")
+        return np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    plane = frame.planes[3]
+    wide = name.endswith(("10le", "12le", "16le"))
+    dtype = np.dtype("<u2") if wide else np.dtype(np.uint8)
+    rows = np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // dtype.itemsize)
+    alpha = rows[: frame.height, : frame.width]
+    if wide:
+        bits = int(name[-4:-2])
+        alpha = (alpha.astype(np.uint32) * 255 // ((1 << bits) - 1)).astype(np.uint8)
+    return np.dstack([rgb, alpha])
+
+
 def read_rgba(path: str | Path) -> Iterator[np.ndarray]:
     """Decode every frame as RGBA, with real alpha for VP9 (libvpx-vp9), ProRes 4444 and GIF."""
     with av.open(str(path)) as container:
@@ -151,9 +174,9 @@ def read_rgba(path: str | Path) -> Iterator[np.ndarray]:
             for packet in container.demux(stream):
                 if packet.size:
                     for frame in decoder.decode(packet):
-                        yield frame.to_ndarray(format="rgba")
+                        yield frame_to_rgba(frame)
             for frame in decoder.decode(None):
-                yield frame.to_ndarray(format="rgba")
+                yield frame_to_rgba(frame)
             return
         for frame in container.decode(stream):
-            yield frame.to_ndarray(format="rgba")
+            yield frame_to_rgba(frame)

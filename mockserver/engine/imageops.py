@@ -30,14 +30,31 @@ def upscale4x(rgb: np.ndarray) -> np.ndarray:
 
 
 def _face_boxes(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
-    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
-    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    found = cascade.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(24, 24))
-    return [tuple(int(v) for v in box) for box in found]
+    """Face boxes: OpenCV's Haar cascade where this OpenCV has it (4.x), else skin-tone blobs.
+
+    OpenCV 5 moved CascadeClassifier out of the main module; the fallback finds face-shaped regions
+    of skin chroma in YCrCb (Cr 133-173, Cb 77-127), which needs no model file either.
+    """
+    cascade_type = getattr(cv2, "CascadeClassifier", None)
+    if cascade_type is not None:
+        cascade = cascade_type(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        found = cascade.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(24, 24))
+        return [tuple(int(v) for v in box) for box in found]
+    ycrcb = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
+    skin = cv2.inRange(ycrcb, (0, 133, 77), (255, 173, 127))
+    skin = cv2.morphologyEx(skin, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
+    _, _, stats, _ = cv2.connectedComponentsWithStats(skin, connectivity=8)
+    min_area = 0.005 * rgb.shape[0] * rgb.shape[1]
+    boxes = []
+    for x, y, w, h, area in stats[1:]:
+        if area >= min_area and 0.5 <= w / max(h, 1) <= 1.5 and area >= 0.4 * w * h:
+            boxes.append((int(x), int(y), int(w), int(h)))
+    return boxes
 
 
 def restore_face(rgb: np.ndarray) -> np.ndarray:
-    """Denoise and sharpen faces (Haar cascade); without a detected face, the whole image gently."""
+    """Denoise and sharpen the faces found; without a detected face, the whole image gently."""
     denoised = cv2.bilateralFilter(rgb, 7, 40, 7)
     sharp = cv2.addWeighted(denoised, 1.6, cv2.GaussianBlur(denoised, (0, 0), 2.0), -0.6, 0)
     boxes = _face_boxes(rgb)

@@ -270,10 +270,12 @@ def _coarse_mask(img: np.ndarray) -> _Coarse:
     plate, inv_cov, dist = _plate_and_distance(img, seeds, quad)
     mask = _hysteresis(dist, 9.0, 4.0)
     # Leak guard: where the barrier has a long gap the flood enters the object, the plate takes its
-    # colour and the mask collapses. The quadratic plate cannot be fooled that way; when its object
-    # is plausible (under half the frame) and four times larger, re-seed from it. Spotlights, where
-    # the quadratic plate is wrong, give masks of comparable size and keep the flood.
-    if quad_object.mean() < 0.5 and mask.mean() < 0.25 * quad_object.mean():
+    # colour and the mask collapses. The quadratic plate cannot be fooled that way; when the mask
+    # has collapsed (under 3 % of the frame) and the quadratic plate's object is plausible (under
+    # half the frame) and four times larger, re-seed from it. On spotlit backgrounds the quadratic
+    # plate is the wrong one, but there the flood's mask has not collapsed, so it is kept.
+    collapsed = mask.mean() < 0.03
+    if collapsed and quad_object.mean() < 0.5 and mask.mean() < 0.25 * quad_object.mean():
         seeds = ~quad_object
         plate, inv_cov, dist = _plate_and_distance(img, seeds, quad)
         mask = _hysteresis(dist, 9.0, 4.0)

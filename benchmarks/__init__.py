@@ -1,0 +1,1 @@
+"""`make bench`: figures printed as tables and written to benchmarks/results.md."""

@@ -1,0 +1,33 @@
+"""Run every benchmark, print the tables, and write them to benchmarks/results.md."""
+
+from __future__ import annotations
+
+import platform
+import time
+from pathlib import Path
+
+from benchmarks import engine
+
+
+def markdown(title: str, header: list[str], rows: list[list[str]]) -> str:
+    lines = [f"### {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    started = time.perf_counter()
+    sections = []
+    for title, (header, rows) in engine.run():
+        text = markdown(title, header, rows)
+        print(text, flush=True)
+        sections.append(text)
+    machine = platform.processor() or platform.machine()
+    elapsed = time.perf_counter() - started
+    footer = f"_{machine}, Python {platform.python_version()}, {elapsed:.0f} s in all._\n"
+    print(footer)
+    Path(__file__).with_name("results.md").write_text("# Benchmark results\n\n" + "\n".join(sections) + "\n" + footer)
+
+
+if __name__ == "__main__":
+    main()
