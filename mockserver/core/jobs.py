@@ -1,0 +1,112 @@
+"""One job model for every provider (DESIGN §4).
+
+``queued -> running -> succeeded | failed | errored | cancelled | blocked``. Each provider's
+vocabulary maps these to its own words. What a client *sees* is derived, never stored: it follows
+the clock (timed progression) or the number of polls, and a job never shows a terminal success
+before the engine's real work has produced its output (``outcome`` is set by the worker).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class State(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ERRORED = "errored"
+    CANCELLED = "cancelled"
+    BLOCKED = "blocked"
+
+    @property
+    def terminal(self) -> bool:
+        return self not in (State.QUEUED, State.RUNNING)
+
+
+class Progression(StrEnum):
+    TIMED = "timed"  # queued for queue_seconds, then running for run_seconds
+    POLLS = "polls"  # queued for the first poll, running for the next, then done
+    MANUAL = "manual"  # stays queued until the control plane moves it
+
+
+@dataclass
+class MediaRef:
+    """An output file in the media store."""
+
+    id: str
+    filename: str
+    content_type: str
+    size: int
+    expires_at: float
+
+
+@dataclass
+class Job:
+    id: str
+    provider: str
+    operation: str
+    owner: str  # the API key that submitted it; other keys never see the job
+    created_at: float
+    input: dict[str, Any]
+    queue_seconds: float = 0.5
+    run_seconds: float = 1.0
+    progression: Progression = Progression.TIMED
+    outcome: State | None = None  # set when the work is done: succeeded / failed / errored / blocked
+    outputs: list[MediaRef] = field(default_factory=list)
+    result: dict[str, Any] = field(default_factory=dict)  # provider-shaped extras of a success
+    error: dict[str, str] | None = None  # {"code": ..., "message": ...}
+    forced: State | None = None  # cancel, or a transition forced from the control plane
+    forced_at: float | None = None
+    done_at: float | None = None  # when the work finished (wall of the mock's clock)
+    polls: int = 0
+    webhook_url: str | None = None
+    charged: float = 0.0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def visible_state(self, now: float) -> State:
+        if self.forced is not None:
+            return self.forced
+        if self.progression is Progression.MANUAL:
+            return State.QUEUED
+        if self.progression is Progression.POLLS:
+            stage = State.QUEUED if self.polls <= 1 else State.RUNNING
+            if self.polls >= 3 and self.outcome is not None:
+                return self.outcome
+            return stage
+        elapsed = now - self.created_at
+        if elapsed < self.queue_seconds:
+            return State.QUEUED
+        if elapsed < self.queue_seconds + self.run_seconds or self.outcome is None:
+            return State.RUNNING
+        return self.outcome
+
+    def started_at(self) -> float:
+        return self.created_at + self.queue_seconds
+
+    def finished_at(self) -> float:
+        """When the visible state turned terminal (for completed_at fields and URL expiry)."""
+        if self.forced_at is not None:
+            return self.forced_at
+        planned = self.created_at + self.queue_seconds + self.run_seconds
+        return max(planned, self.done_at or planned)
+
+    def queue_position(self, now: float) -> int:
+        """Position shown while queued: counts down to 0 as the queue time passes."""
+        remaining = self.created_at + self.queue_seconds - now
+        return max(0, int(remaining / max(self.queue_seconds, 1e-9) * 3))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Job:
+        data = dict(data)
+        data["progression"] = Progression(data["progression"])
+        for key in ("outcome", "forced"):
+            data[key] = State(data[key]) if data.get(key) else None
+        data["outputs"] = [MediaRef(**m) for m in data.get("outputs", [])]
+        return cls(**data)

@@ -1,0 +1,69 @@
+"""Output files: bytes on disk in the state dir, records in the store, expiry on the mock's clock.
+
+Providers choose the URL shape (Pixelcut ``/public/result/<id>.png``, fal ``/files/<id>/<name>``...);
+this module only stores, finds and ages the files.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from mockserver.core.clock import Clock
+from mockserver.core.ids import IdSource
+from mockserver.core.jobs import MediaRef
+from mockserver.core.store import Store
+
+
+@dataclass(frozen=True)
+class StoredMedia:
+    provider: str
+    ref: MediaRef
+    path: Path
+
+    def expired(self, now: float) -> bool:
+        return now >= self.ref.expires_at
+
+
+class MediaStore:
+    def __init__(self, root: Path, store: Store, clock: Clock, ids: IdSource) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._store, self._clock, self._ids = store, clock, ids
+
+    def _path(self, media_id: str) -> Path:
+        return self.root / media_id[:2] / media_id
+
+    def save(
+        self,
+        provider: str,
+        filename: str,
+        content_type: str,
+        ttl: float,
+        *,
+        data: bytes | None = None,
+        source: Path | None = None,
+    ) -> MediaRef:
+        """Store `data`, or move the file at `source` in (large outputs never pass through memory)."""
+        media_id = self._ids.hex(32)
+        path = self._path(media_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if source is not None:
+            shutil.move(str(source), path)
+        else:
+            path.write_bytes(data or b"")
+        ref = MediaRef(media_id, filename, content_type, path.stat().st_size, self._clock.now() + ttl)
+        self._store.put_media(provider, ref)
+        return ref
+
+    def find(self, media_id: str) -> StoredMedia | None:
+        record = self._store.get_media(media_id)
+        if record is None or not self._path(media_id).is_file():
+            return None
+        provider, ref = record
+        return StoredMedia(provider, ref, self._path(media_id))
+
+    def clear(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+        self.root.mkdir(parents=True, exist_ok=True)

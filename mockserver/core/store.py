@@ -1,0 +1,214 @@
+"""State behind one interface: jobs, accounts and media records (DESIGN §4).
+
+``MemoryStore`` for tests, ``SqliteStore`` (WAL, one transaction per change) for `serve`, so state
+survives a restart. Media bytes live on disk in the media store, never here. Every read-modify-write
+(`update_job`, `charge`) is atomic, which is what keeps balances exact under concurrent requests.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+from mockserver.core.jobs import Job, MediaRef
+
+
+@dataclass
+class Account:
+    provider: str
+    key: str
+    balance: float
+    plan: str = "starter"
+
+
+class Store(Protocol):
+    def put_job(self, job: Job) -> None: ...
+    def get_job(self, provider: str, job_id: str) -> Job | None: ...
+    def update_job(self, provider: str, job_id: str, change: Callable[[Job], None]) -> Job | None: ...
+    def list_jobs(self, provider: str | None = None, owner: str | None = None) -> list[Job]: ...
+    def get_account(self, provider: str, key: str) -> Account | None: ...
+    def put_account(self, account: Account) -> None: ...
+    def charge(self, provider: str, key: str, amount: float) -> float | None: ...
+    def put_media(self, provider: str, ref: MediaRef) -> None: ...
+    def get_media(self, media_id: str) -> tuple[str, MediaRef] | None: ...
+    def reset(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._jobs: dict[tuple[str, str], Job] = {}
+            self._accounts: dict[tuple[str, str], Account] = {}
+            self._media: dict[str, tuple[str, MediaRef]] = {}
+
+    def put_job(self, job: Job) -> None:
+        with self._lock:
+            self._jobs[(job.provider, job.id)] = Job.from_dict(job.to_dict())
+
+    def get_job(self, provider: str, job_id: str) -> Job | None:
+        with self._lock:
+            job = self._jobs.get((provider, job_id))
+            return Job.from_dict(job.to_dict()) if job else None
+
+    def update_job(self, provider: str, job_id: str, change: Callable[[Job], None]) -> Job | None:
+        with self._lock:
+            job = self.get_job(provider, job_id)
+            if job is None:
+                return None
+            change(job)
+            self.put_job(job)
+            return job
+
+    def list_jobs(self, provider: str | None = None, owner: str | None = None) -> list[Job]:
+        with self._lock:
+            jobs = [Job.from_dict(j.to_dict()) for j in self._jobs.values()]
+        return [
+            j
+            for j in sorted(jobs, key=lambda j: j.created_at)
+            if (provider is None or j.provider == provider) and (owner is None or j.owner == owner)
+        ]
+
+    def get_account(self, provider: str, key: str) -> Account | None:
+        with self._lock:
+            account = self._accounts.get((provider, key))
+            return Account(**asdict(account)) if account else None
+
+    def put_account(self, account: Account) -> None:
+        with self._lock:
+            self._accounts[(account.provider, account.key)] = Account(**asdict(account))
+
+    def charge(self, provider: str, key: str, amount: float) -> float | None:
+        """Take `amount` (negative refunds) if the balance covers it; the new balance, else None."""
+        with self._lock:
+            account = self._accounts.get((provider, key))
+            if account is None or account.balance - amount < -1e-9:
+                return None
+            account.balance = round(account.balance - amount, 6)
+            return account.balance
+
+    def put_media(self, provider: str, ref: MediaRef) -> None:
+        with self._lock:
+            self._media[ref.id] = (provider, ref)
+
+    def get_media(self, media_id: str) -> tuple[str, MediaRef] | None:
+        with self._lock:
+            return self._media.get(media_id)
+
+    def close(self) -> None:
+        pass
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    provider TEXT NOT NULL, id TEXT NOT NULL, owner TEXT NOT NULL, created_at REAL NOT NULL,
+    data TEXT NOT NULL, PRIMARY KEY (provider, id));
+CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (provider, owner, created_at);
+CREATE TABLE IF NOT EXISTS accounts (
+    provider TEXT NOT NULL, key TEXT NOT NULL, balance REAL NOT NULL, plan TEXT NOT NULL,
+    PRIMARY KEY (provider, key));
+CREATE TABLE IF NOT EXISTS media (id TEXT PRIMARY KEY, provider TEXT NOT NULL, data TEXT NOT NULL);
+"""
+
+
+class SqliteStore:
+    """A single SQLite file (WAL). Each change is one transaction; `update_job` holds a write lock."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.RLock()
+
+    def _write(self, sql: str, args: tuple[object, ...]) -> None:
+        with self._lock:
+            self._db.execute(sql, args)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._db.executescript("DELETE FROM jobs; DELETE FROM accounts; DELETE FROM media;")
+
+    def put_job(self, job: Job) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO jobs (provider, id, owner, created_at, data) VALUES (?, ?, ?, ?, ?)",
+            (job.provider, job.id, job.owner, job.created_at, json.dumps(job.to_dict())),
+        )
+
+    def get_job(self, provider: str, job_id: str) -> Job | None:
+        with self._lock:
+            row = self._db.execute("SELECT data FROM jobs WHERE provider = ? AND id = ?", (provider, job_id)).fetchone()
+        return Job.from_dict(json.loads(row[0])) if row else None
+
+    def update_job(self, provider: str, job_id: str, change: Callable[[Job], None]) -> Job | None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                job = self.get_job(provider, job_id)
+                if job is not None:
+                    change(job)
+                    self.put_job(job)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return job
+
+    def list_jobs(self, provider: str | None = None, owner: str | None = None) -> list[Job]:
+        sql, args = "SELECT data FROM jobs WHERE 1=1", []
+        if provider is not None:
+            sql, args = sql + " AND provider = ?", [*args, provider]
+        if owner is not None:
+            sql, args = sql + " AND owner = ?", [*args, owner]
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY created_at", args).fetchall()
+        return [Job.from_dict(json.loads(r[0])) for r in rows]
+
+    def get_account(self, provider: str, key: str) -> Account | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT balance, plan FROM accounts WHERE provider = ? AND key = ?", (provider, key)
+            ).fetchone()
+        return Account(provider, key, row[0], row[1]) if row else None
+
+    def put_account(self, account: Account) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO accounts (provider, key, balance, plan) VALUES (?, ?, ?, ?)",
+            (account.provider, account.key, account.balance, account.plan),
+        )
+
+    def charge(self, provider: str, key: str, amount: float) -> float | None:
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE accounts SET balance = round(balance - ?, 6) "
+                "WHERE provider = ? AND key = ? AND balance - ? >= -1e-9 RETURNING balance",
+                (amount, provider, key, amount),
+            )
+            row = cursor.fetchone()
+        return row[0] if row else None
+
+    def put_media(self, provider: str, ref: MediaRef) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO media (id, provider, data) VALUES (?, ?, ?)",
+            (ref.id, provider, json.dumps(asdict(ref))),
+        )
+
+    def get_media(self, media_id: str) -> tuple[str, MediaRef] | None:
+        with self._lock:
+            row = self._db.execute("SELECT provider, data FROM media WHERE id = ?", (media_id,)).fetchone()
+        return (row[0], MediaRef(**json.loads(row[1]))) if row else None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,171 @@
+"""What every provider is made of, and what they share, written once.
+
+A provider is data plus three small modules (moto's shape): ``vocabulary.py`` (its words: status
+names, error bodies, URL shapes), ``handlers.py`` (parse -> core -> serialise) and ``routes.py``
+(operationId -> handler). The app registers its routes from its OpenAPI spec. Shared here: the
+request context, absolute URL building per surface, auth, charging, and submitting jobs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mockserver.core.jobs import Job, MediaRef, Progression, State
+from mockserver.core.store import Account
+from mockserver.engine.errors import MediaError
+from mockserver.http import ApiError, BadBody, Body
+from mockserver.runtime import Mock, Work
+from mockserver.spec import Operation
+
+
+@dataclass(frozen=True)
+class Surface:
+    """One base URL of a provider: its mock path prefix and the real host it stands for."""
+
+    prefix: str  # e.g. "/fal/queue"
+    host: str  # e.g. "queue.fal.run"
+
+
+class Vocabulary(Protocol):
+    """A provider's words: how each outcome and each failure looks on its wire."""
+
+    def state_word(self, state: State) -> str: ...
+    def unauthorized(self, request: Request) -> ApiError: ...
+    def not_found(self, what: str) -> ApiError: ...
+    def bad_body(self, problem: BadBody) -> ApiError: ...
+    def invalid(self, errors: list[dict[str, Any]]) -> ApiError: ...
+    def media_error(self, error: MediaError) -> ApiError: ...
+    def insufficient_credits(self, needed: float, balance: float) -> ApiError: ...
+    def internal(self) -> ApiError: ...
+    def media_expired(self) -> ApiError: ...
+
+
+Handler = Callable[["Context"], Awaitable[Response]]
+
+
+@dataclass
+class Provider:
+    name: str
+    spec: str  # file name in openapi/ without .yaml
+    prefix: str  # where the spec's paths are mounted, e.g. "/pixelcut"
+    surfaces: dict[str, Surface]
+    vocabulary: Vocabulary
+    handlers: Mapping[str, Handler]
+    api_key: Callable[[Request], str | None]  # where this provider reads the key from
+    starting_balance: float
+    media_surface: str
+    media_route: str  # path under the media surface, with a {media_id} parameter
+    media_path: Callable[[MediaRef], str]
+    refunded: frozenset[State] = frozenset({State.FAILED, State.ERRORED, State.BLOCKED, State.CANCELLED})
+    response_headers: Callable[[Context], dict[str, str]] = field(default=lambda ctx: {})
+
+
+@dataclass
+class Context:
+    """Everything a handler needs about one request."""
+
+    request: Request
+    mock: Mock
+    provider: Provider
+    operation: Operation
+    body: Body | None = None
+    account: Account | None = None
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        return self.provider.vocabulary
+
+    @property
+    def key(self) -> str:
+        assert self.account is not None, "handler of an unsecured operation asked for the key"
+        return self.account.key
+
+    def now(self) -> float:
+        return self.mock.clock.now()
+
+    def url(self, surface: str, path: str) -> str:
+        """Absolute URL on one of the provider's surfaces, through the same door the request used."""
+        prefix = self.provider.surfaces[surface].prefix
+        bases: dict[str, str] = self.request.scope.get("cutout.bases", {})
+        if prefix in bases:
+            return bases[prefix] + path
+        if "cutout.bases" in self.request.scope and self.mock.settings.public_url:
+            return self.mock.settings.public_url.rstrip("/") + prefix + path
+        return str(self.request.base_url).rstrip("/") + prefix + path
+
+    def media_url(self, ref: MediaRef) -> str:
+        return self.url(self.provider.media_surface, self.provider.media_path(ref))
+
+    def field(self, name: str, default: Any = None) -> Any:
+        return (self.body.fields if self.body else {}).get(name, default)
+
+    # --- jobs ---------------------------------------------------------------------------------
+
+    def charge(self, amount: float) -> None:
+        """Take the operation's cost now; refused with the provider's credits error."""
+        if amount <= 0:
+            return
+        balance = self.mock.accounts.charge(self.provider.name, self.key, amount)
+        if balance is None:
+            account = self.mock.store.get_account(self.provider.name, self.key)
+            raise self.vocabulary.insufficient_credits(amount, account.balance if account else 0.0)
+
+    async def submit(
+        self,
+        operation: str,
+        job_input: dict[str, Any],
+        work: Work,
+        *,
+        job_id: str,
+        cost: float = 0.0,
+        run_seconds: float = 1.0,
+        webhook_url: str | None = None,
+    ) -> Job:
+        self.charge(cost)
+        job = Job(
+            id=job_id,
+            provider=self.provider.name,
+            operation=operation,
+            owner=self.key,
+            created_at=self.now(),
+            input=job_input,
+            queue_seconds=0.5,
+            run_seconds=run_seconds,
+            progression=Progression.TIMED,
+            charged=cost,
+            webhook_url=webhook_url,
+        )
+        return await self.mock.start(job, self._refunding(work))
+
+    def _refunding(self, work: Work) -> Work:
+        """Wrap work so that outcomes the provider does not bill give the credits back."""
+        provider, mock = self.provider, self.mock
+
+        async def run(job: Job) -> Any:
+            try:
+                result = await work(job)
+            except MediaError:
+                mock.accounts.refund(provider.name, job.owner, job.charged)
+                raise
+            if result.outcome in provider.refunded:
+                mock.accounts.refund(provider.name, job.owner, job.charged)
+            return result
+
+        return run
+
+    def own_job(self, job_id: str) -> Job:
+        """The caller's job, counting this poll; another key's job is not found, as if absent."""
+        job = self.mock.store.get_job(self.provider.name, job_id)
+        if job is None or job.owner != self.key:
+            raise self.vocabulary.not_found("job")
+        return self.mock.store.update_job(self.provider.name, job_id, _count_poll) or job
+
+
+def _count_poll(job: Job) -> None:
+    job.polls += 1

@@ -1,0 +1,22 @@
+"""Pixelcut (api.developer.pixelcut.ai): image and video background removal."""
+
+from mockserver.providers.base import Provider, Surface
+from mockserver.providers.pixelcut import vocabulary
+from mockserver.providers.pixelcut.routes import HANDLERS
+
+PIXELCUT = Provider(
+    name="pixelcut",
+    spec="pixelcut",
+    prefix="/pixelcut",
+    surfaces={
+        "api": Surface("/pixelcut", "api.developer.pixelcut.ai"),
+        "assets": Surface("/pixelcut/assets", "assets.pixelcut.app"),
+    },
+    vocabulary=vocabulary.PixelcutVocabulary(),
+    handlers=HANDLERS,
+    api_key=lambda request: request.headers.get("x-api-key"),
+    starting_balance=100.0,
+    media_surface="assets",
+    media_route="/public/result/{media_id}.{ext}",
+    media_path=vocabulary.media_path,
+)

@@ -1,0 +1,87 @@
+"""Pixelcut's words: job status names, the ``{error, error_code}`` body, URL shapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+
+from mockserver.core.jobs import MediaRef, State
+from mockserver.engine.errors import MediaError
+from mockserver.http import ApiError, BadBody
+
+STATUS = {
+    State.QUEUED: "pending",
+    State.RUNNING: "running",
+    State.SUCCEEDED: "completed",
+    State.FAILED: "failed",
+    State.ERRORED: "failed",
+    State.CANCELLED: "failed",
+    State.BLOCKED: "failed",
+}
+# The failed-job error_code for each terminal failure (job-status error codes of the docs).
+JOB_ERROR_CODE = {
+    State.ERRORED: "unexpected_error",
+    State.CANCELLED: "job_cancelled",
+    State.BLOCKED: "content_filter_error",
+}
+# Engine error codes that Pixelcut documents for 400; the rest are worded as invalid_parameter.
+DOCUMENTED_400 = {
+    "malformed_image",
+    "unsupported_image_format",
+    "file_size_too_large",
+    "resolution_too_high",
+    "unknown_foreground",
+}
+ALPHA_FORMATS = frozenset({"webm_vp9", "mov_proresks", "gif"})  # "transparent requires ..." in the docs
+RESULT_TTL = 3600.0  # "valid for 1 hour"
+IMAGE_COST, SHADOW_COST = 1.0, 3.0  # base cost is not documented (1 is Pixelcut's usual unit)
+
+
+def error(status: int, code: str, message: str) -> ApiError:
+    return ApiError(status, {"error": message, "error_code": code})
+
+
+def media_path(ref: MediaRef) -> str:
+    """assets.pixelcut.app/public/result/<id>.<ext>"""
+    return f"/public/result/{ref.id}.{ref.filename.rsplit('.', 1)[-1]}"
+
+
+class PixelcutVocabulary:
+    def state_word(self, state: State) -> str:
+        return STATUS[state]
+
+    def unauthorized(self, request: Request) -> ApiError:
+        return error(401, "invalid_auth_token", "API Token not found")
+
+    def not_found(self, what: str) -> ApiError:
+        return error(404, "not_found", f"{what.capitalize()} not found")
+
+    def bad_body(self, problem: BadBody) -> ApiError:
+        if problem.kind == "content_type":
+            return error(
+                400, "unsupported_content_type", "The content type must be application/json or multipart/form-data"
+            )
+        if problem.kind == "too_large":
+            return error(400, "file_size_too_large", "File size too large")
+        return error(400, "invalid_request_body", f"The request body was empty or invalid: {problem.detail}")
+
+    def invalid(self, errors: list[dict[str, Any]]) -> ApiError:
+        first = errors[0]
+        name = ".".join(str(part) for part in first["loc"][1:]) or "body"
+        if first["type"] == "value_error.missing":
+            return error(400, "missing_parameter", f"Missing required parameter: {name}")
+        return error(400, "invalid_parameter", f"Invalid parameter {name}: {first['msg']}")
+
+    def media_error(self, problem: MediaError) -> ApiError:
+        code = problem.code if problem.code in DOCUMENTED_400 else "invalid_parameter"
+        return error(400, code, problem.message)
+
+    def insufficient_credits(self, needed: float, balance: float) -> ApiError:
+        return error(403, "insufficient_api_credits", "Insufficient credits available")
+
+    def internal(self) -> ApiError:
+        return error(500, "internal_error", "Internal service error")
+
+    def media_expired(self) -> ApiError:
+        return error(410, "job_expired", "The result has expired (results are kept for 1 hour)")

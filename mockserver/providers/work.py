@@ -1,0 +1,93 @@
+"""The real work behind jobs, shared by every provider that does it.
+
+Three providers sell the same video cut-out (Pixelcut, fal, Pixazo) and two sell image work
+(Pixelcut, PixelAPI); the pipeline is written once here and each provider passes its own limits,
+TTL and file naming. CPU work runs in a thread so the event loop keeps answering polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from mockserver.core.jobs import Job, State
+from mockserver.engine import inputs
+from mockserver.engine.compose import Background, encode_png
+from mockserver.engine.video import VideoFormat, process_video
+from mockserver.runtime import Mock, Work, WorkResult
+
+
+def input_stem(url: str, default: str = "input") -> str:
+    """``https://x/y/sample.mp4`` -> ``sample``: outputs are named after their input, as fal does."""
+    stem = PurePosixPath(url.split("?")[0]).stem if not url.startswith("data:") else ""
+    return stem[:64] or default
+
+
+@dataclass(frozen=True)
+class VideoJob:
+    url: str
+    fmt: VideoFormat
+    background: Background
+    limits: inputs.VideoLimits
+    ttl: float
+    file_name: str
+
+
+def video_cutout(mock: Mock, spec: VideoJob) -> Work:
+    async def work(job: Job) -> WorkResult:
+        data = await mock.fetch(spec.url, spec.limits.max_bytes)
+        with tempfile.TemporaryDirectory(prefix="cutout-job-") as tmp:
+            src = Path(tmp) / "input"
+            src.write_bytes(data)
+            del data
+            info = await asyncio.to_thread(inputs.probe_video, src, spec.limits)
+            out = Path(tmp) / f"output.{spec.fmt.extension}"
+            stats = await asyncio.to_thread(process_video, src, out, spec.fmt, spec.background)
+            ref = mock.media.save(job.provider, spec.file_name, spec.fmt.content_type, spec.ttl, source=out)
+        result = {
+            "frames": stats.frames,
+            "width": stats.width,
+            "height": stats.height,
+            "fps": float(stats.fps),
+            "input_seconds": info.seconds,
+        }
+        return WorkResult(State.SUCCEEDED, [ref], result)
+
+    return work
+
+
+async def load_input_image(
+    mock: Mock, limits: inputs.ImageLimits, *, data: bytes | None = None, url: str | None = None
+) -> np.ndarray:
+    """Pixels of an uploaded file (preferred, as the docs say) or of a fetched URL."""
+    if data is None:
+        assert url is not None
+        data = await mock.fetch(url, limits.max_bytes)
+    return await asyncio.to_thread(inputs.load_image, data, limits)
+
+
+def image_job(
+    mock: Mock,
+    limits: inputs.ImageLimits,
+    operation: Callable[[np.ndarray], np.ndarray],
+    *,
+    ttl: float,
+    file_name: str,
+    data: bytes | None = None,
+    url: str | None = None,
+) -> Work:
+    """Load the input, run `operation` on its pixels in a thread, store the PNG."""
+
+    async def work(job: Job) -> WorkResult:
+        rgb = await load_input_image(mock, limits, data=data, url=url)
+        pixels = await asyncio.to_thread(operation, rgb)
+        png = await asyncio.to_thread(encode_png, pixels)
+        ref = mock.media.save(job.provider, file_name, "image/png", ttl, data=png)
+        return WorkResult(State.SUCCEEDED, [ref], {"width": pixels.shape[1], "height": pixels.shape[0]})
+
+    return work

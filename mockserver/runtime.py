@@ -1,0 +1,148 @@
+"""The mock's services in one place: clock, ids, store, media, accounts, fetching, job execution.
+
+Providers reach everything through a ``Mock``; nothing here knows a provider's words. Work on a job
+(fetch input, run the engine, store the outputs) runs as an asyncio task whose CPU part runs in a
+thread, or inline before the submit returns (tests), and its result is written to the job in one
+atomic update, so a job is never seen as succeeded before its outputs exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from mockserver.core.accounts import Accounts
+from mockserver.core.clock import Clock, RealClock, VirtualClock
+from mockserver.core.ids import IdSource
+from mockserver.core.jobs import Job, MediaRef, State
+from mockserver.core.media import MediaStore
+from mockserver.core.store import MemoryStore, SqliteStore, Store
+from mockserver.engine import inputs
+from mockserver.engine.errors import MediaError
+from mockserver.samples import SampleTransport
+from mockserver.settings import Settings
+
+log = logging.getLogger("cutout_mock")
+
+
+@dataclass
+class WorkResult:
+    """What a job's work produced; `outcome` is succeeded / failed / errored / blocked."""
+
+    outcome: State
+    outputs: list[MediaRef] = field(default_factory=list)
+    result: dict[str, Any] = field(default_factory=dict)
+    error: dict[str, str] | None = None
+
+
+Work = Callable[[Job], Awaitable[WorkResult]]
+
+
+class SelfRoutingTransport(httpx.AsyncBaseTransport):
+    """Fetches for input URLs: the mock's own hosts in-process, documented sample URLs from the
+    sample generator, everything else over the network behind the SSRF policy."""
+
+    def __init__(self, app: Any, own_hosts: set[str], policy: inputs.FetchPolicy) -> None:
+        self._asgi = httpx.ASGITransport(app=app)
+        self._samples = SampleTransport()
+        self._network = httpx.AsyncHTTPTransport()
+        self._own_hosts, self._policy = own_hosts, policy
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        if self._samples.serves(request.url):
+            return await self._samples.handle_async_request(request)
+        if host in self._own_hosts:
+            return await self._asgi.handle_async_request(request)
+        await asyncio.to_thread(inputs.check_address, host, self._policy)
+        return await self._network.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._network.aclose()
+
+
+class Mock:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.clock: Clock = VirtualClock() if settings.clock == "virtual" else RealClock(settings.speed)
+        self.ids = IdSource(self.clock, settings.seed)
+        state_dir = settings.resolved_state_dir()
+        self.store: Store = MemoryStore() if settings.store == "memory" else SqliteStore(state_dir / "cutout-mock.db")
+        self.media = MediaStore(state_dir / "media", self.store, self.clock, self.ids)
+        keys = json.loads(settings.keys_file.read_text()) if settings.keys_file else None
+        self.accounts = Accounts(self.store, keys)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._fetch_client: httpx.AsyncClient | None = None
+        self._own_hosts: set[str] = {"testserver", "localhost", "127.0.0.1"}
+        self._app: Any = None
+        self._lock = threading.Lock()
+
+    # --- wiring -------------------------------------------------------------------------------
+
+    def bind(self, app: Any, own_hosts: set[str]) -> None:
+        """Called by create_app: the app serves the mock's own URLs in-process when fetched."""
+        self._app = app
+        self._own_hosts |= own_hosts
+
+    def fetch_policy(self, max_bytes: int) -> inputs.FetchPolicy:
+        return inputs.FetchPolicy(max_bytes=max_bytes, allow_private=self.settings.allow_private_fetch)
+
+    async def fetch(self, url: str, max_bytes: int) -> bytes:
+        if self._fetch_client is None:
+            transport = SelfRoutingTransport(self._app, self._own_hosts, self.fetch_policy(max_bytes))
+            self._fetch_client = httpx.AsyncClient(transport=transport, timeout=30, follow_redirects=False)
+        return await inputs.fetch(url, self.fetch_policy(max_bytes), client=self._fetch_client)
+
+    async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._fetch_client is not None:
+            await self._fetch_client.aclose()
+            self._fetch_client = None
+
+    # --- jobs ---------------------------------------------------------------------------------
+
+    async def start(self, job: Job, work: Work) -> Job:
+        """Store the job, then run its work inline or in the background."""
+        self.store.put_job(job)
+        if self.settings.work == "inline":
+            await self._run(job, work)
+            return self.store.get_job(job.provider, job.id) or job
+        task = asyncio.get_running_loop().create_task(self._run(job, work))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return job
+
+    async def _run(self, job: Job, work: Work) -> None:
+        try:
+            result = await work(job)
+        except MediaError as exc:
+            result = WorkResult(State.FAILED, error={"code": exc.code, "message": exc.message})
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug in the work must end the job, not leave it running forever
+            log.exception("job %s errored", job.id)
+            result = WorkResult(
+                State.ERRORED, error={"code": "internal_error", "message": str(exc) or exc.__class__.__name__}
+            )
+
+        def finish(stored: Job) -> None:
+            stored.outcome = result.outcome
+            stored.outputs = result.outputs
+            stored.result = result.result
+            stored.error = result.error
+            stored.done_at = self.clock.now()
+
+        self.store.update_job(job.provider, job.id, finish)
+
+    async def drain(self) -> None:
+        """Wait until every background job's work is done (tests and shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

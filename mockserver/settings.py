@@ -1,0 +1,58 @@
+"""One dataclass of settings, from CLI flags or ``CUTOUT_MOCK_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+
+@dataclass
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    state_dir: Path | None = None  # None: a temporary directory (in-memory store)
+    store: str = "sqlite"  # "sqlite" (state_dir/cutout-mock.db) or "memory"
+    clock: str = "real"  # "real" or "virtual" (frozen; moved from /__mock or the fixture)
+    speed: float = 1.0  # real clock: job timings divided by this
+    work: str = "background"  # "background" (asyncio tasks + threads) or "inline" (done before the submit returns)
+    keys_file: Path | None = None  # JSON {provider: {key: {"balance": n, "plan": p}}}: strict auth
+    seed: int | None = None
+    engine: str = "classic"
+    allow_private_fetch: bool = False
+    expose: dict[str, int] = field(default_factory=dict)  # surface -> port, served at the root
+    tls: bool = False
+    public_url: str | None = None  # base the mock's own URLs use when a request came in elsewhere
+
+    @classmethod
+    def for_tests(cls, **overrides: object) -> Settings:
+        """Virtual clock, memory store, work done inline: deterministic and fast."""
+        base = {"store": "memory", "clock": "virtual", "work": "inline", "seed": 0}
+        return cls(**{**base, **overrides})  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"CUTOUT_MOCK_{f.name.upper()}")
+            if raw is None or f.name == "expose":
+                continue
+            kind = str(f.type)
+            if "bool" in kind:
+                values[f.name] = raw.lower() in ("1", "true", "yes", "on")
+            elif "int" in kind and "Path" not in kind:
+                values[f.name] = int(raw)
+            elif "float" in kind:
+                values[f.name] = float(raw)
+            elif "Path" in kind:
+                values[f.name] = Path(raw)
+            else:
+                values[f.name] = raw
+        return cls(**{**values, **overrides})  # type: ignore[arg-type]
+
+    def resolved_state_dir(self) -> Path:
+        if self.state_dir is None:
+            self.state_dir = Path(tempfile.mkdtemp(prefix="cutout-mock-"))
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        return self.state_dir
