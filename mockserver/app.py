@@ -46,17 +46,26 @@ def _endpoint(mock: Mock, provider: Provider, op: Operation, validator: Validato
     handler = provider.handlers[op.operation_id]
     vocabulary = provider.vocabulary
     json_schema = op.bodies.get("application/json")
+    raw_body = bool(op.bodies) and not ({"application/json", "multipart/form-data"} & set(op.bodies))
 
     async def endpoint(request: Request) -> Response:
         ctx = Context(request, mock, provider, op)
         try:
+            refused = provider.gate(request)
+            if refused is not None:
+                raise refused
             if op.secured:
                 key = provider.api_key(request)
                 ctx.account = mock.accounts.authenticate(provider.name, key, provider.starting_balance)
                 if ctx.account is None:
                     raise vocabulary.unauthorized(request)
             if op.bodies:
-                ctx.body = await read_body(request, allow_multipart="multipart/form-data" in op.bodies)
+                ctx.body = await read_body(
+                    request,
+                    allow_multipart="multipart/form-data" in op.bodies,
+                    raw=raw_body,
+                    max_bytes=provider.max_body,
+                )
                 if ctx.body.content_type == "application/json" and json_schema is not None:
                     errors = validator.errors(ctx.body.fields, json_schema)
                     if errors:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -48,24 +49,31 @@ class Body:
     content_type: str
 
 
-async def read_body(request: Request, *, allow_multipart: bool = False, max_bytes: int = MAX_BODY) -> Body:
+async def read_body(
+    request: Request, *, allow_multipart: bool = False, raw: bool = False, max_bytes: int = MAX_BODY
+) -> Body:
+    """The body as JSON (default), multipart fields and files, or ``raw`` bytes in ``files["body"]``."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise BadBody("too_large", f"request body larger than {max_bytes} bytes")
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if allow_multipart and content_type == "multipart/form-data":
         return await _read_multipart(request, max_bytes)
-    raw = bytearray()
+    data = bytearray()
     async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > max_bytes:
+        data += chunk
+        if len(data) > max_bytes:
             raise BadBody("too_large", f"request body larger than {max_bytes} bytes")
+    if raw:
+        if not data:
+            raise BadBody("empty", "the request body is empty")
+        return Body({}, {"body": bytes(data)}, content_type or "application/octet-stream")
     if content_type not in ("application/json", "") and not content_type.endswith("+json"):
         raise BadBody("content_type", f"unsupported content type {content_type!r}")
-    if not raw.strip():
+    if not data.strip():
         raise BadBody("empty", "the request body is empty")
     try:
-        value = json.loads(raw)
+        value = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadBody("json", f"the request body is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
@@ -76,7 +84,7 @@ async def read_body(request: Request, *, allow_multipart: bool = False, max_byte
 async def _read_multipart(request: Request, max_bytes: int) -> Body:
     try:
         form = await request.form(max_files=8, max_fields=64, max_part_size=max_bytes)
-    except Exception as exc:  # starlette raises several types for broken multipart bodies
+    except (MultiPartException, ValueError) as exc:
         raise BadBody("multipart", f"malformed multipart body: {exc}") from None
     fields: dict[str, Any] = {}
     files: dict[str, bytes] = {}

@@ -109,10 +109,10 @@ class Mock:
 
     # --- jobs ---------------------------------------------------------------------------------
 
-    async def start(self, job: Job, work: Work) -> Job:
-        """Store the job, then run its work inline or in the background."""
+    async def start(self, job: Job, work: Work, *, inline: bool | None = None) -> Job:
+        """Store the job, then run its work inline (tests, sync endpoints) or in the background."""
         self.store.put_job(job)
-        if self.settings.work == "inline":
+        if inline or (inline is None and self.settings.work == "inline"):
             await self._run(job, work)
             return self.store.get_job(job.provider, job.id) or job
         task = asyncio.get_running_loop().create_task(self._run(job, work))

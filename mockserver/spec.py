@@ -49,7 +49,7 @@ def operations(spec: dict[str, Any]) -> list[Operation]:
         for method, op in item.items():
             if method not in ("get", "post", "put", "delete", "patch"):
                 continue
-            content = (op.get("requestBody") or {}).get("content", {})
+            content = Validator(spec).resolve(op.get("requestBody") or {}).get("content", {})
             bodies = {ctype: media.get("schema", {}) for ctype, media in content.items()}
             secured = bool(op.get("security", spec.get("security", [])))
             ops.append(Operation(op["operationId"], method.upper(), path, bodies, secured))

@@ -61,4 +61,4 @@ class VirtualClock:
 def iso(seconds: float) -> str:
     """RFC 3339 UTC with milliseconds, as the providers print timestamps."""
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-    return f"{stamp}.{int(round(seconds % 1 * 1000)) % 1000:03d}Z"
+    return f"{stamp}.{round(seconds % 1 * 1000) % 1000:03d}Z"

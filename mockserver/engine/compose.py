@@ -46,16 +46,18 @@ def parse_colour(value: object) -> tuple[int, int, int]:
         try:
             rgb = tuple(value[k] for k in ("r", "g", "b"))
         except KeyError as missing:
-            raise InvalidOption(f"background_color needs keys r, g, b (missing {missing})") from None
+            raise InvalidOption(
+                f"background_color needs keys r, g, b (missing {missing})", "background_color"
+            ) from None
         if not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in rgb):
-            raise InvalidOption("background_color r, g, b must be integers from 0 to 255")
+            raise InvalidOption("background_color r, g, b must be integers from 0 to 255", "background_color")
         return rgb  # type: ignore[return-value]
     if isinstance(value, str) and _HEX.match(value):
         digits = value[1:]
         if len(digits) == 3:
             digits = "".join(c * 2 for c in digits)
         return tuple(int(digits[i : i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
-    raise InvalidOption(f"invalid colour {value!r}: use {{r,g,b}}, #RGB or #RRGGBB")
+    raise InvalidOption(f"invalid colour {value!r}: use {{r,g,b}}, #RGB or #RRGGBB", "background_color")
 
 
 def parse_background(background: str | None = "transparent", colour: object = None) -> Background:
@@ -69,7 +71,7 @@ def parse_background(background: str | None = "transparent", colour: object = No
         return Background(NAMED_COLOURS[background])
     if background == "custom":
         if colour is None:
-            raise InvalidOption("background 'custom' needs background_color")
+            raise InvalidOption("background 'custom' needs background_color", "background_color")
         return Background(parse_colour(colour))
     return Background(parse_colour(background))
 
@@ -120,13 +122,13 @@ class Shadow:
         if value is True:
             return cls()
         if not isinstance(value, Mapping):
-            raise InvalidOption("shadow must be a boolean or an object")
+            raise InvalidOption("shadow must be a boolean or an object", "shadow")
         if value.get("enabled", True) is False:
             return None
         light = value.get("light_source") or {}
         position = light.get("position") or {} if isinstance(light, Mapping) else {}
         if not isinstance(light, Mapping) or not isinstance(position, Mapping):
-            raise InvalidOption("shadow.light_source must be an object")
+            raise InvalidOption("shadow.light_source must be an object", "shadow")
         fields = {
             "opacity": (value.get("opacity", 0.5), 0.0, 1.0),
             "size": (light.get("size", 0.3), 0.0, 1.0),
@@ -137,7 +139,7 @@ class Shadow:
         parsed = {}
         for name, (v, lo, hi) in fields.items():
             if isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi:
-                raise InvalidOption(f"shadow {name} must be a number from {lo} to {hi}")
+                raise InvalidOption(f"shadow {name} must be a number from {lo} to {hi}", "shadow")
             parsed[name] = float(v)
         return cls(**parsed)
 
@@ -185,10 +187,10 @@ def parse_margin(value: object) -> tuple[str, float]:
     """``"10%"`` (0-49 %) or ``"12px"``, as Pixelcut's beta margin options."""
     match = _MARGIN.match(value) if isinstance(value, str) else None
     if not match:
-        raise InvalidOption(f"invalid margin {value!r}: use e.g. '10%' or '12px'")
+        raise InvalidOption(f"invalid margin {value!r}: use e.g. '10%' or '12px'", "margin")
     amount, unit = float(match.group(1)), match.group(2)
     if unit == "%" and amount > 49:
-        raise InvalidOption("margin percentage must be from 0% to 49%")
+        raise InvalidOption("margin percentage must be from 0% to 49%", "margin")
     return unit, amount
 
 

@@ -64,9 +64,16 @@ class DurationTooLong(MediaError):
 
 
 class InvalidOption(MediaError):
-    """An output option the engine cannot honour (e.g. a transparent background in MP4)."""
+    """An output option the engine cannot honour (e.g. a transparent background in MP4).
+
+    ``field`` names the request field at fault, so each provider can point at it.
+    """
 
     code = "invalid_parameter"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class FetchError(MediaError):

@@ -52,10 +52,10 @@ def choose_format(
     """
     name = requested or ("webm_vp9" if background.transparent else default_opaque)
     if name not in FORMATS:
-        raise InvalidOption(f"unknown output_format {name!r}; one of {', '.join(FORMATS)}")
+        raise InvalidOption(f"unknown output_format {name!r}; one of {', '.join(FORMATS)}", "output_format")
     if background.transparent and name not in alpha_formats:
         allowed = ", ".join(sorted(alpha_formats))
-        raise InvalidOption(f"a transparent background needs an alpha format ({allowed}), not {name}")
+        raise InvalidOption(f"a transparent background needs an alpha format ({allowed}), not {name}", "output_format")
     return FORMATS[name]
 
 

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from mockserver.core.jobs import Job, MediaRef, Progression, State
 from mockserver.core.store import Account
 from mockserver.engine.errors import MediaError
-from mockserver.http import ApiError, BadBody, Body
+from mockserver.http import MAX_BODY, ApiError, BadBody, Body
 from mockserver.runtime import Mock, Work
 from mockserver.spec import Operation
 
@@ -63,6 +63,8 @@ class Provider:
     media_path: Callable[[MediaRef], str]
     refunded: frozenset[State] = frozenset({State.FAILED, State.ERRORED, State.BLOCKED, State.CANCELLED})
     response_headers: Callable[[Context], dict[str, str]] = field(default=lambda ctx: {})
+    max_body: int = MAX_BODY
+    gate: Callable[[Request], ApiError | None] = field(default=lambda request: None)  # runs before auth
 
 
 @dataclass
@@ -126,6 +128,7 @@ class Context:
         cost: float = 0.0,
         run_seconds: float = 1.0,
         webhook_url: str | None = None,
+        inline: bool | None = None,
     ) -> Job:
         self.charge(cost)
         job = Job(
@@ -141,7 +144,7 @@ class Context:
             charged=cost,
             webhook_url=webhook_url,
         )
-        return await self.mock.start(job, self._refunding(work))
+        return await self.mock.start(job, self._refunding(work), inline=inline)
 
     def _refunding(self, work: Work) -> Work:
         """Wrap work so that outcomes the provider does not bill give the credits back."""

@@ -17,8 +17,8 @@ import numpy as np
 
 from mockserver.core.jobs import Job, State
 from mockserver.engine import inputs
-from mockserver.engine.compose import Background, encode_png
-from mockserver.engine.video import VideoFormat, process_video
+from mockserver.engine.compose import Background, encode_png, parse_background
+from mockserver.engine.video import VideoFormat, choose_format, process_video
 from mockserver.runtime import Mock, Work, WorkResult
 
 
@@ -26,6 +26,17 @@ def input_stem(url: str, default: str = "input") -> str:
     """``https://x/y/sample.mp4`` -> ``sample``: outputs are named after their input, as fal does."""
     stem = PurePosixPath(url.split("?")[0]).stem if not url.startswith("data:") else ""
     return stem[:64] or default
+
+
+def cutout_options(fields: dict[str, object]) -> tuple[Background, VideoFormat]:
+    """The pixelcut/video-background-removal input as fal and Pixazo take it.
+
+    ``background`` (default transparent), ``background_color`` {r,g,b} when it is ``custom``, and
+    ``output_format``, auto when absent: webm_vp9 for transparent, else mp4_h264. Raises
+    InvalidOption (e.g. transparent in an MP4).
+    """
+    background = parse_background(fields.get("background", "transparent"), fields.get("background_color"))  # type: ignore[arg-type]
+    return background, choose_format(background, fields.get("output_format"))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

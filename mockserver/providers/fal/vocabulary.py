@@ -1,0 +1,93 @@
+"""fal's words: queue status names, FastAPI-style ``detail`` errors, queue and CDN URL shapes."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from starlette.requests import Request
+
+from mockserver.core.jobs import MediaRef, State
+from mockserver.engine.errors import MediaError
+from mockserver.http import ApiError, BadBody
+
+APP = "pixelcut/video-background-removal"
+STATUS = {State.QUEUED: "IN_QUEUE", State.RUNNING: "IN_PROGRESS"}  # every other state is COMPLETED
+RESULT_TTL = 3600.0  # "fal keeps the result for 1 hour after the request completes"
+UPLOAD_TTL = 7 * 24 * 3600.0
+PRICE_PER_30_FRAMES = 0.022  # USD, from the model page
+CDN_TOKEN_PREFIX = "cutout-cdn."
+
+
+def detail(status: int, message: Any, error_type: str | None = None) -> ApiError:
+    body: dict[str, Any] = {"detail": message}
+    headers = {}
+    if error_type:
+        body["error_type"] = error_type
+        headers["X-Fal-Error-Type"] = error_type
+    return ApiError(status, body, headers)
+
+
+def internal_error() -> ApiError:
+    return detail(500, "Internal Server Error", "internal_error")
+
+
+def validation(loc: list[str | int], msg: str, kind: str) -> ApiError:
+    return ApiError(422, {"detail": [{"loc": loc, "msg": msg, "type": kind}]})
+
+
+def api_key(request: Request) -> str | None:
+    """``Authorization: Key <key>`` for the API; ``Bearer <cdn token>`` (which names its key) on the CDN."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    value = value.strip()
+    if scheme.lower() == "key":
+        return value or None
+    if scheme.lower() == "bearer" and value.startswith(CDN_TOKEN_PREFIX):
+        try:
+            return base64.urlsafe_b64decode(value.removeprefix(CDN_TOKEN_PREFIX).encode()).decode()
+        except (ValueError, UnicodeDecodeError):
+            return None
+    return None
+
+
+def cdn_token(key: str) -> str:
+    return CDN_TOKEN_PREFIX + base64.urlsafe_b64encode(key.encode()).decode()
+
+
+def media_path(ref: MediaRef) -> str:
+    """v3.fal.media/files/<id>/<file name>"""
+    return f"/files/{ref.id}/{ref.filename}"
+
+
+class FalVocabulary:
+    def state_word(self, state: State) -> str:
+        return STATUS.get(state, "COMPLETED")
+
+    def unauthorized(self, request: Request) -> ApiError:
+        return detail(401, "Unauthorized")
+
+    def not_found(self, what: str) -> ApiError:
+        return detail(404, "Request not found" if what == "job" else "Not Found")
+
+    def bad_body(self, problem: BadBody) -> ApiError:
+        if problem.kind == "too_large":
+            return detail(413, "Request Entity Too Large")
+        kind = "value_error.jsondecode" if problem.kind == "json" else "value_error.missing"
+        return validation(["body"], problem.detail, kind)
+
+    def invalid(self, errors: list[dict[str, Any]]) -> ApiError:
+        return ApiError(422, {"detail": errors})
+
+    def media_error(self, problem: MediaError) -> ApiError:
+        return validation(["body", "video_url"], problem.message, problem.code)
+
+    def insufficient_credits(self, needed: float, balance: float) -> ApiError:
+        return detail(
+            403, "User is locked. Reason: Exhausted balance. Top up your balance at fal.ai/dashboard/billing."
+        )
+
+    def internal(self) -> ApiError:
+        return internal_error()
+
+    def media_expired(self) -> ApiError:
+        return detail(404, "File not found or expired")

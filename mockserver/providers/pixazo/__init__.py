@@ -1,0 +1,25 @@
+"""Pixazo gateway (gateway.pixazo.ai): Pixelcut video background removal through APIM."""
+
+from mockserver.core.jobs import State
+from mockserver.providers.base import Provider, Surface
+from mockserver.providers.pixazo import vocabulary
+from mockserver.providers.pixazo.routes import HANDLERS
+
+PIXAZO = Provider(
+    name="pixazo",
+    spec="pixazo",
+    prefix="/pixazo",
+    surfaces={
+        "gateway": Surface("/pixazo", "gateway.pixazo.ai"),
+        # Outputs live on a Cloudflare R2 bucket in reality; the mock stands in a host of its own.
+        "media": Surface("/pixazo/media", "media.pixazo.mock"),
+    },
+    vocabulary=vocabulary.PixazoVocabulary(),
+    handlers=HANDLERS,
+    api_key=lambda request: request.headers.get("ocp-apim-subscription-key"),
+    starting_balance=10.0,
+    media_surface="media",
+    media_route="/v1/{media_id}/{filename}",
+    media_path=vocabulary.media_path,
+    refunded=frozenset({State.ERRORED, State.CANCELLED}),  # "ERROR - System error - not charged"
+)

@@ -1,0 +1,366 @@
+"""PixelAPI handlers: every documented operation is a job; GET /v1/image/{id} polls any of them."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import tempfile
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from starlette.responses import JSONResponse, Response
+
+from mockserver.core.clock import iso
+from mockserver.core.jobs import Job, State
+from mockserver.engine import generate, imageops, inputs
+from mockserver.engine.compose import encode_png
+from mockserver.engine.errors import MediaError
+from mockserver.providers.base import Context
+from mockserver.providers.pixelapi import vocabulary as words
+from mockserver.providers.work import image_job, load_input_image
+from mockserver.runtime import Work, WorkResult
+
+ID_PREFIX = {
+    "remove-background": "bg-rm-",
+    "replace-background": "bg-rp-",
+    "restore-face": "face-",
+    "remove-object": "obj-rm-",
+    "upscale": "up-",
+}
+
+
+async def _accepted(
+    ctx: Context, operation: str, work: Work, cost: float, *, run_seconds: float = 2.0, **extra: Any
+) -> Response:
+    generation_id = ID_PREFIX.get(operation, "") + ctx.mock.ids.uuid4()
+    job_input = {
+        k: v for k, v in (ctx.body.fields if ctx.body else {}).items() if isinstance(v, str | int | float | bool)
+    }
+    job = await ctx.submit(
+        operation, {**job_input, **extra}, work, job_id=generation_id, cost=cost, run_seconds=run_seconds
+    )
+    body = {
+        "generation_id": job.id,
+        "status": words.state_word(State.QUEUED, ctx.request),
+        "operation": operation,
+        "credits_used": cost,
+        **extra,
+    }
+    return JSONResponse(body)
+
+
+async def _image_source(ctx: Context, name: str = "image") -> tuple[bytes | None, str | None]:
+    """An uploaded file (checked now, so a bad file is a 400) or a URL (fetched by the job)."""
+    assert ctx.body is not None
+    upload, url = ctx.body.files.get(name), ctx.field(f"{name}_url")
+    if upload is not None and url:
+        raise words.detail(422, f"Provide either {name} (file upload) or {name}_url, not both")
+    if upload is None and not url:
+        raise words.detail(
+            422, [{"loc": ["body", f"{name}_url"], "msg": "field required", "type": "value_error.missing"}]
+        )
+    if upload is not None:
+        await asyncio.to_thread(inputs.load_image, upload, words.IMAGE_LIMITS)
+    return upload, url
+
+
+def _image_operation(operation: str, transform: Callable[[np.ndarray], np.ndarray]) -> Callable[[Context], Any]:
+    async def handler(ctx: Context) -> Response:
+        data, url = await _image_source(ctx)
+        work = image_job(
+            ctx.mock,
+            words.IMAGE_LIMITS,
+            transform,
+            ttl=words.OUTPUT_TTL,
+            file_name=f"{operation}.png",
+            data=data,
+            url=url,
+        )
+        return await _accepted(ctx, operation, work, words.COSTS[operation])
+
+    handler.__name__ = operation.replace("-", "_")
+    return handler
+
+
+remove_background_cutout = _image_operation("remove-background", lambda rgb: _cutout(rgb))
+restore_face = _image_operation("restore-face", imageops.restore_face)
+upscale = _image_operation("upscale", imageops.upscale4x)
+
+
+def _cutout(rgb: np.ndarray) -> np.ndarray:
+    from mockserver.engine.compose import TRANSPARENT, composite
+    from mockserver.engine.segment import segment
+
+    return composite(rgb, segment(rgb, require_subject=True), TRANSPARENT)
+
+
+async def replace_background(ctx: Context) -> Response:
+    prompt = ctx.field("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise words.detail(422, [{"loc": ["body", "prompt"], "msg": "field required", "type": "value_error.missing"}])
+    data, url = await _image_source(ctx)
+    seed = ctx.field("seed")
+    transform = partial(imageops.replace_background, prompt=prompt, seed=seed if isinstance(seed, int) else None)
+    work = image_job(
+        ctx.mock,
+        words.IMAGE_LIMITS,
+        transform,
+        ttl=words.OUTPUT_TTL,
+        file_name="replace-background.png",
+        data=data,
+        url=url,
+    )
+    return await _accepted(ctx, "replace-background", work, words.COSTS["replace-background"])
+
+
+async def remove_object(ctx: Context) -> Response:
+    assert ctx.body is not None
+    data, url = await _image_source(ctx)
+    mask_upload, mask_url, prompt = ctx.body.files.get("mask"), ctx.field("mask_url"), ctx.field("prompt")
+    if mask_upload is None and not mask_url and not prompt:
+        raise words.detail(422, "Provide a mask (mask or mask_url) or a prompt describing what to remove")
+    mock = ctx.mock
+
+    async def work(job: Job) -> WorkResult:
+        mask = None
+        if mask_upload is not None or mask_url:
+            mask = await load_input_image(mock, words.IMAGE_LIMITS, data=mask_upload, url=mask_url)
+        inner = image_job(
+            mock,
+            words.IMAGE_LIMITS,
+            partial(imageops.remove_object, mask=mask, prompt=prompt or None),
+            ttl=words.OUTPUT_TTL,
+            file_name="remove-object.png",
+            data=data,
+            url=url,
+        )
+        return await inner(job)
+
+    return await _accepted(ctx, "remove-object", work, words.COSTS["remove-object"])
+
+
+async def generate_image(ctx: Context) -> Response:
+    model = ctx.field("model", "flux-schnell")
+    low, high, default = words.STEPS[model]
+    steps = ctx.field("steps", default)
+    if not low <= steps <= high:
+        raise words.detail(
+            422, [{"loc": ["body", "steps"], "msg": f"{model} takes {low}-{high} steps", "type": "value_error.number"}]
+        )
+    width, height, prompt, seed = (
+        ctx.field("width", 1024),
+        ctx.field("height", 1024),
+        ctx.field("prompt"),
+        ctx.field("seed"),
+    )
+    mock = ctx.mock
+
+    async def work(job: Job) -> WorkResult:
+        pixels = await asyncio.to_thread(generate.generate_image, prompt, width, height, steps, seed)
+        ref = mock.media.save(
+            job.provider,
+            "generate.png",
+            "image/png",
+            words.OUTPUT_TTL,
+            data=await asyncio.to_thread(encode_png, pixels),
+        )
+        return WorkResult(State.SUCCEEDED, [ref], {"width": width, "height": height})
+
+    return await _accepted(ctx, "generate", work, words.COSTS["generate"], model=model)
+
+
+async def generate_audio(ctx: Context) -> Response:
+    duration, prompt, seed = ctx.field("duration", 15), ctx.field("prompt"), ctx.field("seed")
+    cost = words.AUDIO_COST[15 if duration <= 15 else 30]
+    mock = ctx.mock
+
+    async def work(job: Job) -> WorkResult:
+        wav = await asyncio.to_thread(generate.generate_audio, prompt, duration, seed)
+        ref = mock.media.save(job.provider, "audio.wav", "audio/wav", words.OUTPUT_TTL, data=wav)
+        return WorkResult(State.SUCCEEDED, [ref], {"duration": duration})
+
+    return await _accepted(
+        ctx, "audio-generate", work, cost, model="musicgen-small", duration=duration, estimated_seconds=2 * duration
+    )
+
+
+async def generate_video(ctx: Context) -> Response:
+    duration, resolution = ctx.field("duration", 3), ctx.field("resolution", "480p")
+    prompt, seed = ctx.field("prompt"), ctx.field("seed")
+    width, height = words.VIDEO_SIZE[resolution]
+    mock = ctx.mock
+
+    async def work(job: Job) -> WorkResult:
+        with tempfile.TemporaryDirectory(prefix="cutout-video-") as tmp:
+            path = Path(tmp) / "video.mp4"
+            frames = await asyncio.to_thread(generate.generate_video, prompt, duration, width, height, path, seed)
+            ref = mock.media.save(job.provider, "video.mp4", "video/mp4", words.OUTPUT_TTL, source=path)
+        return WorkResult(State.SUCCEEDED, [ref], {"frames": frames, "fps": 16})
+
+    estimated = 60 if resolution == "480p" else 120
+    return await _accepted(
+        ctx,
+        "video-generate",
+        work,
+        words.VIDEO_COST[resolution],
+        run_seconds=5.0,
+        model="wan2.1",
+        estimated_seconds=estimated,
+    )
+
+
+def _generation(ctx: Context, job: Job) -> dict[str, Any]:
+    state = job.visible_state(ctx.now())
+    failed = state.terminal and state is not State.SUCCEEDED
+    message = (job.error or {}).get("message", f"Job {state.value}") if failed else None
+    return {
+        "id": job.id,
+        "generation_id": job.id,
+        "status": words.state_word(state, ctx.request),
+        "output_url": ctx.media_url(job.outputs[0]) if state is State.SUCCEEDED else None,
+        "operation": job.operation,
+        "model": job.input.get("model"),
+        "credits_used": job.charged,
+        "created_at": iso(job.created_at),
+        "completed_at": iso(job.finished_at()) if state.terminal else None,
+        "processing_ms": round((job.finished_at() - job.started_at()) * 1000) if state.terminal else None,
+        "error": message,
+        "error_message": message,
+    }
+
+
+async def get_generation(ctx: Context) -> Response:
+    return JSONResponse(_generation(ctx, ctx.own_job(ctx.request.path_params["generation_id"])))
+
+
+MODELS = [
+    {"id": "flux-schnell", "endpoint": "POST /v1/image/generate", "credits": 3.0, "type": "image"},
+    {"id": "sdxl", "endpoint": "POST /v1/image/generate", "credits": 3.0, "type": "image"},
+    {"id": "upscale-4x", "endpoint": "POST /v1/image/upscale", "credits": 20.0, "type": "image"},
+    {"id": "remove-background", "endpoint": "POST /v1/image/remove-background", "credits": 2.0, "type": "image"},
+    {"id": "replace-background", "endpoint": "POST /v1/image/replace-background", "credits": 5.0, "type": "image"},
+    {"id": "restore-face", "endpoint": "POST /v1/image/restore-face", "credits": 3.0, "type": "image"},
+    {"id": "remove-object", "endpoint": "POST /v1/image/remove-object", "credits": 5.0, "type": "image"},
+    {"id": "musicgen-small", "endpoint": "POST /v1/audio/generate", "credits": 5.0, "type": "audio"},
+    {"id": "wan2.1", "endpoint": "POST /v1/video/generate", "credits": 50.0, "type": "video"},
+    {"id": "catvton", "endpoint": "POST /v1/virtual-tryon", "credits": 25.0, "type": "image"},
+]
+
+
+async def list_models(ctx: Context) -> Response:
+    return JSONResponse({"models": MODELS})
+
+
+async def account_balance(ctx: Context) -> Response:
+    assert ctx.account is not None
+    return JSONResponse(
+        {
+            "credits_remaining": ctx.account.balance,
+            "plan": ctx.account.plan,
+            "email": f"{ctx.key[:8]}@users.pixelapi.mock",
+        }
+    )
+
+
+def _query_int(ctx: Context, name: str, default: int, low: int, high: int) -> int:
+    raw = ctx.request.query_params.get(name, str(default))
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise words.detail(
+            422, [{"loc": ["query", name], "msg": f"must be an integer from {low} to {high}", "type": "value_error"}]
+        )
+    return int(raw)
+
+
+async def account_usage(ctx: Context) -> Response:
+    limit, days = _query_int(ctx, "limit", 50, 1, 500), _query_int(ctx, "days", 30, 1, 365)
+    since = ctx.now() - days * 86400
+    jobs = [j for j in ctx.mock.store.list_jobs(ctx.provider.name, ctx.key) if j.created_at >= since]
+    return JSONResponse({"usage": [_generation(ctx, j) for j in reversed(jobs)][:limit]})
+
+
+# --- virtual try-on -------------------------------------------------------------------------
+
+
+def _tryon_error(status: int, code: str, message: str, guidance: str) -> Exception:
+    return words.detail(status, {"error": code, "message": message, "guidance": guidance})
+
+
+async def _tryon_image(ctx: Context, value: str) -> np.ndarray:
+    if value.startswith(("http://", "https://")):
+        return await load_input_image(ctx.mock, words.IMAGE_LIMITS, url=value)
+    try:
+        data = base64.b64decode(value, validate=True)
+        return await asyncio.to_thread(
+            inputs.load_image, data, inputs.ImageLimits(max_bytes=words.MAX_UPLOAD, min_side=1, max_side=4096)
+        )
+    except (binascii.Error, ValueError, MediaError):
+        raise _tryon_error(
+            400,
+            "invalid_image",
+            "Image data is corrupt or not a valid JPG/PNG/WebP",
+            "Check your base64 encoding (no data: prefix)",
+        ) from None
+
+
+async def virtual_tryon(ctx: Context) -> Response:
+    category = ctx.field("category")
+    if category not in imageops.TRYON_CATEGORIES:
+        raise _tryon_error(
+            422,
+            "invalid_category",
+            "category must be one of: upperbody, lowerbody, dress",
+            "Use upperbody, lowerbody or dress",
+        )
+    person = await _tryon_image(ctx, ctx.field("person_image"))
+    garment = await _tryon_image(ctx, ctx.field("garment_image"))
+    height, width = person.shape[:2]
+    if min(height, width) < 100:
+        raise _tryon_error(
+            422,
+            "image_too_small",
+            f"Person image is too small (minimum 100px), got {width}x{height}px",
+            "Use a photo that is at least 300x400px",
+        )
+    if width > height:
+        raise _tryon_error(
+            422, "wrong_aspect_ratio", "Person image is wider than tall (landscape)", "Use a portrait photo"
+        )
+    mock = ctx.mock
+
+    async def work(job: Job) -> WorkResult:
+        try:
+            pixels = await asyncio.to_thread(imageops.virtual_tryon, person, garment, category)
+        except imageops.TryOnError as problem:
+            return WorkResult(State.FAILED, error={"code": problem.code, "message": problem.message})
+        png = await asyncio.to_thread(encode_png, pixels)
+        ref = mock.media.save(job.provider, "tryon.png", "image/png", words.OUTPUT_TTL, data=png)
+        return WorkResult(State.SUCCEEDED, [ref])
+
+    job_id = ctx.mock.ids.hex(24)
+    cost = words.COSTS["virtual-tryon"]
+    await ctx.submit("virtual-tryon", {"category": category}, work, job_id=job_id, cost=cost, run_seconds=3.0)
+    return JSONResponse({"job_id": job_id, "status": "queued", "credits_used": cost})
+
+
+async def tryon_job(ctx: Context) -> Response:
+    job = ctx.own_job(ctx.request.path_params["job_id"])
+    if job.operation != "virtual-tryon":
+        raise words.detail(404, "Job not found")
+    state = job.visible_state(ctx.now())
+    body: dict[str, Any] = {
+        "job_id": job.id,
+        "status": "failed" if state.terminal and state is not State.SUCCEEDED else words.STATUS[state],
+    }
+    if state is State.SUCCEEDED:
+        path = ctx.mock.media.find(job.outputs[0].id)
+        if path is not None:
+            body["result_image_b64"] = base64.b64encode(path.path.read_bytes()).decode()
+        body["output_url"] = ctx.media_url(job.outputs[0])
+        body["inference_time_ms"] = round((job.finished_at() - job.started_at()) * 1000)
+    elif state.terminal:
+        body["error_message"] = (job.error or {}).get("message", "Try-on failed")
+    return JSONResponse(body)

@@ -1,0 +1,115 @@
+"""PixelAPI's words: job status names (and the SDK's ``pending``), ``detail`` errors, prices."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.requests import Request
+
+from mockserver.core.jobs import MediaRef, State
+from mockserver.engine import inputs
+from mockserver.engine.errors import MediaError
+from mockserver.http import ApiError, BadBody
+
+STATUS = {
+    State.QUEUED: "queued",
+    State.RUNNING: "processing",
+    State.SUCCEEDED: "completed",
+    State.FAILED: "failed",
+    State.ERRORED: "failed",
+    State.CANCELLED: "failed",
+    State.BLOCKED: "blocked",
+}
+# Credits per operation (pixelapi.dev/docs, current revision).
+COSTS = {
+    "remove-background": 2.0,
+    "replace-background": 5.0,
+    "restore-face": 3.0,
+    "remove-object": 5.0,
+    "upscale": 20.0,
+    "generate": 3.0,
+    "virtual-tryon": 25.0,
+}
+AUDIO_COST = {15: 5.0, 30: 10.0}  # up to 15 s, up to 30 s
+VIDEO_COST = {"480p": 50.0, "720p": 100.0}
+VIDEO_SIZE = {"480p": (832, 480), "720p": (1280, 720)}
+STEPS = {"flux-schnell": (1, 8, 4), "sdxl": (20, 50, 30)}  # min, max, default
+OUTPUT_TTL = 24 * 3600.0  # "Output URLs expire after 24 hours"
+MAX_UPLOAD = 10 * 1024 * 1024
+IMAGE_LIMITS = inputs.ImageLimits(max_bytes=MAX_UPLOAD, min_side=16, max_side=4096)
+STARTING_CREDITS = 10_000.0  # a new key is on the starter plan
+# Default agents of HTTP libraries, which the CDN blocks ("set a custom User-Agent").
+_LIBRARY_AGENT = re.compile(
+    r"^(python-urllib|python-requests|python-httpx|go-http-client|java/|okhttp|axios|node-fetch|undici|libwww-perl)",
+    re.I,
+)
+
+
+def detail(status: int, message: Any) -> ApiError:
+    return ApiError(status, {"detail": message})
+
+
+def is_sdk(request: Request) -> bool:
+    """The official Python SDK parses status with an enum that has ``pending``, not ``queued``."""
+    return request.headers.get("user-agent", "").lower().startswith("pixelapi-python/")
+
+
+def state_word(state: State, request: Request) -> str:
+    return "pending" if state is State.QUEUED and is_sdk(request) else STATUS[state]
+
+
+def user_agent_gate(request: Request) -> ApiError | None:
+    agent = request.headers.get("user-agent", "").strip()
+    if not agent or _LIBRARY_AGENT.match(agent):
+        return detail(403, "Blocked by CDN: set a custom User-Agent header (e.g. MyApp/1.0)")
+    return None
+
+
+def api_key(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.headers.get("x-api-key")
+
+
+def media_path(ref: MediaRef) -> str:
+    return f"/outputs/{ref.id}.{ref.filename.rsplit('.', 1)[-1]}"
+
+
+class PixelapiVocabulary:
+    def state_word(self, state: State) -> str:
+        return STATUS[state]
+
+    def unauthorized(self, request: Request) -> ApiError:
+        return detail(401, "Invalid API key")
+
+    def not_found(self, what: str) -> ApiError:
+        return detail(404, "Generation not found" if what == "job" else "Not found")
+
+    def bad_body(self, problem: BadBody) -> ApiError:
+        if problem.kind == "too_large":
+            return detail(413, "File too large. Maximum file size is 10MB")
+        if problem.kind == "multipart":
+            return detail(400, problem.detail)
+        return detail(422, [{"loc": ["body"], "msg": problem.detail, "type": f"{problem.kind}_invalid"}])
+
+    def invalid(self, errors: list[dict[str, Any]]) -> ApiError:
+        return detail(422, errors)
+
+    def media_error(self, problem: MediaError) -> ApiError:
+        if problem.code == "file_size_too_large":
+            return detail(413, "File too large. Maximum file size is 10MB")
+        return detail(400, problem.message)
+
+    def insufficient_credits(self, needed: float, balance: float) -> ApiError:
+        return detail(
+            402,
+            f"Insufficient credits. Required: {needed:g}, available: {balance:g}. Upgrade at https://pixelapi.dev/app/#pricing",
+        )
+
+    def internal(self) -> ApiError:
+        return detail(500, "Internal server error")
+
+    def media_expired(self) -> ApiError:
+        return detail(410, "Output expired: outputs are kept for 24 hours")
