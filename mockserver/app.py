@@ -139,6 +139,26 @@ class HostRouting:
         await self.app(scope, receive, send)
 
 
+class SurfaceMount:
+    """One surface served at the root of a port of its own (``--expose fal-queue=8443``)."""
+
+    def __init__(self, app: ASGIApp, prefix: str) -> None:
+        self.app, self.prefix = app, prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+            base = f"{scope.get('scheme', 'http')}://{host}"
+            path = scope["path"] if scope["path"].startswith("/__mock") else self.prefix + scope["path"]
+            scope = {**scope, "path": path, "raw_path": None, "cutout.bases": {self.prefix: base}}
+        await self.app(scope, receive, send)
+
+
+def surfaces() -> dict[str, str]:
+    """Every surface by its ``--expose`` name (``fal-queue``, ``pixelcut-api``...) -> path prefix."""
+    return {f"{p.name}-{name}": s.prefix for p in PROVIDERS for name, s in p.surfaces.items()}
+
+
 def create_app(settings: Settings | None = None, *, mock: Mock | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     mock = mock or Mock(settings)

@@ -84,6 +84,37 @@ def _segment_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _expose(value: str) -> tuple[str, int]:
+    from mockserver.app import surfaces
+
+    name, _, port = value.partition("=")
+    if name not in surfaces() or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"use NAME=PORT with NAME one of {', '.join(surfaces())}")
+    return name, int(port)
+
+
+def _serve_command(args: argparse.Namespace) -> int:
+    from mockserver.server import serve
+    from mockserver.settings import Settings
+
+    settings = Settings.from_env(
+        host=args.host,
+        port=args.port,
+        state_dir=args.state_dir,
+        store=args.store,
+        clock=args.clock,
+        speed=args.speed,
+        keys_file=args.keys,
+        seed=args.seed,
+        allow_private_fetch=args.allow_fetch,
+        expose=dict(args.expose),
+        tls=args.tls,
+        public_url=args.public_url,
+    )
+    serve(settings)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cutout-mock", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -101,6 +132,32 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--shadow", action="store_true", help="images: add a cast shadow (Pixelcut's default light)")
     seg.add_argument("--crop", action="store_true", help="images: crop to the subject")
     seg.set_defaults(handler=_segment_command)
+
+    srv = sub.add_parser("serve", help="run the mock server with every provider")
+    srv.add_argument("--host", default="127.0.0.1")
+    srv.add_argument("--port", type=int, default=8080)
+    srv.add_argument(
+        "--state-dir", type=Path, default=Path("state"), help="SQLite database and media (default ./state)"
+    )
+    srv.add_argument("--store", choices=["sqlite", "memory"], default="sqlite")
+    srv.add_argument(
+        "--clock", choices=["real", "virtual"], default="real", help="virtual: frozen, moved from /__mock/clock"
+    )
+    srv.add_argument("--speed", type=float, default=1.0, help="real clock: job timings run this many times faster")
+    srv.add_argument("--keys", type=Path, help="JSON {provider: {key: {balance, plan}}}: only these keys work")
+    srv.add_argument("--seed", type=int, help="seed ids and randomness for repeatable runs")
+    srv.add_argument("--allow-fetch", action="store_true", help="allow input URLs on private networks")
+    srv.add_argument(
+        "--expose",
+        type=_expose,
+        action="append",
+        default=[],
+        metavar="NAME=PORT",
+        help="serve a surface at the root of its own port (e.g. fal-queue=8443)",
+    )
+    srv.add_argument("--tls", action="store_true", help="exposed ports speak https (self-signed certificate)")
+    srv.add_argument("--public-url", help="base URL of the main port in URLs the mock returns")
+    srv.set_defaults(handler=_serve_command)
     return parser
 
 

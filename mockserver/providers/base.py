@@ -150,14 +150,20 @@ class Context:
         """Wrap work so that outcomes the provider does not bill give the credits back."""
         provider, mock = self.provider, self.mock
 
+        def refund(job: Job) -> None:
+            stored = mock.store.get_job(provider.name, job.id)
+            if stored is not None and stored.forced is State.CANCELLED:
+                return  # the cancel already gave the credits back
+            mock.accounts.refund(provider.name, job.owner, job.charged)
+
         async def run(job: Job) -> Any:
             try:
                 result = await work(job)
             except MediaError:
-                mock.accounts.refund(provider.name, job.owner, job.charged)
+                refund(job)
                 raise
             if result.outcome in provider.refunded:
-                mock.accounts.refund(provider.name, job.owner, job.charged)
+                refund(job)
             return result
 
         return run

@@ -170,13 +170,15 @@ async def queue_cancel(ctx: Context) -> Response:
     if job is None or job.owner != ctx.key:
         return JSONResponse({"status": "NOT_FOUND"}, 404)
     now = ctx.now()
+    cancelled = []
 
     def cancel(stored: Job) -> None:
         if not stored.visible_state(now).terminal:
             stored.forced, stored.forced_at = State.CANCELLED, now
+            cancelled.append(stored)
 
-    job = ctx.mock.store.update_job(ctx.provider.name, request_id, cancel) or job
-    if job.forced is State.CANCELLED and job.forced_at == now:
+    ctx.mock.store.update_job(ctx.provider.name, request_id, cancel)
+    if cancelled:
         ctx.mock.accounts.refund(ctx.provider.name, job.owner, job.charged)
         return JSONResponse({"status": "CANCELLATION_REQUESTED"}, 202)
     return JSONResponse({"status": "ALREADY_COMPLETED"}, 400)

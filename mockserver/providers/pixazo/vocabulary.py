@@ -21,7 +21,10 @@ STATUS = {
     State.ERRORED: "ERROR",
 }
 RESULT_TTL = 24 * 3600.0  # not documented; R2 links outlive the others
-MISSING_KEY = "Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API."
+MISSING_KEY = (
+    "Access denied due to missing subscription key. "
+    "Make sure to include subscription key when making requests to an API."
+)
 INVALID_KEY = (
     "Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription."
 )
