@@ -16,6 +16,7 @@ class Settings:
     store: str = "sqlite"  # "sqlite" (state_dir/cutout-mock.db) or "memory"
     clock: str = "real"  # "real" or "virtual" (frozen; moved from /__mock or the fixture)
     speed: float = 1.0  # real clock: job timings divided by this
+    progression: str = "timed"  # "timed" (follows the clock) or "polls" (queued, running, done on the 3rd poll)
     work: str = "background"  # "background" (asyncio tasks + threads) or "inline" (done before the submit returns)
     keys_file: Path | None = None  # JSON {provider: {key: {"balance": n, "plan": p}}}: strict auth
     seed: int | None = None

@@ -140,7 +140,7 @@ class Context:
             input=job_input,
             queue_seconds=0.5,
             run_seconds=run_seconds,
-            progression=Progression.TIMED,
+            progression=Progression(self.mock.settings.progression),
             charged=cost,
             webhook_url=webhook_url,
         )

@@ -44,7 +44,7 @@ async def test_image_json_returns_a_url_to_a_true_cutout(
 async def test_image_multipart_with_accept_image_returns_png_bytes(
     client: httpx.AsyncClient, product: tuple[bytes, np.ndarray]
 ) -> None:
-    data, truth = product
+    data = product[0]
     r = await client.post(
         "/pixelcut/v1/remove-background",
         files={"image": ("p.png", data, "image/png")},
