@@ -26,7 +26,7 @@ from mockserver.providers import PROVIDERS
 from mockserver.providers.base import Context, Provider
 from mockserver.runtime import Mock
 from mockserver.settings import Settings
-from mockserver.spec import Operation, Validator, load_spec, operations
+from mockserver.spec import Operation, Validator, load_spec, operations, parameter_errors
 
 log = logging.getLogger("cutout_mock")
 
@@ -59,6 +59,9 @@ def _endpoint(mock: Mock, provider: Provider, op: Operation, validator: Validato
                 ctx.account = mock.accounts.authenticate(provider.name, key, provider.starting_balance)
                 if ctx.account is None:
                     raise vocabulary.unauthorized(request)
+            errors = parameter_errors(validator, op.parameters, request.query_params, request.headers)
+            if errors:
+                raise vocabulary.invalid(errors)
             if op.bodies:
                 ctx.body = await read_body(
                     request,
@@ -88,6 +91,17 @@ def _endpoint(mock: Mock, provider: Provider, op: Operation, validator: Validato
     return endpoint
 
 
+def _dispatch(endpoints: dict[str, Any]) -> Any:
+    if len(endpoints) == 1:
+        return next(iter(endpoints.values()))
+
+    async def dispatch(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await endpoints[method](request)
+
+    return dispatch
+
+
 def _media_endpoint(mock: Mock, provider: Provider) -> Any:
     async def media(request: Request) -> Response:
         stored = mock.media.find(request.path_params["media_id"])
@@ -109,9 +123,13 @@ def provider_routes(mock: Mock, provider: Provider) -> list[BaseRoute]:
     check_handlers(provider)
     spec = load_spec(provider.spec)
     validator = Validator(spec)
+    by_path: dict[str, dict[str, Any]] = {}
+    for op in operations(spec):
+        by_path.setdefault(op.path, {})[op.method] = _endpoint(mock, provider, op, validator)
+    # One route per path, dispatching on the method, so a 405 lists every method in ``Allow``.
     routes: list[BaseRoute] = [
-        Route(provider.prefix + op.path, _endpoint(mock, provider, op, validator), methods=[op.method])
-        for op in operations(spec)
+        Route(provider.prefix + path, _dispatch(endpoints), methods=list(endpoints))
+        for path, endpoints in by_path.items()
     ]
     media_prefix = provider.surfaces[provider.media_surface].prefix
     routes.append(Route(media_prefix + provider.media_route, _media_endpoint(mock, provider), methods=["GET", "HEAD"]))
@@ -184,4 +202,5 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 
 
 async def _not_allowed(request: Request, exc: Exception) -> Response:
-    return JSONResponse({"detail": "Method Not Allowed"}, 405)
+    """405 with the ``Allow`` header Starlette computed (RFC 9110 requires it)."""
+    return JSONResponse({"detail": "Method Not Allowed"}, 405, headers=getattr(exc, "headers", None))

@@ -145,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--clock", choices=["real", "virtual"], default="real", help="virtual: frozen, moved from /__mock/clock"
     )
     srv.add_argument("--speed", type=float, default=1.0, help="real clock: job timings run this many times faster")
-    srv.add_argument("--progression", choices=["timed", "polls"], default="timed", help="polls: done on the third status poll")
+    srv.add_argument(
+        "--progression", choices=["timed", "polls"], default="timed", help="polls: done on the third status poll"
+    )
     srv.add_argument("--keys", type=Path, help="JSON {provider: {key: {balance, plan}}}: only these keys work")
     srv.add_argument("--seed", type=int, help="seed ids and randomness for repeatable runs")
     srv.add_argument("--allow-fetch", action="store_true", help="allow input URLs on private networks")

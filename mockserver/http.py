@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -82,9 +83,11 @@ async def read_body(
 
 
 async def _read_multipart(request: Request, max_bytes: int) -> Body:
+    if "boundary=" not in request.headers.get("content-type", ""):
+        raise BadBody("multipart", "multipart/form-data without a boundary")
     try:
         form = await request.form(max_files=8, max_fields=64, max_part_size=max_bytes)
-    except (MultiPartException, ValueError) as exc:
+    except (MultiPartException, HTTPException, ValueError) as exc:  # request.form() raises HTTPException(400)
         raise BadBody("multipart", f"malformed multipart body: {exc}") from None
     fields: dict[str, Any] = {}
     files: dict[str, bytes] = {}

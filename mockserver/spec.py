@@ -41,6 +41,7 @@ class Operation:
     path: str
     bodies: dict[str, dict[str, Any]] = field(default_factory=dict)  # content type -> schema
     secured: bool = True
+    parameters: tuple[dict[str, Any], ...] = ()  # query and header parameters (path ones are routed)
 
 
 def operations(spec: dict[str, Any]) -> list[Operation]:
@@ -52,7 +53,8 @@ def operations(spec: dict[str, Any]) -> list[Operation]:
             content = Validator(spec).resolve(op.get("requestBody") or {}).get("content", {})
             bodies = {ctype: media.get("schema", {}) for ctype, media in content.items()}
             secured = bool(op.get("security", spec.get("security", [])))
-            ops.append(Operation(op["operationId"], method.upper(), path, bodies, secured))
+            params = tuple(p for p in op.get("parameters", []) if p.get("in") in ("query", "header"))
+            ops.append(Operation(op["operationId"], method.upper(), path, bodies, secured, params))
     return ops
 
 
@@ -129,6 +131,31 @@ class Validator:
             elif isinstance(extra, dict):
                 found += self.errors(item, extra, (*loc, key))
         return found
+
+
+def parameter_errors(
+    validator: Validator, parameters: tuple[dict[str, Any], ...], query: Any, headers: Any
+) -> list[dict[str, Any]]:
+    """Check query and header parameters (strings on the wire; integers and numbers are coerced)."""
+    found: list[dict[str, Any]] = []
+    for param in parameters:
+        source = query if param["in"] == "query" else headers
+        raw = source.get(param["name"])
+        loc: tuple[str | int, ...] = (param["in"], param["name"])
+        if raw is None:
+            if param.get("required"):
+                found.append(_err(loc, "field required", "value_error.missing"))
+            continue
+        schema = validator.resolve(param.get("schema", {}))
+        value: Any = raw
+        if schema.get("type") in ("integer", "number"):
+            try:
+                value = int(raw) if schema["type"] == "integer" else float(raw)
+            except ValueError:
+                found.append(_err(loc, f"value is not a valid {schema['type']}", f"type_error.{schema['type']}"))
+                continue
+        found += validator.errors(value, schema, loc)
+    return found
 
 
 def _is_type(value: Any, name: str) -> bool:

@@ -98,7 +98,16 @@ def _gif_indices(rgba: np.ndarray) -> np.ndarray:
 class VideoWriter:
     """Streams RGBA frames into a file of one of FORMATS. Use as a context manager."""
 
-    def __init__(self, path: str | Path, fmt: VideoFormat, width: int, height: int, fps: Fraction) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        fmt: VideoFormat,
+        width: int,
+        height: int,
+        fps: Fraction,
+        options: dict[str, str] | None = None,
+    ) -> None:
+        """`options` override the format's encoder options (e.g. a faster preset for synthetic media)."""
         self.fmt = fmt
         self.width, self.height = width, height
         self.out_width = width + (width % 2 if fmt.needs_even_size else 0)
@@ -108,14 +117,19 @@ class VideoWriter:
         self._stream.width, self._stream.height = self.out_width, self.out_height
         self._stream.pix_fmt = fmt.pix_fmt
         self._time_base = Fraction(1) / Fraction(fps)
-        if fmt.options:
-            self._stream.options = dict(fmt.options)
+        if fmt.options or options:
+            self._stream.options = {**fmt.options, **(options or {})}
         if fmt.codec_tag:
             self._stream.codec_tag = fmt.codec_tag
         self.frames = 0
 
     def write(self, rgba: np.ndarray) -> None:
-        """Encode one HxWx4 uint8 frame (straight alpha; ignored by formats without alpha)."""
+        """Encode one HxWx4 (straight alpha) or HxWx3 (opaque) uint8 frame.
+
+        Alpha is ignored by formats without it; opaque media can skip building an alpha plane.
+        """
+        if rgba.shape[2] == 3 and (self.fmt.alpha or self.fmt.pix_fmt == "pal8"):
+            rgba = np.dstack([rgba, np.full(rgba.shape[:2], 255, np.uint8)])
         if (self.out_width, self.out_height) != (self.width, self.height):
             rgba = cv2.copyMakeBorder(
                 rgba, 0, self.out_height - self.height, 0, self.out_width - self.width, cv2.BORDER_REPLICATE
@@ -125,7 +139,8 @@ class VideoWriter:
         elif self.fmt.alpha:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgba), format="rgba")
         else:
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgba[..., :3]), format="rgb24")
+            rgb = rgba if rgba.shape[2] == 3 else np.ascontiguousarray(rgba[..., :3])
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
         frame.pts = self.frames
         frame.time_base = self._time_base
         self._container.mux(self._stream.encode(frame))

@@ -246,5 +246,5 @@ class Clip:
         h, w = self.size
         with VideoWriter(path, FORMATS[fmt], w, h, Fraction(self.fps)) as writer:
             for rgb, _ in self.frames():
-                writer.write(np.dstack([rgb, np.full((h, w), 255, np.uint8)]))
+                writer.write(rgb)
         return path

@@ -21,17 +21,23 @@ def test_every_spec_operation_has_a_handler_and_back() -> None:
         check_handlers(provider)
     pixelcut = PROVIDERS[0]
     missing = dataclasses.replace(pixelcut, handlers={k: v for k, v in pixelcut.handlers.items() if k != "get-credits"})
-    with pytest.raises(RuntimeError, match="without handler.*get-credits"):
+    with pytest.raises(RuntimeError, match=r"without handler.*get-credits"):
         check_handlers(missing)
-    extra = dataclasses.replace(pixelcut, handlers={**pixelcut.handlers, "not-in-spec": pixelcut.handlers["get-credits"]})
-    with pytest.raises(RuntimeError, match="without operation.*not-in-spec"):
+    extra = dataclasses.replace(
+        pixelcut, handlers={**pixelcut.handlers, "not-in-spec": pixelcut.handlers["get-credits"]}
+    )
+    with pytest.raises(RuntimeError, match=r"without operation.*not-in-spec"):
         check_handlers(extra)
 
 
 async def test_real_hostnames_keep_real_urls(app: object) -> None:
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="https://queue.fal.run") as fal:
-        job = (await fal.post("/pixelcut/video-background-removal", json={"video_url": SAMPLE}, headers={"Authorization": "Key k"})).json()
+        job = (
+            await fal.post(
+                "/pixelcut/video-background-removal", json={"video_url": SAMPLE}, headers={"Authorization": "Key k"}
+            )
+        ).json()
         assert job["status_url"].startswith("https://queue.fal.run/pixelcut/video-background-removal/requests/")
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as control:
             await control.post("/__mock/clock", json={"advance": 5})
@@ -42,7 +48,9 @@ async def test_real_hostnames_keep_real_urls(app: object) -> None:
 
 
 async def test_prefix_urls_use_the_request_base(client: httpx.AsyncClient) -> None:
-    r = await client.post("/pixelcut/v1/remove-background", json={"image_url": "https://example.com/a.png"}, headers={"X-API-KEY": "k"})
+    r = await client.post(
+        "/pixelcut/v1/remove-background", json={"image_url": "https://example.com/a.png"}, headers={"X-API-KEY": "k"}
+    )
     assert r.json()["result_url"].startswith("http://testserver/pixelcut/assets/public/result/")
 
 
@@ -51,16 +59,24 @@ async def test_exposed_surface_serves_at_root(tmp_path: Path) -> None:
     app = create_app(settings)
     exposed = SurfaceMount(app, surfaces()["fal-queue"])
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=exposed), base_url="https://127.0.0.1:8443") as fal:
-        job = (await fal.post("/pixelcut/video-background-removal", json={"video_url": SAMPLE}, headers={"Authorization": "Key k"})).json()
+        job = (
+            await fal.post(
+                "/pixelcut/video-background-removal", json={"video_url": SAMPLE}, headers={"Authorization": "Key k"}
+            )
+        ).json()
         assert job["status_url"].startswith("https://127.0.0.1:8443/pixelcut/video-background-removal/requests/")
         assert (await fal.get("/__mock/health")).status_code == 200
         await fal.post("/__mock/clock", json={"advance": 5})
         result = (await fal.get(job["response_url"], headers={"Authorization": "Key k"})).json()
-        assert result["video"]["url"].startswith("http://127.0.0.1:8080/fal/cdn/files/"), "other surfaces use the main port"
+        assert result["video"]["url"].startswith("http://127.0.0.1:8080/fal/cdn/files/"), (
+            "other surfaces use the main port"
+        )
 
 
 def test_surface_names() -> None:
-    assert {"fal-queue", "fal-run", "fal-rest", "fal-cdn", "pixelcut-api", "pixazo-gateway", "pixelapi-api"} <= set(surfaces())
+    assert {"fal-queue", "fal-run", "fal-rest", "fal-cdn", "pixelcut-api", "pixazo-gateway", "pixelapi-api"} <= set(
+        surfaces()
+    )
 
 
 async def test_unknown_paths_and_methods(client: httpx.AsyncClient) -> None:
@@ -72,16 +88,26 @@ async def test_sqlite_state_survives_a_restart(tmp_path: Path) -> None:
     settings = Settings.for_tests(state_dir=tmp_path, store="sqlite")
     first = create_app(settings)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=first), base_url="http://testserver") as c:
-        r = await c.post("/pixelapi/v1/image/upscale", json={"image_url": "https://example.com/a.png"}, headers={"Authorization": "Bearer k", "User-Agent": "t/1"})
+        r = await c.post(
+            "/pixelapi/v1/image/upscale",
+            json={"image_url": "https://example.com/a.png"},
+            headers={"Authorization": "Bearer k", "User-Agent": "t/1"},
+        )
         generation = r.json()["generation_id"]
         await c.post("/__mock/clock", json={"advance": 5})
-        before = (await c.get(f"/pixelapi/v1/image/{generation}", headers={"Authorization": "Bearer k", "User-Agent": "t/1"})).json()
+        before = (
+            await c.get(f"/pixelapi/v1/image/{generation}", headers={"Authorization": "Bearer k", "User-Agent": "t/1"})
+        ).json()
     first.state.mock.store.close()
     second = create_app(Settings.for_tests(state_dir=tmp_path, store="sqlite"))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=second), base_url="http://testserver") as c:
         await c.post("/__mock/clock", json={"advance": 5})
-        after = (await c.get(f"/pixelapi/v1/image/{generation}", headers={"Authorization": "Bearer k", "User-Agent": "t/1"})).json()
+        after = (
+            await c.get(f"/pixelapi/v1/image/{generation}", headers={"Authorization": "Bearer k", "User-Agent": "t/1"})
+        ).json()
         assert after["status"] == before["status"] == "completed" and after["output_url"] == before["output_url"]
         assert (await c.get(after["output_url"])).status_code == 200
-        balance = (await c.get("/pixelapi/v1/account/balance", headers={"Authorization": "Bearer k", "User-Agent": "t/1"})).json()
+        balance = (
+            await c.get("/pixelapi/v1/account/balance", headers={"Authorization": "Bearer k", "User-Agent": "t/1"})
+        ).json()
         assert balance["credits_remaining"] == 10_000 - 20

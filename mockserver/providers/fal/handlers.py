@@ -165,10 +165,10 @@ async def queue_result(ctx: Context) -> Response:
 
 async def queue_cancel(ctx: Context) -> Response:
     request_id = ctx.request.path_params["request_id"]
-    ctx.extra_headers["x-fal-request-id"] = request_id
     job = ctx.mock.store.get_job(ctx.provider.name, request_id)
     if job is None or job.owner != ctx.key:
         return JSONResponse({"status": "NOT_FOUND"}, 404)
+    ctx.extra_headers["x-fal-request-id"] = job.id  # echoed only once it names a real request
     now = ctx.now()
     cancelled = []
 

@@ -26,9 +26,12 @@ MARGIN_FIELDS = {
 
 
 def _form_value(value: Any) -> Any:
-    """Multipart fields arrive as text: ``"true"``/``"false"`` and JSON objects are decoded."""
+    """Multipart fields arrive as text: ``"true"``/``"false"`` and JSON objects are decoded; an empty
+    field is absent, as HTML forms send it."""
     if not isinstance(value, str):
         return value
+    if value == "":
+        return None
     if value.lower() in ("true", "false"):
         return value.lower() == "true"
     if value.startswith("{"):
