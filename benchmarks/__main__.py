@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import platform
+import sys
 import time
 from pathlib import Path
 
-from benchmarks import engine
+from benchmarks import engine, server
 
 
 def markdown(title: str, header: list[str], rows: list[list[str]]) -> str:
@@ -18,7 +19,9 @@ def markdown(title: str, header: list[str], rows: list[list[str]]) -> str:
 def main() -> None:
     started = time.perf_counter()
     sections = []
-    for title, (header, rows) in engine.run():
+    suites = {"engine": engine.run, "server": server.run}
+    chosen = sys.argv[1:] or list(suites)
+    for title, (header, rows) in (section for name in chosen for section in suites[name]()):
         text = markdown(title, header, rows)
         print(text, flush=True)
         sections.append(text)

@@ -7,6 +7,7 @@ survives a restart. Media bytes live on disk in the media store, never here. Eve
 
 from __future__ import annotations
 
+import copy
 import json
 import sqlite3
 import threading
@@ -30,6 +31,7 @@ class Store(Protocol):
     def put_job(self, job: Job) -> None: ...
     def get_job(self, provider: str, job_id: str) -> Job | None: ...
     def update_job(self, provider: str, job_id: str, change: Callable[[Job], None]) -> Job | None: ...
+    def poll_job(self, provider: str, job_id: str, owner: str) -> Job | None: ...
     def list_jobs(self, provider: str | None = None, owner: str | None = None) -> list[Job]: ...
     def get_account(self, provider: str, key: str) -> Account | None: ...
     def put_account(self, account: Account) -> None: ...
@@ -53,12 +55,12 @@ class MemoryStore:
 
     def put_job(self, job: Job) -> None:
         with self._lock:
-            self._jobs[(job.provider, job.id)] = Job.from_dict(job.to_dict())
+            self._jobs[(job.provider, job.id)] = job.copy()
 
     def get_job(self, provider: str, job_id: str) -> Job | None:
         with self._lock:
             job = self._jobs.get((provider, job_id))
-            return Job.from_dict(job.to_dict()) if job else None
+            return job.copy() if job else None
 
     def update_job(self, provider: str, job_id: str, change: Callable[[Job], None]) -> Job | None:
         with self._lock:
@@ -69,9 +71,19 @@ class MemoryStore:
             self.put_job(job)
             return job
 
+    def poll_job(self, provider: str, job_id: str, owner: str) -> Job | None:
+        """The job, counting one poll when `owner` asks (the hot path of every status endpoint)."""
+        with self._lock:
+            job = self._jobs.get((provider, job_id))
+            if job is None:
+                return None
+            if job.owner == owner:
+                job.polls += 1
+            return job.copy()
+
     def list_jobs(self, provider: str | None = None, owner: str | None = None) -> list[Job]:
         with self._lock:
-            jobs = [Job.from_dict(j.to_dict()) for j in self._jobs.values()]
+            jobs = [j.copy() for j in self._jobs.values()]
         return [
             j
             for j in sorted(jobs, key=lambda j: j.created_at)
@@ -81,11 +93,11 @@ class MemoryStore:
     def get_account(self, provider: str, key: str) -> Account | None:
         with self._lock:
             account = self._accounts.get((provider, key))
-            return Account(**asdict(account)) if account else None
+            return copy.copy(account) if account else None
 
     def put_account(self, account: Account) -> None:
         with self._lock:
-            self._accounts[(account.provider, account.key)] = Account(**asdict(account))
+            self._accounts[(account.provider, account.key)] = copy.copy(account)
 
     def charge(self, provider: str, key: str, amount: float) -> float | None:
         """Take `amount` (negative refunds) if the balance covers it; the new balance, else None."""
@@ -111,7 +123,7 @@ class MemoryStore:
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     provider TEXT NOT NULL, id TEXT NOT NULL, owner TEXT NOT NULL, created_at REAL NOT NULL,
-    data TEXT NOT NULL, PRIMARY KEY (provider, id));
+    polls INTEGER NOT NULL DEFAULT 0, data TEXT NOT NULL, PRIMARY KEY (provider, id));
 CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (provider, owner, created_at);
 CREATE TABLE IF NOT EXISTS accounts (
     provider TEXT NOT NULL, key TEXT NOT NULL, balance REAL NOT NULL, plan TEXT NOT NULL,
@@ -142,14 +154,30 @@ class SqliteStore:
 
     def put_job(self, job: Job) -> None:
         self._write(
-            "INSERT OR REPLACE INTO jobs (provider, id, owner, created_at, data) VALUES (?, ?, ?, ?, ?)",
-            (job.provider, job.id, job.owner, job.created_at, json.dumps(job.to_dict())),
+            "INSERT OR REPLACE INTO jobs (provider, id, owner, created_at, polls, data) VALUES (?, ?, ?, ?, ?, ?)",
+            (job.provider, job.id, job.owner, job.created_at, job.polls, json.dumps(job.to_dict())),
         )
+
+    @staticmethod
+    def _job(row: tuple[str, int]) -> Job:
+        job = Job.from_dict(json.loads(row[0]))
+        job.polls = row[1]  # the column is the truth: polls are counted without rewriting the JSON
+        return job
 
     def get_job(self, provider: str, job_id: str) -> Job | None:
         with self._lock:
-            row = self._db.execute("SELECT data FROM jobs WHERE provider = ? AND id = ?", (provider, job_id)).fetchone()
-        return Job.from_dict(json.loads(row[0])) if row else None
+            row = self._db.execute(
+                "SELECT data, polls FROM jobs WHERE provider = ? AND id = ?", (provider, job_id)
+            ).fetchone()
+        return self._job(row) if row else None
+
+    def poll_job(self, provider: str, job_id: str, owner: str) -> Job | None:
+        with self._lock:
+            row = self._db.execute(
+                "UPDATE jobs SET polls = polls + (owner = ?) WHERE provider = ? AND id = ? RETURNING data, polls",
+                (owner, provider, job_id),
+            ).fetchone()
+        return self._job(row) if row else None
 
     def update_job(self, provider: str, job_id: str, change: Callable[[Job], None]) -> Job | None:
         with self._lock:
@@ -172,8 +200,10 @@ class SqliteStore:
         if owner is not None:
             sql, args = sql + " AND owner = ?", [*args, owner]
         with self._lock:
-            rows = self._db.execute(sql + " ORDER BY created_at", args).fetchall()
-        return [Job.from_dict(json.loads(r[0])) for r in rows]
+            rows = self._db.execute(
+                sql.replace("SELECT data", "SELECT data, polls") + " ORDER BY created_at", args
+            ).fetchall()
+        return [self._job(r) for r in rows]
 
     def get_account(self, provider: str, key: str) -> Account | None:
         with self._lock:

@@ -169,12 +169,13 @@ class Context:
         return run
 
     def own_job(self, job_id: str) -> Job:
-        """The caller's job, counting this poll; another key's job is not found, as if absent."""
-        job = self.mock.store.get_job(self.provider.name, job_id)
+        """The caller's job (counting the poll under the polls progression); another key's job is
+        not found, as if absent."""
+        store = self.mock.store
+        if self.mock.settings.progression == "polls":  # the count drives the job: write it
+            job = store.poll_job(self.provider.name, job_id, self.key)
+        else:  # timed jobs follow the clock; a poll is a pure read (a write per poll halved SQLite)
+            job = store.get_job(self.provider.name, job_id)
         if job is None or job.owner != self.key:
             raise self.vocabulary.not_found("job")
-        return self.mock.store.update_job(self.provider.name, job_id, _count_poll) or job
-
-
-def _count_poll(job: Job) -> None:
-    job.polls += 1
+        return job

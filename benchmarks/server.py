@@ -1,0 +1,133 @@
+"""Server figures: `serve` start-up time, and status-poll throughput against the bare stack.
+
+Load comes from wrk (Debian package) in its own process, on loopback only, bounded to a few seconds
+per run. Mock and bare Starlette run with the same uvicorn settings, one after the other.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+
+Table = tuple[list[str], list[list[str]]]
+KEY = {"X-API-KEY": "sk_bench"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def _server(command: list[str], port: int, ready_path: str) -> Iterator[float]:
+    """Start a server process; yields the seconds it took to answer `ready_path`."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = started + 30
+        while time.perf_counter() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=0.5).status_code < 500:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.01)
+        yield time.perf_counter() - started
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _mock_command(port: int, store: str, state: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "mockserver.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--store",
+        store,
+        "--state-dir",
+        state,
+        "--clock",
+        "virtual",
+        "--seed",
+        "1",
+    ]
+
+
+def startup(runs: int = 5) -> Table:
+    times = []
+    for _ in range(runs):
+        port = _free_port()
+        with (
+            tempfile.TemporaryDirectory() as state,
+            _server(_mock_command(port, "sqlite", state), port, "/__mock/health") as seconds,
+        ):
+            times.append(seconds)
+    return ["measure", "median s", "max s", "runs"], [
+        ["process start -> /__mock/health 200", f"{statistics.median(times):.2f}", f"{max(times):.2f}", str(runs)]
+    ]
+
+
+def _wrk(url: str, headers: dict[str, str], seconds: int = 5) -> tuple[float, float]:
+    args = ["wrk", "-t1", "-c32", f"-d{seconds}s", "--latency"]
+    for name, value in headers.items():
+        args += ["-H", f"{name}: {value}"]
+    subprocess.run([*args[:4], "-d1s", url], capture_output=True, check=True)  # warm-up
+    out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]  # type: ignore[union-attr]
+    return rps, float(p99.group(1)) * scale  # type: ignore[union-attr]
+
+
+def status_poll() -> Table:
+    if shutil.which("wrk") is None:
+        return ["note"], [["wrk not installed: apt-get install wrk"]]
+    rows = []
+    port = _free_port()
+    bare = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "benchmarks.bare_app:app",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    with _server(bare, port, "/pixelcut/v1/video/remove-background/job/x"):
+        base_rps, base_p99 = _wrk(f"http://127.0.0.1:{port}/pixelcut/v1/video/remove-background/job/x", {})
+    rows.append(["bare Starlette (same stack)", f"{base_rps:,.0f}", f"{base_p99:.2f}", "1.00"])
+    for store in ("memory", "sqlite"):
+        port = _free_port()
+        with tempfile.TemporaryDirectory() as state, _server(_mock_command(port, store, state), port, "/__mock/health"):
+            job = httpx.post(
+                f"http://127.0.0.1:{port}/pixelcut/v1/video/remove-background",
+                json={"video_url": "https://example.com/v.mp4"},
+                headers=KEY,
+                timeout=60,
+            ).json()["job_id"]
+            rps, p99 = _wrk(f"http://127.0.0.1:{port}/pixelcut/v1/video/remove-background/job/{job}", KEY)
+        rows.append([f"cutout-mock, {store} store", f"{rps:,.0f}", f"{p99:.2f}", f"{rps / base_rps:.2f}"])
+    return ["server (GET job status, c=32, 5 s, wrk)", "req/s", "p99 ms", "ratio to bare"], rows
+
+
+def run() -> list[tuple[str, Table]]:
+    return [
+        ("Server: start-up", startup()),
+        ("Server: status-poll throughput (loopback; wrk and server share the 2 cores)", status_poll()),
+    ]
