@@ -25,6 +25,7 @@ test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-dev
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null 2>&1 || echo "wrk unavailable: server throughput is skipped"
 	$(BIN)/python -m benchmarks
 
 lint: $(VENV)/.installed-dev
