@@ -19,6 +19,7 @@ from mockserver.core.jobs import Job, State
 from mockserver.engine import inputs
 from mockserver.engine.compose import Background, encode_png, parse_background
 from mockserver.engine.video import VideoFormat, choose_format, process_video
+from mockserver.providers.base import Context
 from mockserver.runtime import Mock, Work, WorkResult
 
 
@@ -47,6 +48,23 @@ class VideoJob:
     limits: inputs.VideoLimits
     ttl: float
     file_name: str
+
+
+async def submit_video_cutout(
+    ctx: Context,
+    operation: str,
+    spec: VideoJob,
+    *,
+    job_id: str,
+    webhook_url: str | None = None,
+    inline: bool | None = None,
+) -> Job:
+    """Submit the video cut-out as a job, the same way for Pixelcut, fal and Pixazo."""
+    fields = dict(ctx.body.fields) if ctx.body else {}
+    work = video_cutout(ctx.mock, spec)
+    return await ctx.submit(
+        operation, fields, work, job_id=job_id, run_seconds=2.0, webhook_url=webhook_url, inline=inline
+    )
 
 
 def video_cutout(mock: Mock, spec: VideoJob) -> Work:

@@ -16,7 +16,7 @@ from mockserver.engine import inputs
 from mockserver.engine.errors import InvalidOption
 from mockserver.providers.base import Context
 from mockserver.providers.fal import vocabulary as words
-from mockserver.providers.work import VideoJob, cutout_options, input_stem, video_cutout
+from mockserver.providers.work import VideoJob, cutout_options, input_stem, submit_video_cutout
 
 STREAM_LIMIT_SECONDS = 300.0  # an SSE stream ends by itself after this much real time
 
@@ -48,15 +48,7 @@ async def _start(ctx: Context, *, inline: bool | None) -> Job:
         f"{input_stem(url, 'video')}_result.{fmt.extension}",
     )
     webhook = ctx.request.query_params.get("fal_webhook")
-    return await ctx.submit(
-        words.APP,
-        dict(fields),
-        video_cutout(ctx.mock, spec),
-        job_id=request_id,
-        run_seconds=2.0,
-        webhook_url=webhook,
-        inline=inline,
-    )
+    return await submit_video_cutout(ctx, words.APP, spec, job_id=request_id, webhook_url=webhook, inline=inline)
 
 
 async def queue_submit(ctx: Context) -> Response:

@@ -12,7 +12,7 @@ from mockserver.engine import inputs
 from mockserver.engine.errors import InvalidOption
 from mockserver.providers.base import Context
 from mockserver.providers.pixazo import vocabulary as words
-from mockserver.providers.work import VideoJob, cutout_options, video_cutout
+from mockserver.providers.work import VideoJob, cutout_options, submit_video_cutout
 
 
 async def submit(ctx: Context) -> Response:
@@ -26,14 +26,7 @@ async def submit(ctx: Context) -> Response:
         fields["video_url"], fmt, background, inputs.PIXELCUT_VIDEO, words.RESULT_TTL, f"output.{fmt.extension}"
     )
     webhook = ctx.request.headers.get("x-webhook-url")
-    await ctx.submit(
-        words.MODEL_ID,
-        dict(fields),
-        video_cutout(ctx.mock, spec),
-        job_id=request_id,
-        run_seconds=2.0,
-        webhook_url=webhook,
-    )
+    await submit_video_cutout(ctx, words.MODEL_ID, spec, job_id=request_id, webhook_url=webhook)
     polling_url = ctx.url("gateway", f"/v2/requests/status/{request_id}")
     return JSONResponse({"request_id": request_id, "status": "QUEUED", "polling_url": polling_url}, 202)
 

@@ -14,7 +14,7 @@ from mockserver.engine.segment import segment
 from mockserver.engine.video import choose_format
 from mockserver.providers.base import Context
 from mockserver.providers.pixelcut import vocabulary as words
-from mockserver.providers.work import VideoJob, input_stem, load_input_image, video_cutout
+from mockserver.providers.work import VideoJob, input_stem, load_input_image, submit_video_cutout
 
 MARGIN_FIELDS = {
     "margin": ("top", "bottom", "left", "right"),
@@ -105,13 +105,7 @@ async def video_remove_background(ctx: Context) -> Response:
     spec = VideoJob(
         url, fmt, background, inputs.PIXELCUT_VIDEO, words.RESULT_TTL, f"{input_stem(url, 'video')}.{fmt.extension}"
     )
-    await ctx.submit(
-        "video-remove-background",
-        dict(ctx.body.fields if ctx.body else {}),
-        video_cutout(ctx.mock, spec),
-        job_id=job_id,
-        run_seconds=2.0,
-    )
+    await submit_video_cutout(ctx, "video-remove-background", spec, job_id=job_id)
     return JSONResponse({"job_id": job_id}, 202, headers={"Location": f"/v1/video/remove-background/job/{job_id}"})
 
 
