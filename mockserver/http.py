@@ -103,9 +103,3 @@ async def _read_multipart(request: Request, max_bytes: int) -> Body:
     finally:
         await form.close()
     return Body(fields, files, "multipart/form-data")
-
-
-def header_bearer(request: Request) -> str | None:
-    auth = request.headers.get("authorization", "")
-    scheme, _, token = auth.partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None

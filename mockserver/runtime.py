@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,7 +81,6 @@ class Mock:
         self._fetch_client: httpx.AsyncClient | None = None
         self._own_hosts: set[str] = {"testserver", "localhost", "127.0.0.1"}
         self._app: Any = None
-        self._lock = threading.Lock()
 
     # --- wiring -------------------------------------------------------------------------------
 

@@ -49,11 +49,3 @@ class Accounts:
     def refund(self, provider: str, key: str, amount: float) -> None:
         if amount:
             self._store.charge(provider, key, -amount)
-
-    def set_balance(self, provider: str, key: str, balance: float, plan: str | None = None) -> Account:
-        account = self._store.get_account(provider, key) or Account(provider, key, balance)
-        account.balance = balance
-        if plan:
-            account.plan = plan
-        self._store.put_account(account)
-        return account

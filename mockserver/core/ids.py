@@ -15,10 +15,6 @@ class IdSource:
         self._random = random.Random(seed)
         self._lock = threading.Lock()
 
-    def reseed(self, seed: int | None) -> None:
-        with self._lock:
-            self._random.seed(seed)
-
     def _bits(self, n: int) -> int:
         with self._lock:
             return self._random.getrandbits(n)
@@ -34,8 +30,3 @@ class IdSource:
 
     def hex(self, chars: int = 32) -> str:
         return f"{self._bits(chars * 4):0{chars}x}"
-
-    def token(self, chars: int = 24) -> str:
-        alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-        with self._lock:
-            return "".join(self._random.choice(alphabet) for _ in range(chars))

@@ -65,7 +65,6 @@ class Job:
     polls: int = 0
     webhook_url: str | None = None
     charged: float = 0.0
-    meta: dict[str, Any] = field(default_factory=dict)
 
     def visible_state(self, now: float) -> State:
         if self.forced is not None:

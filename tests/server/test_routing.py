@@ -111,3 +111,18 @@ async def test_sqlite_state_survives_a_restart(tmp_path: Path) -> None:
             await c.get("/pixelapi/v1/account/balance", headers={"Authorization": "Bearer k", "User-Agent": "t/1"})
         ).json()
         assert balance["credits_remaining"] == 10_000 - 20
+
+
+def test_specs_are_found_inside_an_installed_wheel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Installed from the wheel, the specs live in mockserver/openapi (force-included by hatch)."""
+    import shutil
+
+    from mockserver import spec
+
+    packaged = tmp_path / "mockserver" / "openapi"
+    shutil.copytree(spec.SPEC_DIR, packaged)
+    monkeypatch.setattr(spec, "SPEC_DIR", tmp_path / "no-source-tree")
+    monkeypatch.setattr(spec, "_PACKAGED", packaged)
+    assert spec.spec_path("fal") == packaged / "fal.yaml"
+    with pytest.raises(FileNotFoundError):
+        spec.spec_path("nope")

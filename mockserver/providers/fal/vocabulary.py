@@ -60,9 +60,6 @@ def media_path(ref: MediaRef) -> str:
 
 
 class FalVocabulary:
-    def state_word(self, state: State) -> str:
-        return STATUS.get(state, "COMPLETED")
-
     def unauthorized(self, request: Request) -> ApiError:
         return detail(401, "Unauthorized")
 

@@ -39,9 +39,6 @@ def media_path(ref: MediaRef) -> str:
 
 
 class PixazoVocabulary:
-    def state_word(self, state: State) -> str:
-        return STATUS[state]
-
     def unauthorized(self, request: Request) -> ApiError:
         missing = not request.headers.get("ocp-apim-subscription-key")
         return ApiError(401, {"statusCode": 401, "message": MISSING_KEY if missing else INVALID_KEY})

@@ -17,8 +17,9 @@ from starlette.responses import JSONResponse, Response
 from mockserver.core.clock import iso
 from mockserver.core.jobs import Job, State
 from mockserver.engine import generate, imageops, inputs
-from mockserver.engine.compose import encode_png
+from mockserver.engine.compose import TRANSPARENT, composite, encode_png
 from mockserver.engine.errors import MediaError
+from mockserver.engine.segment import segment
 from mockserver.providers.base import Context
 from mockserver.providers.pixelapi import vocabulary as words
 from mockserver.providers.work import image_job, load_input_image
@@ -92,9 +93,6 @@ upscale = _image_operation("upscale", imageops.upscale4x)
 
 
 def _cutout(rgb: np.ndarray) -> np.ndarray:
-    from mockserver.engine.compose import TRANSPARENT, composite
-    from mockserver.engine.segment import segment
-
     return composite(rgb, segment(rgb, require_subject=True), TRANSPARENT)
 
 

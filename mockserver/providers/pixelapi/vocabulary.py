@@ -78,9 +78,6 @@ def media_path(ref: MediaRef) -> str:
 
 
 class PixelapiVocabulary:
-    def state_word(self, state: State) -> str:
-        return STATUS[state]
-
     def unauthorized(self, request: Request) -> ApiError:
         return detail(401, "Invalid API key")
 

@@ -48,9 +48,6 @@ def media_path(ref: MediaRef) -> str:
 
 
 class PixelcutVocabulary:
-    def state_word(self, state: State) -> str:
-        return STATUS[state]
-
     def unauthorized(self, request: Request) -> ApiError:
         return error(401, "invalid_auth_token", "API Token not found")
 
