@@ -14,14 +14,16 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import BaseRoute, Mount, Route, Router
+from starlette.types import Receive, Scope, Send
 
 from mockserver.control.routes import control_routes
 from mockserver.engine.errors import MediaError
 from mockserver.http import ApiError, BadBody, read_body
+from mockserver.middleware import HostRouting, JournalRecorder
 from mockserver.providers import PROVIDERS
 from mockserver.providers.base import Context, Provider
 from mockserver.runtime import Mock
@@ -50,6 +52,7 @@ def _endpoint(mock: Mock, provider: Provider, op: Operation, validator: Validato
 
     async def endpoint(request: Request) -> Response:
         ctx = Context(request, mock, provider, op)
+        request.scope["cutout.operation"] = op.operation_id  # for the journal
         try:
             refused = provider.gate(request)
             if refused is not None:
@@ -59,6 +62,8 @@ def _endpoint(mock: Mock, provider: Provider, op: Operation, validator: Validato
                 ctx.account = mock.accounts.authenticate(provider.name, key, provider.starting_balance)
                 if ctx.account is None:
                     raise vocabulary.unauthorized(request)
+                request.scope["cutout.key"] = ctx.account.key
+                _limit(mock, ctx)
             errors = parameter_errors(validator, op.parameters, request.query_params, request.headers)
             if errors:
                 raise vocabulary.invalid(errors)
@@ -89,6 +94,20 @@ def _endpoint(mock: Mock, provider: Provider, op: Operation, validator: Validato
 
     endpoint.__name__ = op.operation_id
     return endpoint
+
+
+def _limit(mock: Mock, ctx: Context) -> None:
+    """Take a token for the key; a refusal is the provider's 429 with Retry-After."""
+    if not mock.rate_limits_on or ctx.account is None:
+        return
+    provider = ctx.provider
+    limit = mock.limit_overrides.get(provider.name) or provider.rate_limit(ctx.account)
+    decision = mock.limiter.take(provider.name, ctx.account.key, limit)
+    ctx.extra_headers.update(provider.rate_headers(decision))
+    if not decision.allowed:
+        refusal = provider.vocabulary.rate_limited(decision)
+        refusal.headers["Retry-After"] = str(decision.retry_after)
+        raise refusal
 
 
 def _dispatch(endpoints: dict[str, Any]) -> Any:
@@ -136,40 +155,19 @@ def provider_routes(mock: Mock, provider: Provider) -> list[BaseRoute]:
     return routes
 
 
-class HostRouting:
-    """Requests to a real provider host (``queue.fal.run``) are served at that surface's prefix.
+class SegmentRouter:
+    """The first path segment picks the router (``/fal/...`` -> fal's): a dict lookup instead of a
+    regex scan over every provider's routes, which was the largest cost of a status poll."""
 
-    This is what in-process interception (respx by real hostnames) and hosts-file or proxy setups
-    use. URLs the mock returns then keep to the real hosts (``cutout.bases``).
-    """
-
-    def __init__(self, app: ASGIApp, host_prefixes: dict[str, str]) -> None:
-        self.app, self.host_prefixes = app, host_prefixes
+    def __init__(self, routers: dict[str, Router]) -> None:
+        self.routers = routers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1").split(":")[0].lower()
-            prefix = self.host_prefixes.get(host)
-            if prefix is not None:
-                scheme = scope.get("scheme", "https")
-                bases = {p: f"{scheme}://{h}" for h, p in self.host_prefixes.items()}
-                scope = {**scope, "path": prefix + scope["path"], "raw_path": None, "cutout.bases": bases}
-        await self.app(scope, receive, send)
-
-
-class SurfaceMount:
-    """One surface served at the root of a port of its own (``--expose fal-queue=8443``)."""
-
-    def __init__(self, app: ASGIApp, prefix: str) -> None:
-        self.app, self.prefix = app, prefix
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
-            base = f"{scope.get('scheme', 'http')}://{host}"
-            path = scope["path"] if scope["path"].startswith("/__mock") else self.prefix + scope["path"]
-            scope = {**scope, "path": path, "raw_path": None, "cutout.bases": {self.prefix: base}}
-        await self.app(scope, receive, send)
+        segment = scope["path"].split("/", 2)[1] if scope["type"] == "http" else ""
+        router = self.routers.get(segment)
+        if router is None:
+            raise HTTPException(404)
+        await router(scope, receive, send)
 
 
 def surfaces() -> dict[str, str]:
@@ -180,18 +178,24 @@ def surfaces() -> dict[str, str]:
 def create_app(settings: Settings | None = None, *, mock: Mock | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     mock = mock or Mock(settings)
-    routes: list[BaseRoute] = list(control_routes(mock))
+    routers = {"__mock": Router(control_routes(mock))}
     for provider in PROVIDERS:
-        routes += provider_routes(mock, provider)
+        routers[provider.prefix.strip("/")] = Router(provider_routes(mock, provider))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await mock.aclose()
 
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found, 405: _not_allowed})
+    app = Starlette(
+        routes=[Mount("", app=SegmentRouter(routers))],
+        lifespan=lifespan,
+        exception_handlers={404: _not_found, 405: _not_allowed},
+    )
     host_prefixes = {s.host: s.prefix for p in PROVIDERS for s in p.surfaces.values()}
-    app.add_middleware(HostRouting, host_prefixes=host_prefixes)
+    provider_prefixes = {p.prefix: p.name for p in PROVIDERS}
+    app.add_middleware(JournalRecorder, journal=mock.journal, clock=mock.clock, prefixes=provider_prefixes)
+    app.add_middleware(HostRouting, host_prefixes=host_prefixes)  # outermost: the journal sees served paths
     app.state.mock = mock
     mock.bind(app, set(host_prefixes))
     return app

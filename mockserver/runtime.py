@@ -21,7 +21,9 @@ from mockserver.core.accounts import Accounts
 from mockserver.core.clock import Clock, RealClock, VirtualClock
 from mockserver.core.ids import IdSource
 from mockserver.core.jobs import Job, MediaRef, State
+from mockserver.core.journal import Journal
 from mockserver.core.media import MediaStore
+from mockserver.core.ratelimit import Limit, RateLimiter
 from mockserver.core.store import MemoryStore, SqliteStore, Store
 from mockserver.engine import inputs
 from mockserver.engine.errors import MediaError
@@ -77,6 +79,10 @@ class Mock:
         self.media = MediaStore(state_dir / "media", self.store, self.clock, self.ids)
         keys = json.loads(settings.keys_file.read_text()) if settings.keys_file else None
         self.accounts = Accounts(self.store, keys)
+        self.limiter = RateLimiter(self.clock)
+        self.journal = Journal()
+        self.rate_limits_on = settings.rate_limits
+        self.limit_overrides: dict[str, Limit] = {}  # provider -> limit set from the control plane
         self._tasks: set[asyncio.Task[None]] = set()
         self._fetch_client: httpx.AsyncClient | None = None
         self._own_hosts: set[str] = {"testserver", "localhost", "127.0.0.1"}

@@ -8,7 +8,8 @@ import time
 
 import uvicorn
 
-from mockserver.app import SurfaceMount, create_app, surfaces
+from mockserver.app import create_app, surfaces
+from mockserver.middleware import SurfaceMount
 from mockserver.providers import PROVIDERS
 from mockserver.settings import Settings
 from mockserver.tls import self_signed

@@ -22,6 +22,7 @@ class Settings:
     seed: int | None = None
     engine: str = "classic"
     allow_private_fetch: bool = False
+    rate_limits: bool = True  # per-key limits of each provider (off in the test settings unless asked)
     expose: dict[str, int] = field(default_factory=dict)  # surface -> port, served at the root
     tls: bool = False
     public_url: str | None = None  # base the mock's own URLs use when a request came in elsewhere
@@ -29,7 +30,7 @@ class Settings:
     @classmethod
     def for_tests(cls, **overrides: object) -> Settings:
         """Virtual clock, memory store, work done inline: deterministic and fast."""
-        base = {"store": "memory", "clock": "virtual", "work": "inline", "seed": 0}
+        base = {"store": "memory", "clock": "virtual", "work": "inline", "seed": 0, "rate_limits": False}
         return cls(**{**base, **overrides})  # type: ignore[arg-type]
 
     @classmethod

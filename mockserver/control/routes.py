@@ -10,6 +10,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from mockserver.core.clock import VirtualClock
+from mockserver.core.ratelimit import Limit
+from mockserver.providers import PROVIDERS
 from mockserver.runtime import Mock
 from mockserver.samples import sample
 
@@ -43,6 +45,8 @@ def control_routes(mock: Mock) -> list[BaseRoute]:
         await mock.drain()
         mock.store.reset()
         mock.media.clear()
+        mock.limiter.reset()
+        mock.journal.clear()
         return JSONResponse({"reset": True})
 
     async def jobs(request: Request) -> Response:
@@ -60,7 +64,43 @@ def control_routes(mock: Mock) -> list[BaseRoute]:
         ]
         return JSONResponse({"jobs": listed})
 
+    async def ratelimits(request: Request) -> Response:
+        """GET the state; POST {"enabled": bool} and/or {"provider", "requests", "window"} to override."""
+        if request.method == "POST":
+            try:
+                body = await request.json()
+                if "enabled" in body:
+                    mock.rate_limits_on = bool(body["enabled"])
+                if "provider" in body:
+                    if body["provider"] not in {p.name for p in PROVIDERS}:
+                        raise ValueError("unknown provider")
+                    mock.limit_overrides[body["provider"]] = Limit(
+                        int(body["requests"]), float(body.get("window", 1.0))
+                    )
+                    mock.limiter.reset()
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                return JSONResponse(
+                    {"detail": f'send {{"enabled": true}} or {{"provider", "requests", "window"}}: {exc}'}, 422
+                )
+        overrides = {
+            name: {"requests": lim.requests, "window": lim.window} for name, lim in mock.limit_overrides.items()
+        }
+        return JSONResponse({"enabled": mock.rate_limits_on, "overrides": overrides})
+
+    async def journal(request: Request) -> Response:
+        """Requests and responses, oldest first: ?provider= &key= &path= (substring) &method= &limit=."""
+        q = request.query_params
+        limit = q.get("limit", "100")
+        if not limit.isdigit():
+            return JSONResponse({"detail": "limit must be a positive integer"}, 422)
+        entries = mock.journal.query(
+            provider=q.get("provider"), key=q.get("key"), path=q.get("path"), method=q.get("method"), limit=int(limit)
+        )
+        return JSONResponse({"entries": entries})
+
     return [
+        Route("/__mock/journal", journal),
+        Route("/__mock/ratelimits", ratelimits, methods=["GET", "POST"]),
         Route("/__mock/health", health),
         Route("/__mock/samples/{name}", samples),
         Route("/__mock/clock", clock, methods=["GET", "POST"]),

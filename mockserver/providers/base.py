@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mockserver.core.jobs import Job, MediaRef, Progression, State
+from mockserver.core.ratelimit import Decision, Limit
 from mockserver.core.store import Account
 from mockserver.engine.errors import MediaError
 from mockserver.http import MAX_BODY, ApiError, BadBody, Body
@@ -42,6 +43,7 @@ class Vocabulary(Protocol):
     def insufficient_credits(self, needed: float, balance: float) -> ApiError: ...
     def internal(self) -> ApiError: ...
     def media_expired(self) -> ApiError: ...
+    def rate_limited(self, decision: Decision) -> ApiError: ...
 
 
 Handler = Callable[["Context"], Awaitable[Response]]
@@ -64,6 +66,8 @@ class Provider:
     response_headers: Callable[[Context], dict[str, str]] = field(default=lambda ctx: {})
     max_body: int = MAX_BODY
     gate: Callable[[Request], ApiError | None] = field(default=lambda request: None)  # runs before auth
+    rate_limit: Callable[[Account], Limit] = field(default=lambda account: Limit(10, 1.0))
+    rate_headers: Callable[[Decision], dict[str, str]] = field(default=lambda decision: {})  # on every response
 
 
 @dataclass

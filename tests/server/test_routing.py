@@ -8,7 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mockserver.app import SurfaceMount, check_handlers, create_app, surfaces
+from mockserver.app import check_handlers, create_app, surfaces
+from mockserver.middleware import SurfaceMount
 from mockserver.providers import PROVIDERS
 from mockserver.settings import Settings
 

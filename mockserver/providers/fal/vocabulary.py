@@ -8,6 +8,7 @@ from typing import Any
 from starlette.requests import Request
 
 from mockserver.core.jobs import MediaRef, State
+from mockserver.core.ratelimit import Decision
 from mockserver.engine.errors import MediaError
 from mockserver.http import ApiError, BadBody
 
@@ -88,3 +89,7 @@ class FalVocabulary:
 
     def media_expired(self) -> ApiError:
         return detail(404, "File not found or expired")
+
+    def rate_limited(self, decision: Decision) -> ApiError:
+        # fal-client retries 429 silently up to 10 times before it gives up.
+        return detail(429, "Rate limit exceeded", "rate_limited")

@@ -7,6 +7,7 @@ from typing import Any
 from starlette.requests import Request
 
 from mockserver.core.jobs import MediaRef, State
+from mockserver.core.ratelimit import Decision
 from mockserver.engine.errors import MediaError
 from mockserver.http import ApiError, BadBody
 
@@ -69,3 +70,8 @@ class PixazoVocabulary:
 
     def media_expired(self) -> ApiError:
         return error(404, "Not found", "The output has expired")
+
+    def rate_limited(self, decision: Decision) -> ApiError:
+        """APIM's rate-limit policy answer."""
+        message = f"Rate limit is exceeded. Try again in {decision.retry_after} seconds."
+        return ApiError(429, {"statusCode": 429, "message": message})

@@ -18,4 +18,6 @@ PIXELAPI = Provider(
     media_path=vocabulary.media_path,
     max_body=vocabulary.MAX_UPLOAD,
     gate=vocabulary.user_agent_gate,
+    rate_limit=vocabulary.plan_limit,
+    rate_headers=vocabulary.rate_headers,
 )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
 from starlette.requests import Request
 
 from mockserver.core.jobs import MediaRef, State
+from mockserver.core.ratelimit import Decision, Limit
+from mockserver.core.store import Account
 from mockserver.engine import inputs
 from mockserver.engine.errors import MediaError
 from mockserver.http import ApiError, BadBody
@@ -39,6 +42,7 @@ OUTPUT_TTL = 24 * 3600.0  # "Output URLs expire after 24 hours"
 MAX_UPLOAD = 10 * 1024 * 1024
 IMAGE_LIMITS = inputs.ImageLimits(max_bytes=MAX_UPLOAD, min_side=16, max_side=4096)
 STARTING_CREDITS = 10_000.0  # a new key is on the starter plan
+PLAN_LIMITS = {"free": 5, "starter": 20, "pro": 60, "scale": 200}  # requests per minute
 # Default agents of HTTP libraries, which the CDN blocks ("set a custom User-Agent").
 _LIBRARY_AGENT = re.compile(
     r"^(python-urllib|python-requests|python-httpx|go-http-client|java/|okhttp|axios|node-fetch|undici|libwww-perl)",
@@ -110,3 +114,21 @@ class PixelapiVocabulary:
 
     def media_expired(self) -> ApiError:
         return detail(410, "Output expired: outputs are kept for 24 hours")
+
+    def rate_limited(self, decision: Decision) -> ApiError:
+        limit, wait = decision.limit, decision.retry_after
+        return detail(429, f"Rate limit exceeded: {limit} requests per minute on your plan. Retry after {wait} s.")
+
+
+def plan_limit(account: Account) -> Limit:
+    """Requests per minute by plan (pixelapi.dev/docs): free 5, starter 20, pro 60, scale 200."""
+    return Limit(PLAN_LIMITS.get(account.plan, PLAN_LIMITS["starter"]), 60.0)
+
+
+def rate_headers(decision: Decision) -> dict[str, str]:
+    """On every response: requests left, and when the allowance is whole again (epoch seconds)."""
+    return {
+        "X-RateLimit-Limit": str(decision.limit),
+        "X-RateLimit-Remaining": str(decision.remaining),
+        "X-RateLimit-Reset": str(math.ceil(decision.reset_at)),
+    }

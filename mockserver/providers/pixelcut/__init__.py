@@ -19,4 +19,5 @@ PIXELCUT = Provider(
     media_surface="assets",
     media_route="/public/result/{media_id}.{ext}",
     media_path=vocabulary.media_path,
+    rate_limit=lambda account: vocabulary.RATE_LIMIT,
 )

@@ -7,6 +7,7 @@ from typing import Any
 from starlette.requests import Request
 
 from mockserver.core.jobs import MediaRef, State
+from mockserver.core.ratelimit import Decision, Limit
 from mockserver.engine.errors import MediaError
 from mockserver.http import ApiError, BadBody
 
@@ -35,6 +36,7 @@ DOCUMENTED_400 = {
 }
 ALPHA_FORMATS = frozenset({"webm_vp9", "mov_proresks", "gif"})  # "transparent requires ..." in the docs
 RESULT_TTL = 3600.0  # "valid for 1 hour"
+RATE_LIMIT = Limit(5, 1.0)  # "commonly 5 requests/second per account"; no rate-limit headers documented
 IMAGE_COST, SHADOW_COST = 1.0, 3.0  # base cost is not documented (1 is Pixelcut's usual unit)
 
 
@@ -82,3 +84,6 @@ class PixelcutVocabulary:
 
     def media_expired(self) -> ApiError:
         return error(410, "job_expired", "The result has expired (results are kept for 1 hour)")
+
+    def rate_limited(self, decision: Decision) -> ApiError:
+        return error(429, "rate_limit_exceeded", "Too many requests")

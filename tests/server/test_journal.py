@@ -1,0 +1,67 @@
+"""The request journal: every provider request and its response, queryable from /__mock."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from mockserver.core.journal import Entry, Journal
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_requests_and_responses_are_recorded(client: httpx.AsyncClient) -> None:
+    await client.post(
+        "/pixelcut/v1/remove-background", json={"image_url": "https://example.com/p.png"}, headers={"X-API-KEY": "sk_a"}
+    )
+    await client.get("/pixelcut/v1/credits", headers={"X-API-KEY": "sk_b"})
+    await client.get("/pixelapi/v1/models", headers={"Authorization": "Bearer k", "User-Agent": "J/1"})
+    entries = (await client.get("/__mock/journal", params={"provider": "pixelcut"})).json()["entries"]
+    assert [(e["method"], e["operation"], e["key"], e["status"]) for e in entries] == [
+        ("POST", "remove-background", "sk_a", 200),
+        ("GET", "get-credits", "sk_b", 200),
+    ]
+    first = entries[0]
+    assert first["request_body"] == '{"image_url":"https://example.com/p.png"}'
+    assert "result_url" in first["response_body"] and first["response_headers"]["content-type"] == "application/json"
+    assert first["duration_ms"] > 0 and first["at"] > 0
+
+
+async def test_filters_media_and_control_plane(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/pixelcut/v1/remove-background", json={"image_url": "https://example.com/p.png"}, headers={"X-API-KEY": "sk_a"}
+    )
+    await client.get(r.json()["result_url"])
+    await client.get("/__mock/health")
+    by_key = (await client.get("/__mock/journal", params={"key": "sk_a"})).json()["entries"]
+    assert len(by_key) == 1
+    media = (await client.get("/__mock/journal", params={"path": "/public/result/"})).json()["entries"]
+    assert (
+        media[0]["status"] == 200
+        and media[0]["response_body"].startswith("<")
+        and "image/png" in media[0]["response_body"]
+    )
+    assert not (await client.get("/__mock/journal", params={"path": "/__mock"})).json()["entries"]
+    assert (await client.get("/__mock/journal", params={"limit": "x"})).status_code == 422
+    await client.post("/__mock/reset")
+    assert (await client.get("/__mock/journal")).json()["entries"] == []
+
+
+async def test_rejected_requests_are_recorded_too(client: httpx.AsyncClient) -> None:
+    await client.post(
+        "/fal/queue/pixelcut/video-background-removal",
+        content=b"{",
+        headers={"Authorization": "Key k", "content-type": "application/json"},
+    )
+    entry = (await client.get("/__mock/journal", params={"provider": "fal"})).json()["entries"][-1]
+    assert entry["status"] == 422 and entry["request_body"] == "{" and entry["key"] == "k"
+
+
+def test_journal_is_bounded() -> None:
+    journal = Journal(capacity=3)
+    for i in range(5):
+        journal.record(
+            Entry(journal.next_id(), float(i), "GET", f"/p{i}", b"", None, None, None, 200, 1.0, [], b"", [], b"")
+        )
+    assert [e["path"] for e in journal.query()] == ["/p2", "/p3", "/p4"]
+    assert [e["path"] for e in journal.query(limit=1)] == ["/p4"]
