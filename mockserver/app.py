@@ -194,7 +194,8 @@ def create_app(settings: Settings | None = None, *, mock: Mock | None = None) ->
     )
     host_prefixes = {s.host: s.prefix for p in PROVIDERS for s in p.surfaces.values()}
     provider_prefixes = {p.prefix: p.name for p in PROVIDERS}
-    app.add_middleware(JournalRecorder, journal=mock.journal, clock=mock.clock, prefixes=provider_prefixes)
+    if settings.journal_size:
+        app.add_middleware(JournalRecorder, journal=mock.journal, clock=mock.clock, prefixes=provider_prefixes)
     app.add_middleware(HostRouting, host_prefixes=host_prefixes)  # outermost: the journal sees served paths
     app.state.mock = mock
     mock.bind(app, set(host_prefixes))

@@ -108,6 +108,8 @@ def _serve_command(args: argparse.Namespace) -> int:
         keys_file=args.keys,
         seed=args.seed,
         allow_private_fetch=args.allow_fetch,
+        rate_limits=not args.no_rate_limits,
+        journal_size=args.journal_size,
         expose=dict(args.expose),
         tls=args.tls,
         public_url=args.public_url,
@@ -151,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--keys", type=Path, help="JSON {provider: {key: {balance, plan}}}: only these keys work")
     srv.add_argument("--seed", type=int, help="seed ids and randomness for repeatable runs")
     srv.add_argument("--allow-fetch", action="store_true", help="allow input URLs on private networks")
+    srv.add_argument("--journal-size", type=int, default=10_000, help="requests kept in /__mock/journal (0: off)")
+    srv.add_argument("--no-rate-limits", action="store_true", help="turn the providers' per-key rate limits off")
     srv.add_argument(
         "--expose",
         type=_expose,

@@ -117,9 +117,9 @@ class JournalRecorder:
                 key=scope.get("cutout.key"),
                 status=response["status"],
                 duration_ms=round((time.perf_counter() - started) * 1000, 3),
-                request_headers=scope.get("headers", []),
+                request_headers=tuple(scope.get("headers", ())),
                 request_body=request_body,
-                response_headers=response["headers"],
+                response_headers=tuple(response["headers"]),
                 response_body=response_body,
             )
         )

@@ -80,7 +80,7 @@ class Mock:
         keys = json.loads(settings.keys_file.read_text()) if settings.keys_file else None
         self.accounts = Accounts(self.store, keys)
         self.limiter = RateLimiter(self.clock)
-        self.journal = Journal()
+        self.journal = Journal(settings.journal_size)
         self.rate_limits_on = settings.rate_limits
         self.limit_overrides: dict[str, Limit] = {}  # provider -> limit set from the control plane
         self._tasks: set[asyncio.Task[None]] = set()

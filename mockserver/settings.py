@@ -22,6 +22,7 @@ class Settings:
     seed: int | None = None
     engine: str = "classic"
     allow_private_fetch: bool = False
+    journal_size: int = 10_000  # requests kept in the journal; 0 turns it off
     rate_limits: bool = True  # per-key limits of each provider (off in the test settings unless asked)
     expose: dict[str, int] = field(default_factory=dict)  # surface -> port, served at the root
     tls: bool = False

@@ -61,7 +61,7 @@ def test_journal_is_bounded() -> None:
     journal = Journal(capacity=3)
     for i in range(5):
         journal.record(
-            Entry(journal.next_id(), float(i), "GET", f"/p{i}", b"", None, None, None, 200, 1.0, [], b"", [], b"")
+            Entry(journal.next_id(), float(i), "GET", f"/p{i}", b"", None, None, None, 200, 1.0, (), b"", (), b"")
         )
     assert [e["path"] for e in journal.query()] == ["/p2", "/p3", "/p4"]
     assert [e["path"] for e in journal.query(limit=1)] == ["/p4"]
