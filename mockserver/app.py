@@ -8,7 +8,9 @@ failure into the provider's own error shape: nothing becomes a bare 500 or a tra
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,11 +23,12 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from mockserver.control.routes import control_routes
+from mockserver.core.faults import Rule, RuleError, scenario
 from mockserver.engine.errors import MediaError
 from mockserver.http import ApiError, BadBody, read_body
 from mockserver.middleware import HostRouting, JournalRecorder
 from mockserver.providers import PROVIDERS
-from mockserver.providers.base import Context, Provider
+from mockserver.providers.base import Context, Provider, fault_error
 from mockserver.runtime import Mock
 from mockserver.settings import Settings
 from mockserver.spec import Operation, Validator, load_spec, operations, parameter_errors
@@ -78,7 +81,8 @@ def _endpoint(mock: Mock, provider: Provider, op: Operation, validator: Validato
                     errors = validator.errors(ctx.body.fields, json_schema)
                     if errors:
                         raise vocabulary.invalid(errors)
-            response = await handler(ctx)
+            early = await _apply_fault(mock, ctx)
+            response = early if early is not None else await handler(ctx)
         except ApiError as error:
             response = error.response()
         except BadBody as problem:
@@ -108,6 +112,38 @@ def _limit(mock: Mock, ctx: Context) -> None:
         refusal = provider.vocabulary.rate_limited(decision)
         refusal.headers["Retry-After"] = str(decision.retry_after)
         raise refusal
+
+
+async def _apply_fault(mock: Mock, ctx: Context) -> Response | None:
+    """The X-Mock-Scenario header or the first matching /__mock/faults rule, if any.
+
+    Returns a response to send instead of the handler's, or None to go on (after latency, or with
+    the job shaped through ``ctx.job_action``).
+    """
+    request, provider = ctx.request, ctx.provider
+    name = request.headers.get("x-mock-scenario")
+    if name is not None:
+        try:
+            rule: Rule | None = scenario(name)
+        except RuleError as problem:
+            raise provider.vocabulary.invalid(
+                [{"loc": ["header", "X-Mock-Scenario"], "msg": str(problem), "type": "value_error"}]
+            ) from None
+    else:
+        body = json.dumps(ctx.body.fields, default=str) if ctx.body else ""
+        key = ctx.account.key if ctx.account else None
+        rule = mock.faults.fire(provider.name, ctx.operation.operation_id, key, request.headers, body)
+    if rule is None:
+        return None
+    if rule.delay:
+        await asyncio.sleep(rule.delay)
+    if rule.action == "status":
+        raise fault_error(provider, rule, request, mock.clock.now())
+    if rule.action == "malformed":
+        return Response(b'{"status": "COMPLETED", "result": {', media_type="application/json")
+    if rule.shapes_job:
+        ctx.job_action = rule.action
+    return None
 
 
 def _dispatch(endpoints: dict[str, Any]) -> Any:

@@ -19,6 +19,7 @@ import httpx
 
 from mockserver.core.accounts import Accounts
 from mockserver.core.clock import Clock, RealClock, VirtualClock
+from mockserver.core.faults import Faults
 from mockserver.core.ids import IdSource
 from mockserver.core.jobs import Job, MediaRef, State
 from mockserver.core.journal import Journal
@@ -81,6 +82,7 @@ class Mock:
         self.accounts = Accounts(self.store, keys)
         self.limiter = RateLimiter(self.clock)
         self.journal = Journal(settings.journal_size)
+        self.faults = Faults(settings.seed)
         self.rate_limits_on = settings.rate_limits
         self.limit_overrides: dict[str, Limit] = {}  # provider -> limit set from the control plane
         self._tasks: set[asyncio.Task[None]] = set()

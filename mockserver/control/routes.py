@@ -5,11 +5,14 @@ The full plane (faults, accounts, webhooks, journal) and its own spec come with 
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from mockserver.core.clock import VirtualClock
+from mockserver.core.faults import MAGIC_INPUTS, SCENARIOS, Rule, RuleError
 from mockserver.core.ratelimit import Limit
 from mockserver.providers import PROVIDERS
 from mockserver.runtime import Mock
@@ -47,6 +50,7 @@ def control_routes(mock: Mock) -> list[BaseRoute]:
         mock.media.clear()
         mock.limiter.reset()
         mock.journal.clear()
+        mock.faults.clear()
         return JSONResponse({"reset": True})
 
     async def jobs(request: Request) -> Response:
@@ -98,7 +102,28 @@ def control_routes(mock: Mock) -> list[BaseRoute]:
         )
         return JSONResponse({"entries": entries})
 
+    async def faults(request: Request) -> Response:
+        """GET the rules; POST one rule (see core/faults.Rule); DELETE them all."""
+        if request.method == "POST":
+            try:
+                rule = mock.faults.add(Rule.from_request(await request.json()))
+            except (RuleError, ValueError) as problem:
+                return JSONResponse({"detail": str(problem)}, 422)
+            return JSONResponse(asdict(rule), 201)
+        if request.method == "DELETE":
+            mock.faults.clear()
+        return JSONResponse(
+            {"rules": mock.faults.listed(), "scenarios": sorted(SCENARIOS), "magic_inputs": MAGIC_INPUTS}
+        )
+
+    async def fault(request: Request) -> Response:
+        if mock.faults.remove(request.path_params["rule_id"]):
+            return Response(status_code=204)
+        return JSONResponse({"detail": "no such rule"}, 404)
+
     return [
+        Route("/__mock/faults", faults, methods=["GET", "POST", "DELETE"]),
+        Route("/__mock/faults/{rule_id}", fault, methods=["DELETE"]),
         Route("/__mock/journal", journal),
         Route("/__mock/ratelimits", ratelimits, methods=["GET", "POST"]),
         Route("/__mock/health", health),

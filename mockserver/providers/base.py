@@ -15,12 +15,13 @@ from typing import Any, Protocol
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mockserver.core.faults import Rule, magic_action
 from mockserver.core.jobs import Job, MediaRef, Progression, State
 from mockserver.core.ratelimit import Decision, Limit
 from mockserver.core.store import Account
 from mockserver.engine.errors import MediaError
 from mockserver.http import MAX_BODY, ApiError, BadBody, Body
-from mockserver.runtime import Mock, Work
+from mockserver.runtime import Mock, Work, WorkResult
 from mockserver.spec import Operation
 
 
@@ -81,6 +82,7 @@ class Context:
     body: Body | None = None
     account: Account | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)
+    job_action: str | None = None  # a fault or scenario that shapes the job this request creates
 
     @property
     def vocabulary(self) -> Vocabulary:
@@ -134,6 +136,9 @@ class Context:
         inline: bool | None = None,
     ) -> Job:
         self.charge(cost)
+        action = self.job_action or magic_action(job_input)
+        if action in ("fail", "error", "block"):
+            work = _scripted(action)
         job = Job(
             id=job_id,
             provider=self.provider.name,
@@ -143,7 +148,7 @@ class Context:
             input=job_input,
             queue_seconds=0.5,
             run_seconds=run_seconds,
-            progression=Progression(self.mock.settings.progression),
+            progression=Progression.MANUAL if action == "stuck" else Progression(self.mock.settings.progression),
             charged=cost,
             webhook_url=webhook_url,
         )
@@ -182,3 +187,48 @@ class Context:
         if job is None or job.owner != self.key:
             raise self.vocabulary.not_found("job")
         return job
+
+
+_SCRIPTED = {
+    "fail": (State.FAILED, "invalid_parameter", "The job failed (mock scenario 'fail')"),
+    "error": (State.ERRORED, "unexpected_error", "The job errored (mock scenario 'error')"),
+    "block": (
+        State.BLOCKED,
+        "content_filter_error",
+        "The job was blocked by the content filter (mock scenario 'blocked')",
+    ),
+}
+
+
+def _scripted(action: str) -> Work:
+    """Work that ends the job the way a fault or magic input asked, without touching the engine."""
+    state, code, message = _SCRIPTED[action]
+
+    async def work(job: Job) -> WorkResult:
+        return WorkResult(state, error={"code": code, "message": message})
+
+    return work
+
+
+def fault_error(provider: Provider, rule: Rule, request: Request, now: float) -> ApiError:
+    """A status fault in the provider's own shape (its credits error for 402/403, 429 with Retry-After)."""
+    vocabulary, status = provider.vocabulary, rule.status or 500
+    if rule.body is not None:
+        return ApiError(status, rule.body)
+    if status == 401:
+        return vocabulary.unauthorized(request)
+    if status in (402, 403):
+        return vocabulary.insufficient_credits(0, 0)
+    if status == 404:
+        return vocabulary.not_found("job")
+    if status == 429:
+        refusal = vocabulary.rate_limited(Decision(False, 1, 0, now + 1, 1))
+        refusal.headers["Retry-After"] = "1"
+        return refusal
+    error = (
+        vocabulary.internal()
+        if status >= 500
+        else vocabulary.invalid([{"loc": ["body"], "msg": "mock fault", "type": "mock_fault"}])
+    )
+    error.status = status
+    return error

@@ -1,0 +1,170 @@
+"""Faults and scenarios: one rule model, three ways in (DESIGN §5).
+
+A rule matches requests (provider, operation, key, a header, a body substring) and does one thing:
+answer with a status in the provider's own shape, add latency, send a malformed body, or shape the
+job the request creates (stuck in the queue, failed, errored, blocked). Rules come from the control
+plane (``/__mock/faults``), from the ``X-Mock-Scenario`` header of one request (a named scenario), or
+from magic inputs: an input URL or prompt containing ``mock-fail`` (and friends) shapes its job.
+``times`` bounds how often a rule fires; ``probability`` draws from a seeded generator.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+REQUEST_ACTIONS = frozenset({"status", "latency", "malformed"})
+JOB_ACTIONS = frozenset({"stuck", "fail", "error", "block"})
+MAX_DELAY = 30.0
+
+# Named scenarios for the X-Mock-Scenario header: each is a one-request rule.
+SCENARIOS: dict[str, dict[str, Any]] = {
+    "unauthorized": {"action": "status", "status": 401},
+    "insufficient-credits": {"action": "status", "status": 402},
+    "not-found": {"action": "status", "status": 404},
+    "rate-limited": {"action": "status", "status": 429},
+    "server-error": {"action": "status", "status": 500},
+    "unavailable": {"action": "status", "status": 503},
+    "timeout": {"action": "status", "status": 504},
+    "slow": {"action": "latency", "delay": 2.0},
+    "malformed": {"action": "malformed"},
+    "stuck": {"action": "stuck"},
+    "fail": {"action": "fail"},
+    "error": {"action": "error"},
+    "blocked": {"action": "block"},
+}
+# Magic inputs: a string field of the request containing the word shapes its job.
+MAGIC_INPUTS = {"mock-fail": "fail", "mock-error": "error", "mock-stuck": "stuck", "mock-blocked": "block"}
+
+
+class RuleError(ValueError):
+    """A rule that cannot be used; the message says why."""
+
+
+@dataclass
+class Rule:
+    action: str
+    id: str = ""
+    provider: str | None = None
+    operation: str | None = None
+    key: str | None = None
+    header: dict[str, str] = field(default_factory=dict)  # name -> substring of the value
+    body_contains: str | None = None
+    status: int | None = None
+    body: Any = None  # replaces the provider's own body for `status`
+    delay: float = 0.0
+    times: int | None = None  # None: every time
+    probability: float = 1.0
+    fired: int = 0
+
+    @classmethod
+    def from_request(cls, data: Any) -> Rule:
+        if not isinstance(data, Mapping):
+            raise RuleError("a rule is a JSON object")
+        known = {f for f in cls.__dataclass_fields__ if f not in ("id", "fired")}
+        unknown = set(data) - known
+        if unknown:
+            raise RuleError(f"unknown fields: {', '.join(sorted(unknown))}")
+        try:
+            rule = cls(**dict(data))
+        except TypeError as exc:
+            raise RuleError(str(exc)) from None
+        rule.check()
+        return rule
+
+    def check(self) -> None:
+        if self.action not in REQUEST_ACTIONS | JOB_ACTIONS:
+            raise RuleError(f"action must be one of {', '.join(sorted(REQUEST_ACTIONS | JOB_ACTIONS))}")
+        if self.action == "status" and not (isinstance(self.status, int) and 400 <= self.status <= 599):
+            raise RuleError("action 'status' needs a status from 400 to 599")
+        if not isinstance(self.delay, int | float) or not 0 <= self.delay <= MAX_DELAY:
+            raise RuleError(f"delay must be from 0 to {MAX_DELAY:g} seconds")
+        if self.times is not None and (not isinstance(self.times, int) or self.times < 1):
+            raise RuleError("times must be a positive integer")
+        if not isinstance(self.probability, int | float) or not 0 <= self.probability <= 1:
+            raise RuleError("probability must be from 0 to 1")
+        if not isinstance(self.header, dict):
+            raise RuleError("header must be an object of name -> substring")
+
+    @property
+    def shapes_job(self) -> bool:
+        return self.action in JOB_ACTIONS
+
+    def matches(self, provider: str, operation: str, key: str | None, headers: Mapping[str, str], body: str) -> bool:
+        return (
+            (self.provider is None or self.provider == provider)
+            and (self.operation is None or self.operation == operation)
+            and (self.key is None or self.key == key)
+            and all(value in headers.get(name.lower(), "") for name, value in self.header.items())
+            and (self.body_contains is None or self.body_contains in body)
+        )
+
+
+class Faults:
+    """The rule list, in order; the first rule that matches and draws fires."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self._rules: list[Rule] = []
+        self._ids = itertools.count(1)
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+
+    def add(self, rule: Rule) -> Rule:
+        with self._lock:
+            rule.id = f"rule_{next(self._ids)}"
+            self._rules.append(rule)
+            return rule
+
+    def remove(self, rule_id: str) -> bool:
+        with self._lock:
+            before = len(self._rules)
+            self._rules = [r for r in self._rules if r.id != rule_id]
+            return len(self._rules) < before
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules.clear()
+
+    def listed(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [asdict(r) for r in self._rules]
+
+    def fire(
+        self, provider: str, operation: str, key: str | None, headers: Mapping[str, str], body: str
+    ) -> Rule | None:
+        """The rule that fires for this request, counted (rules whose times are spent drop out)."""
+        if not self._rules:
+            return None
+        with self._lock:
+            for rule in self._rules:
+                if rule.times is not None and rule.fired >= rule.times:
+                    continue
+                if not rule.matches(provider, operation, key, headers, body):
+                    continue
+                if rule.probability < 1 and self._random.random() >= rule.probability:
+                    continue
+                rule.fired += 1
+                return Rule(**{**asdict(rule), "header": dict(rule.header)})
+        return None
+
+
+def scenario(name: str) -> Rule:
+    """The one-request rule of an ``X-Mock-Scenario`` name."""
+    if name not in SCENARIOS:
+        raise RuleError(f"unknown scenario {name!r}; one of {', '.join(SCENARIOS)}")
+    return Rule(**SCENARIOS[name])
+
+
+def magic_action(values: Any) -> str | None:
+    """The job action a magic word in any string of the request asks for, if any."""
+    if isinstance(values, str):
+        return next((action for word, action in MAGIC_INPUTS.items() if word in values), None)
+    if isinstance(values, Mapping):
+        values = list(values.values())
+    if isinstance(values, list):
+        return next((a for v in values if (a := magic_action(v)) is not None), None)
+    return None
