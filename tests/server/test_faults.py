@@ -50,11 +50,19 @@ async def test_matching_on_key_header_and_body(client: httpx.AsyncClient) -> Non
     await _rule(client, body_contains="cursed.png", action="status", status=402)
     assert (await client.get("/pixelcut/v1/credits", headers=PIXELCUT_KEY)).status_code == 200
     limited = await client.get("/pixelcut/v1/credits", headers={"X-API-KEY": "sk_victim"})
-    assert limited.status_code == 429 and limited.headers["retry-after"] == "1" and limited.json()["error_code"] == "rate_limit_exceeded"
+    assert (
+        limited.status_code == 429
+        and limited.headers["retry-after"] == "1"
+        and limited.json()["error_code"] == "rate_limit_exceeded"
+    )
     bot = await client.get("/pixelapi/v1/models", headers={**PIXELAPI, "User-Agent": "BadBot/2"})
     assert bot.status_code == 401 and bot.json() == {"detail": "Invalid API key"}
-    credits = await client.post("/pixelcut/v1/remove-background", json={"image_url": "https://example.com/cursed.png"}, headers=PIXELCUT_KEY)
-    assert credits.status_code == 403 and credits.json()["error_code"] == "insufficient_api_credits"  # Pixelcut's own code
+    credits = await client.post(
+        "/pixelcut/v1/remove-background", json={"image_url": "https://example.com/cursed.png"}, headers=PIXELCUT_KEY
+    )
+    assert (
+        credits.status_code == 403 and credits.json()["error_code"] == "insufficient_api_credits"
+    )  # Pixelcut's own code
 
 
 async def test_probability_is_seeded(client: httpx.AsyncClient) -> None:
@@ -78,7 +86,16 @@ async def test_latency_and_malformed(client: httpx.AsyncClient) -> None:
         broken.json()
 
 
-@pytest.mark.parametrize(("scenario", "status"), [("server-error", 500), ("unavailable", 503), ("rate-limited", 429), ("unauthorized", 401), ("insufficient-credits", 402)])
+@pytest.mark.parametrize(
+    ("scenario", "status"),
+    [
+        ("server-error", 500),
+        ("unavailable", 503),
+        ("rate-limited", 429),
+        ("unauthorized", 401),
+        ("insufficient-credits", 402),
+    ],
+)
 async def test_scenario_header(client: httpx.AsyncClient, scenario: str, status: int) -> None:
     r = await client.get("/pixelapi/v1/models", headers={**PIXELAPI, "X-Mock-Scenario": scenario})
     assert r.status_code == status and "detail" in r.json()
@@ -92,10 +109,22 @@ async def test_unknown_scenario_is_the_providers_validation_error(client: httpx.
 
 async def test_magic_inputs_shape_jobs_in_each_providers_words(client: httpx.AsyncClient) -> None:
     fal = (await client.post(FAL_SUBMIT, json={"video_url": "https://example.com/mock-fail.mp4"}, headers=FAL)).json()
-    pixazo_error = (await client.post(PIXAZO_SUBMIT, json={"video_url": "https://example.com/mock-error.mp4"}, headers=PIXAZO)).json()
-    pixazo_fail = (await client.post(PIXAZO_SUBMIT, json={"video_url": "https://example.com/mock-fail.mp4"}, headers=PIXAZO)).json()
-    blocked = (await client.post("/pixelapi/v1/image/generate", json={"prompt": "a mock-blocked cat"}, headers=PIXELAPI)).json()
-    stuck = (await client.post("/pixelcut/v1/video/remove-background", json={"video_url": "https://example.com/mock-stuck.mp4"}, headers=PIXELCUT_KEY)).json()
+    pixazo_error = (
+        await client.post(PIXAZO_SUBMIT, json={"video_url": "https://example.com/mock-error.mp4"}, headers=PIXAZO)
+    ).json()
+    pixazo_fail = (
+        await client.post(PIXAZO_SUBMIT, json={"video_url": "https://example.com/mock-fail.mp4"}, headers=PIXAZO)
+    ).json()
+    blocked = (
+        await client.post("/pixelapi/v1/image/generate", json={"prompt": "a mock-blocked cat"}, headers=PIXELAPI)
+    ).json()
+    stuck = (
+        await client.post(
+            "/pixelcut/v1/video/remove-background",
+            json={"video_url": "https://example.com/mock-stuck.mp4"},
+            headers=PIXELCUT_KEY,
+        )
+    ).json()
     await advance(client, 600)
     status = (await client.get(fal["status_url"], headers=FAL)).json()
     assert status["status"] == "COMPLETED" and status["error"]
@@ -106,19 +135,35 @@ async def test_magic_inputs_shape_jobs_in_each_providers_words(client: httpx.Asy
     assert generation["status"] == "blocked"
     balance = (await client.get("/pixelapi/v1/account/balance", headers=PIXELAPI)).json()["credits_remaining"]
     assert balance == 10_000, "blocked jobs are not charged"
-    pixelcut = (await client.get(f"/pixelcut/v1/video/remove-background/job/{stuck['job_id']}", headers=PIXELCUT_KEY)).json()
+    pixelcut = (
+        await client.get(f"/pixelcut/v1/video/remove-background/job/{stuck['job_id']}", headers=PIXELCUT_KEY)
+    ).json()
     assert pixelcut["status"] == "pending", "a stuck job stays in the queue"
 
 
 async def test_scenario_header_shapes_the_job(client: httpx.AsyncClient) -> None:
-    r = await client.post("/pixelcut/v1/video/remove-background", json={"video_url": "https://example.com/v.mp4"}, headers={**PIXELCUT_KEY, "X-Mock-Scenario": "error"})
+    r = await client.post(
+        "/pixelcut/v1/video/remove-background",
+        json={"video_url": "https://example.com/v.mp4"},
+        headers={**PIXELCUT_KEY, "X-Mock-Scenario": "error"},
+    )
     await advance(client, 10)
-    body = (await client.get(f"/pixelcut/v1/video/remove-background/job/{r.json()['job_id']}", headers=PIXELCUT_KEY)).json()
+    body = (
+        await client.get(f"/pixelcut/v1/video/remove-background/job/{r.json()['job_id']}", headers=PIXELCUT_KEY)
+    ).json()
     assert body["status"] == "failed" and body["error"]["error_code"] == "unexpected_error"
 
 
 async def test_rule_management(client: httpx.AsyncClient) -> None:
-    for bad in ({"action": "explode"}, {"action": "status"}, {"action": "status", "status": 200}, {"action": "latency", "delay": 99}, {"action": "fail", "times": 0}, {"action": "fail", "colour": "red"}, [1, 2]):
+    for bad in (
+        {"action": "explode"},
+        {"action": "status"},
+        {"action": "status", "status": 200},
+        {"action": "latency", "delay": 99},
+        {"action": "fail", "times": 0},
+        {"action": "fail", "colour": "red"},
+        [1, 2],
+    ):
         assert (await client.post("/__mock/faults", json=bad)).status_code == 422, bad
     rule = await _rule(client, action="fail")
     assert (await client.delete(f"/__mock/faults/{rule['id']}")).status_code == 204
