@@ -11,19 +11,6 @@ from mockserver.core.clock import Clock
 from mockserver.core.journal import Entry, Journal
 
 BODY_LIMIT = 4096  # bytes of a body kept in the journal
-KEPT_HEADERS = (
-    "content-type",
-    "content-length",
-    "user-agent",
-    "accept",
-    "location",
-    "retry-after",
-    "x-fal-request-id",
-    "x-ratelimit-remaining",
-    "x-ratelimit-reset",
-    "x-webhook-url",
-    "x-mock-scenario",
-)
 
 
 class HostRouting:
