@@ -220,7 +220,10 @@ def create_app(settings: Settings | None = None, *, mock: Mock | None = None) ->
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        deliveries = asyncio.create_task(mock.webhooks.run()) if settings.work == "background" else None
         yield
+        if deliveries is not None:
+            deliveries.cancel()
         await mock.aclose()
 
     app = Starlette(

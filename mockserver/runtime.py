@@ -25,7 +25,9 @@ from mockserver.core.jobs import Job, MediaRef, State
 from mockserver.core.journal import Journal
 from mockserver.core.media import MediaStore
 from mockserver.core.ratelimit import Limit, RateLimiter
+from mockserver.core.signing import Signer
 from mockserver.core.store import MemoryStore, SqliteStore, Store
+from mockserver.core.webhooks import Webhooks
 from mockserver.engine import inputs
 from mockserver.engine.errors import MediaError
 from mockserver.samples import SampleTransport
@@ -48,8 +50,12 @@ Work = Callable[[Job], Awaitable[WorkResult]]
 
 
 class SelfRoutingTransport(httpx.AsyncBaseTransport):
-    """Fetches for input URLs: the mock's own hosts in-process, documented sample URLs from the
-    sample generator, everything else over the network behind the SSRF policy."""
+    """Outgoing requests (input fetches, webhooks): the mock's own URLs in-process, documented sample
+    URLs from the sample generator, everything else over the network behind the SSRF policy.
+
+    "Own" is a provider's real hostname, ``testserver``, or this server's exact host and port;
+    anything else on loopback (a user's file server, a webhook receiver) is a different server.
+    """
 
     def __init__(self, app: Any, own_hosts: set[str], policy: inputs.FetchPolicy) -> None:
         self._asgi = httpx.ASGITransport(app=app)
@@ -61,7 +67,7 @@ class SelfRoutingTransport(httpx.AsyncBaseTransport):
         host = request.url.host
         if self._samples.serves(request.url):
             return await self._samples.handle_async_request(request)
-        if host in self._own_hosts:
+        if host in self._own_hosts or f"{host}:{request.url.port}" in self._own_hosts:
             return await self._asgi.handle_async_request(request)
         await asyncio.to_thread(inputs.check_address, host, self._policy)
         return await self._network.handle_async_request(request)
@@ -83,11 +89,19 @@ class Mock:
         self.limiter = RateLimiter(self.clock)
         self.journal = Journal(settings.journal_size)
         self.faults = Faults(settings.seed)
+        self.signer = Signer.load_or_create(state_dir / "keys" / "webhook-ed25519.pem")
+        self.webhooks = Webhooks(self.clock, self.ids, self._webhook_client)
         self.rate_limits_on = settings.rate_limits
         self.limit_overrides: dict[str, Limit] = {}  # provider -> limit set from the control plane
         self._tasks: set[asyncio.Task[None]] = set()
         self._fetch_client: httpx.AsyncClient | None = None
-        self._own_hosts: set[str] = {"testserver", "localhost", "127.0.0.1"}
+        own_port = f"{settings.port}"
+        self._own_hosts: set[str] = {
+            "testserver",
+            f"127.0.0.1:{own_port}",
+            f"localhost:{own_port}",
+            f"{settings.host}:{own_port}",
+        }
         self._app: Any = None
 
     # --- wiring -------------------------------------------------------------------------------
@@ -96,6 +110,11 @@ class Mock:
         """Called by create_app: the app serves the mock's own URLs in-process when fetched."""
         self._app = app
         self._own_hosts |= own_hosts
+
+    def _webhook_client(self) -> httpx.AsyncClient:
+        """Webhooks go where fetches go: the mock's own hosts in-process, others behind the SSRF policy."""
+        transport = SelfRoutingTransport(self._app, self._own_hosts, self.fetch_policy(0))
+        return httpx.AsyncClient(transport=transport, follow_redirects=False)
 
     def fetch_policy(self, max_bytes: int) -> inputs.FetchPolicy:
         return inputs.FetchPolicy(max_bytes=max_bytes, allow_private=self.settings.allow_private_fetch)
@@ -115,18 +134,23 @@ class Mock:
 
     # --- jobs ---------------------------------------------------------------------------------
 
-    async def start(self, job: Job, work: Work, *, inline: bool | None = None) -> Job:
-        """Store the job, then run its work inline (tests, sync endpoints) or in the background."""
+    async def start(
+        self, job: Job, work: Work, *, inline: bool | None = None, on_done: Callable[[Job], None] | None = None
+    ) -> Job:
+        """Store the job, then run its work inline (tests, sync endpoints) or in the background.
+
+        `on_done` sees the stored job once its outcome is written (webhooks are scheduled there).
+        """
         self.store.put_job(job)
         if inline or (inline is None and self.settings.work == "inline"):
-            await self._run(job, work)
+            await self._run(job, work, on_done)
             return self.store.get_job(job.provider, job.id) or job
-        task = asyncio.get_running_loop().create_task(self._run(job, work))
+        task = asyncio.get_running_loop().create_task(self._run(job, work, on_done))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return job
 
-    async def _run(self, job: Job, work: Work) -> None:
+    async def _run(self, job: Job, work: Work, on_done: Callable[[Job], None] | None = None) -> None:
         try:
             result = await work(job)
         except MediaError as exc:
@@ -146,7 +170,9 @@ class Mock:
             stored.error = result.error
             stored.done_at = self.clock.now()
 
-        self.store.update_job(job.provider, job.id, finish)
+        stored = self.store.update_job(job.provider, job.id, finish)
+        if on_done is not None and stored is not None:
+            on_done(stored)
 
     async def drain(self) -> None:
         """Wait until every background job's work is done (tests and shutdown)."""

@@ -51,6 +51,7 @@ def control_routes(mock: Mock) -> list[BaseRoute]:
         mock.limiter.reset()
         mock.journal.clear()
         mock.faults.clear()
+        mock.webhooks.clear()
         return JSONResponse({"reset": True})
 
     async def jobs(request: Request) -> Response:
@@ -121,7 +122,25 @@ def control_routes(mock: Mock) -> list[BaseRoute]:
             return Response(status_code=204)
         return JSONResponse({"detail": "no such rule"}, 404)
 
+    async def webhooks(request: Request) -> Response:
+        """Deliveries with every attempt: ?provider= &job_id=."""
+        q = request.query_params
+        return JSONResponse({"deliveries": mock.webhooks.listed(q.get("provider"), q.get("job_id"))})
+
+    async def flush(request: Request) -> Response:
+        """Attempt every delivery due now (after moving a virtual clock), and wait for the answers."""
+        return JSONResponse({"attempted": await mock.webhooks.deliver_due()})
+
+    async def replay(request: Request) -> Response:
+        delivery = await mock.webhooks.replay(request.path_params["delivery_id"])
+        if delivery is None:
+            return JSONResponse({"detail": "no such delivery"}, 404)
+        return JSONResponse(delivery.summary())
+
     return [
+        Route("/__mock/webhooks", webhooks),
+        Route("/__mock/webhooks/flush", flush, methods=["POST"]),
+        Route("/__mock/webhooks/{delivery_id}/replay", replay, methods=["POST"]),
         Route("/__mock/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route("/__mock/faults/{rule_id}", fault, methods=["DELETE"]),
         Route("/__mock/journal", journal),

@@ -19,6 +19,7 @@ from mockserver.core.faults import Rule, magic_action
 from mockserver.core.jobs import Job, MediaRef, Progression, State
 from mockserver.core.ratelimit import Decision, Limit
 from mockserver.core.store import Account
+from mockserver.core.webhooks import Headers
 from mockserver.engine.errors import MediaError
 from mockserver.http import MAX_BODY, ApiError, BadBody, Body
 from mockserver.runtime import Mock, Work, WorkResult
@@ -69,6 +70,11 @@ class Provider:
     gate: Callable[[Request], ApiError | None] = field(default=lambda request: None)  # runs before auth
     rate_limit: Callable[[Account], Limit] = field(default=lambda account: Limit(10, 1.0))
     rate_headers: Callable[[Decision], dict[str, str]] = field(default=lambda decision: {})  # on every response
+    # Webhooks: the payload for a finished job (None: the provider sends none), the delays between
+    # retries, and headers computed per attempt (fal's signature).
+    webhook_payload: Callable[[Context, Job], dict[str, Any]] | None = None
+    webhook_retries: tuple[float, ...] = ()
+    webhook_headers: Callable[[Context, Job], Headers | None] = field(default=lambda ctx, job: None)
 
 
 @dataclass
@@ -152,7 +158,18 @@ class Context:
             charged=cost,
             webhook_url=webhook_url,
         )
-        return await self.mock.start(job, self._refunding(work), inline=inline)
+        on_done = self._webhook if webhook_url and self.provider.webhook_payload else None
+        return await self.mock.start(job, self._refunding(work), inline=inline, on_done=on_done)
+
+    def _webhook(self, job: Job) -> None:
+        """Schedule the job's webhook, due when its visible state turns terminal."""
+        provider = self.provider
+        assert provider.webhook_payload is not None and job.webhook_url is not None
+        payload = provider.webhook_payload(self, job)
+        headers = provider.webhook_headers(self, job)
+        self.mock.webhooks.schedule(
+            provider.name, job.id, job.webhook_url, payload, job.finished_at(), provider.webhook_retries, headers
+        )
 
     def _refunding(self, work: Work) -> Work:
         """Wrap work so that outcomes the provider does not bill give the credits back."""

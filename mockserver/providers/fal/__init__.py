@@ -1,7 +1,7 @@
 """fal.ai: the queue, the sync run and storage for pixelcut/video-background-removal."""
 
 from mockserver.providers.base import Context, Provider, Surface
-from mockserver.providers.fal import vocabulary
+from mockserver.providers.fal import handlers, vocabulary
 from mockserver.providers.fal.routes import HANDLERS
 
 
@@ -30,4 +30,7 @@ FAL = Provider(
     media_route="/files/{media_id}/{filename}",
     media_path=vocabulary.media_path,
     response_headers=_request_id_header,
+    webhook_payload=handlers.webhook_payload,
+    webhook_retries=vocabulary.RETRY_DELAYS,
+    webhook_headers=handlers.webhook_headers,
 )

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from mockserver.core.clock import iso
 from mockserver.core.jobs import Job, State
+from mockserver.core.webhooks import Headers
 from mockserver.engine import inputs
 from mockserver.engine.errors import InvalidOption
 from mockserver.providers.base import Context
@@ -136,17 +137,56 @@ def _output(ctx: Context, job: Job) -> dict[str, Any]:
     }
 
 
+def _result(ctx: Context, job: Job, state: State) -> tuple[int, dict[str, Any]]:
+    """What the model "returned" for a finished request: the result endpoint and webhooks say the same."""
+    if state is State.SUCCEEDED:
+        return 200, _output(ctx, job)
+    if state is State.CANCELLED:
+        error = words.detail(400, "Request was cancelled", "request_cancelled")
+    elif state is State.FAILED and job.error:
+        error = words.validation(["body", "video_url"], job.error["message"], job.error["code"])
+    else:
+        error = words.internal_error()
+    return error.status, error.body
+
+
 def _result_response(ctx: Context, job: Job) -> Response:
     state = job.visible_state(ctx.now())
     if not state.terminal:
         raise words.detail(400, "Request is still in progress")
-    if state is State.SUCCEEDED:
-        return JSONResponse(_output(ctx, job))
-    if state is State.CANCELLED:
-        raise words.detail(400, "Request was cancelled", "request_cancelled")
-    if state is State.FAILED and job.error:
-        raise words.validation(["body", "video_url"], job.error["message"], job.error["code"])
-    raise words.internal_error()
+    status, body = _result(ctx, job, state)
+    return JSONResponse(body, status, headers=words.error_headers(body) if status >= 400 else None)
+
+
+def webhook_payload(ctx: Context, job: Job) -> dict[str, Any]:
+    """fal's webhook body: status OK with the output, or ERROR with the model's error as payload."""
+    state = job.forced or job.outcome or State.ERRORED
+    status, body = _result(ctx, job, state)
+    common = {"request_id": job.id, "gateway_request_id": job.id}
+    if status == 200:
+        return {**common, "status": "OK", "payload": body}
+    return {**common, "status": "ERROR", "error": f"Invalid status code: {status}", "payload": body}
+
+
+def webhook_headers(ctx: Context, job: Job) -> Headers:
+    """fal's signature headers, computed per attempt (the timestamp is part of the signed message)."""
+    signer, user_id = ctx.mock.signer, words.user_id(job.owner)
+
+    def headers(body: bytes, now: float) -> dict[str, str]:
+        timestamp = str(int(now))
+        return {
+            "X-Fal-Webhook-Request-Id": job.id,
+            "X-Fal-Webhook-User-Id": user_id,
+            "X-Fal-Webhook-Timestamp": timestamp,
+            "X-Fal-Webhook-Signature": signer.sign(job.id, user_id, timestamp, body),
+        }
+
+    return headers
+
+
+async def jwks(ctx: Context) -> Response:
+    """The public keys that verify the mock's webhook signatures (https://rest.fal.ai/.well-known/jwks.json)."""
+    return JSONResponse(ctx.mock.signer.jwks())
 
 
 async def queue_result(ctx: Context) -> Response:

@@ -11,4 +11,5 @@ HANDLERS = {
     "fal-run": handlers.run,
     "fal-storage-token": handlers.storage_token,
     "fal-cdn-upload": handlers.cdn_upload,
+    "fal-jwks": handlers.jwks,
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from typing import Any
 
 from starlette.requests import Request
@@ -20,13 +21,23 @@ PRICE_PER_30_FRAMES = 0.022  # USD, from the model page
 CDN_TOKEN_PREFIX = "cutout-cdn."
 
 
+RETRY_DELAYS = (15.0, 30.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 3360.0)  # 10 tries within 2 hours
+
+
+def user_id(key: str) -> str:
+    """A stable user id for a key (the X-Fal-Webhook-User-Id a receiver puts in the signed message)."""
+    return "user_" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def error_headers(body: dict[str, Any]) -> dict[str, str]:
+    return {"X-Fal-Error-Type": body["error_type"]} if "error_type" in body else {}
+
+
 def detail(status: int, message: Any, error_type: str | None = None) -> ApiError:
     body: dict[str, Any] = {"detail": message}
-    headers = {}
     if error_type:
         body["error_type"] = error_type
-        headers["X-Fal-Error-Type"] = error_type
-    return ApiError(status, body, headers)
+    return ApiError(status, body, error_headers(body))
 
 
 def internal_error() -> ApiError:

@@ -2,7 +2,7 @@
 
 from mockserver.core.jobs import State
 from mockserver.providers.base import Provider, Surface
-from mockserver.providers.pixazo import vocabulary
+from mockserver.providers.pixazo import handlers, vocabulary
 from mockserver.providers.pixazo.routes import HANDLERS
 
 PIXAZO = Provider(
@@ -22,4 +22,6 @@ PIXAZO = Provider(
     media_route="/v1/{media_id}/{filename}",
     media_path=vocabulary.media_path,
     refunded=frozenset({State.ERRORED, State.CANCELLED}),  # "ERROR - System error - not charged"
+    webhook_payload=handlers.webhook_payload,
+    webhook_retries=vocabulary.RETRY_DELAYS,
 )

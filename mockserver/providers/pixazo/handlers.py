@@ -31,10 +31,9 @@ async def submit(ctx: Context) -> Response:
     return JSONResponse({"request_id": request_id, "status": "QUEUED", "polling_url": polling_url}, 202)
 
 
-def status_body(ctx: Context, job: Job) -> dict[str, Any]:
-    """The status object; the webhook payload is the same object."""
-    now = ctx.now()
-    state = job.visible_state(now)
+def status_body(ctx: Context, job: Job, final: bool = False) -> dict[str, Any]:
+    """The status object; the webhook payload is the same object, as it stands once finished."""
+    state = (job.forced or job.outcome or State.ERRORED) if final else job.visible_state(ctx.now())
     output = None
     if state is State.SUCCEEDED:
         output = {"media_url": [ctx.media_url(ref) for ref in job.outputs], "media_type": job.outputs[0].content_type}
@@ -54,6 +53,10 @@ def status_body(ctx: Context, job: Job) -> dict[str, Any]:
         "updated_at": iso(updated),
         "completed_at": iso(job.finished_at()) if state.terminal else None,
     }
+
+
+def webhook_payload(ctx: Context, job: Job) -> dict[str, Any]:
+    return status_body(ctx, job, final=True)
 
 
 async def status(ctx: Context) -> Response:

@@ -21,6 +21,7 @@ STATUS = {
     State.CANCELLED: "FAILED",
     State.ERRORED: "ERROR",
 }
+RETRY_DELAYS = (10.0, 30.0, 60.0, 120.0)  # undocumented: five tries within about 4 minutes
 RESULT_TTL = 24 * 3600.0  # not documented; R2 links outlive the others
 MISSING_KEY = (
     "Access denied due to missing subscription key. "
