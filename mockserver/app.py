@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route, Router
+from starlette.routing import BaseRoute, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from mockserver.control.routes import control_routes
@@ -191,16 +191,32 @@ def provider_routes(mock: Mock, provider: Provider) -> list[BaseRoute]:
     return routes
 
 
-class SegmentRouter:
-    """The first path segment picks the router (``/fal/...`` -> fal's): a dict lookup instead of a
-    regex scan over every provider's routes, which was the largest cost of a status poll."""
+def _not_found_as(provider: Provider) -> Any:
+    """An unknown path under a provider's prefix answers 404 in that provider's own shape."""
 
-    def __init__(self, routers: dict[str, Router]) -> None:
+    async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
+        await provider.vocabulary.not_found("resource").response()(scope, receive, send)
+
+    return not_found
+
+
+class SegmentRouter(Router):
+    """The app's router: the first path segment picks the router (``/fal/...`` -> fal's), a dict
+    lookup instead of a regex scan over every provider's routes (the largest cost of a status poll).
+
+    It is the app's router itself, not a Mount: a Mount's ``.*`` pattern does not match a path with
+    a newline in it, which then missed the provider's own 404 (found by schemathesis).
+    """
+
+    def __init__(self, routers: dict[str, Router], lifespan: Any) -> None:
+        super().__init__(routes=[], lifespan=lifespan)
         self.routers = routers
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        segment = scope["path"].split("/", 2)[1] if scope["type"] == "http" else ""
-        router = self.routers.get(segment)
+    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().app(scope, receive, send)  # lifespan
+            return
+        router = self.routers.get(scope["path"].split("/", 2)[1])
         if router is None:
             raise HTTPException(404)
         await router(scope, receive, send)
@@ -216,7 +232,7 @@ def create_app(settings: Settings | None = None, *, mock: Mock | None = None) ->
     mock = mock or Mock(settings)
     routers = {"__mock": Router(control_routes(mock))}
     for provider in PROVIDERS:
-        routers[provider.prefix.strip("/")] = Router(provider_routes(mock, provider))
+        routers[provider.prefix.strip("/")] = Router(provider_routes(mock, provider), default=_not_found_as(provider))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -226,11 +242,8 @@ def create_app(settings: Settings | None = None, *, mock: Mock | None = None) ->
             deliveries.cancel()
         await mock.aclose()
 
-    app = Starlette(
-        routes=[Mount("", app=SegmentRouter(routers))],
-        lifespan=lifespan,
-        exception_handlers={404: _not_found, 405: _not_allowed},
-    )
+    app = Starlette(exception_handlers={404: _not_found, 405: _not_allowed})
+    app.router = SegmentRouter(routers, lifespan)  # the middleware stack is built from it on first call
     host_prefixes = {s.host: s.prefix for p in PROVIDERS for s in p.surfaces.values()}
     provider_prefixes = {p.prefix: p.name for p in PROVIDERS}
     if settings.journal_size:

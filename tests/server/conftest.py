@@ -32,6 +32,7 @@ def app(tmp_path: Path) -> Starlette:
 async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
         yield c
+    await app.state.mock.aclose()  # the ASGI transport runs no lifespan: close the mock's own clients
 
 
 async def advance(client: httpx.AsyncClient, seconds: float) -> None:

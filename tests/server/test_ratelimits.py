@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 import requests
-import uvicorn
 
 from mockserver.app import create_app
 from mockserver.settings import Settings
 from tests.server.conftest import advance
+from tests.server.live import running
 
 pytestmark = pytest.mark.anyio
 PIXELCUT = ("/pixelcut/v1/credits", {"X-API-KEY": "sk_rl"})
@@ -93,19 +92,10 @@ async def test_control_plane_overrides_and_toggles(limited: httpx.AsyncClient) -
 def test_exact_under_concurrency(tmp_path: Path) -> None:
     """30 requests at once from 10 threads over a real port: exactly the 5 allowed get through."""
     app = create_app(Settings.for_tests(state_dir=tmp_path, rate_limits=True))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        threading.Event().wait(0.01)
-    base = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    try:
+    with running(app) as base:
         path, headers = PIXELCUT
         with ThreadPoolExecutor(10) as pool:
             codes = list(
                 pool.map(lambda _: requests.get(base + path, headers=headers, timeout=30).status_code, range(30))
             )
         assert codes.count(200) == 5 and codes.count(429) == 25
-    finally:
-        server.should_exit = True
-        thread.join(5)

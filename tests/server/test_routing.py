@@ -127,3 +127,18 @@ def test_specs_are_found_inside_an_installed_wheel(tmp_path: Path, monkeypatch: 
     assert spec.spec_path("fal") == packaged / "fal.yaml"
     with pytest.raises(FileNotFoundError):
         spec.spec_path("nope")
+
+
+async def test_unknown_paths_answer_in_the_providers_shape(client: httpx.AsyncClient) -> None:
+    """Even a path a route pattern cannot match (a newline in an id: found by schemathesis)."""
+    shapes = {
+        "pixelcut": {"error", "error_code"},
+        "fal": {"detail"},
+        "pixazo": {"error", "message"},
+        "pixelapi": {"detail"},
+    }
+    for provider, keys in shapes.items():
+        r = await client.get(f"/{provider}/no/such/path")
+        assert r.status_code == 404 and set(r.json()) == keys, (provider, r.text)
+    odd = await client.get("/pixazo/v2/requests/status/F%F3%0A%28", headers={"Ocp-Apim-Subscription-Key": "k"})
+    assert odd.status_code == 404 and odd.json()["error"] == "Request not found"
