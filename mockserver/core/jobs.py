@@ -83,6 +83,10 @@ class Job:
             return State.RUNNING
         return self.outcome
 
+    def final_state(self) -> State:
+        """The terminal state once the job is over, whatever the clock says (webhook payloads, sync runs)."""
+        return self.forced or self.outcome or State.ERRORED
+
     def started_at(self) -> float:
         return self.created_at + self.queue_seconds
 

@@ -160,8 +160,7 @@ def _result_response(ctx: Context, job: Job) -> Response:
 
 def webhook_payload(ctx: Context, job: Job) -> dict[str, Any]:
     """fal's webhook body: status OK with the output, or ERROR with the model's error as payload."""
-    state = job.forced or job.outcome or State.ERRORED
-    status, body = _result(ctx, job, state)
+    status, body = _result(ctx, job, job.final_state())
     common = {"request_id": job.id, "gateway_request_id": job.id}
     if status == 200:
         return {**common, "status": "OK", "payload": body}
@@ -220,11 +219,8 @@ async def run(ctx: Context) -> Response:
     """fal.run: the same work, done before answering."""
     job = await _start(ctx, inline=True)
     stored = ctx.mock.store.get_job(ctx.provider.name, job.id) or job
-    if stored.outcome is State.SUCCEEDED:
-        return JSONResponse(_output(ctx, stored))
-    if stored.error:
-        raise words.validation(["body", "video_url"], stored.error["message"], stored.error["code"])
-    raise words.internal_error()
+    status, body = _result(ctx, stored, stored.final_state())
+    return JSONResponse(body, status, headers=words.error_headers(body) if status >= 400 else None)
 
 
 async def storage_token(ctx: Context) -> Response:

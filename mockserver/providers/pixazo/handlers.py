@@ -33,7 +33,7 @@ async def submit(ctx: Context) -> Response:
 
 def status_body(ctx: Context, job: Job, final: bool = False) -> dict[str, Any]:
     """The status object; the webhook payload is the same object, as it stands once finished."""
-    state = (job.forced or job.outcome or State.ERRORED) if final else job.visible_state(ctx.now())
+    state = job.final_state() if final else job.visible_state(ctx.now())
     output = None
     if state is State.SUCCEEDED:
         output = {"media_url": [ctx.media_url(ref) for ref in job.outputs], "media_type": job.outputs[0].content_type}
