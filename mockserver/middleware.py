@@ -22,14 +22,15 @@ class HostRouting:
 
     def __init__(self, app: ASGIApp, host_prefixes: dict[str, str]) -> None:
         self.app, self.host_prefixes = app, host_prefixes
+        # Surface bases on real hosts, made once per scheme rather than on every request.
+        self._bases = {s: {p: f"{s}://{h}" for h, p in host_prefixes.items()} for s in ("http", "https")}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             host = dict(scope["headers"]).get(b"host", b"").decode("latin-1").split(":")[0].lower()
             prefix = self.host_prefixes.get(host)
             if prefix is not None:
-                scheme = scope.get("scheme", "https")
-                bases = {p: f"{scheme}://{h}" for h, p in self.host_prefixes.items()}
+                bases = self._bases["http" if scope.get("scheme") == "http" else "https"]
                 scope = {**scope, "path": prefix + scope["path"], "raw_path": None, "cutout.bases": bases}
         await self.app(scope, receive, send)
 

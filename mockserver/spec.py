@@ -45,12 +45,12 @@ class Operation:
 
 
 def operations(spec: dict[str, Any]) -> list[Operation]:
-    ops = []
+    ops, resolver = [], Validator(spec)
     for path, item in spec.get("paths", {}).items():
         for method, op in item.items():
             if method not in ("get", "post", "put", "delete", "patch"):
                 continue
-            content = Validator(spec).resolve(op.get("requestBody") or {}).get("content", {})
+            content = resolver.resolve(op.get("requestBody") or {}).get("content", {})
             bodies = {ctype: media.get("schema", {}) for ctype, media in content.items()}
             secured = bool(op.get("security", spec.get("security", [])))
             params = tuple(p for p in op.get("parameters", []) if p.get("in") in ("query", "header"))

@@ -194,15 +194,13 @@ class SqliteStore:
         return job
 
     def list_jobs(self, provider: str | None = None, owner: str | None = None) -> list[Job]:
-        sql, args = "SELECT data FROM jobs WHERE 1=1", []
+        sql, args = "SELECT data, polls FROM jobs WHERE 1=1", []
         if provider is not None:
             sql, args = sql + " AND provider = ?", [*args, provider]
         if owner is not None:
             sql, args = sql + " AND owner = ?", [*args, owner]
         with self._lock:
-            rows = self._db.execute(
-                sql.replace("SELECT data", "SELECT data, polls") + " ORDER BY created_at", args
-            ).fetchall()
+            rows = self._db.execute(sql + " ORDER BY created_at", args).fetchall()
         return [self._job(r) for r in rows]
 
     def get_account(self, provider: str, key: str) -> Account | None:

@@ -87,13 +87,13 @@ def _image_operation(operation: str, transform: Callable[[np.ndarray], np.ndarra
     return handler
 
 
-remove_background_cutout = _image_operation("remove-background", lambda rgb: _cutout(rgb))
-restore_face = _image_operation("restore-face", imageops.restore_face)
-upscale = _image_operation("upscale", imageops.upscale4x)
-
-
 def _cutout(rgb: np.ndarray) -> np.ndarray:
     return composite(rgb, segment(rgb, require_subject=True), TRANSPARENT)
+
+
+remove_background_cutout = _image_operation("remove-background", _cutout)
+restore_face = _image_operation("restore-face", imageops.restore_face)
+upscale = _image_operation("upscale", imageops.upscale4x)
 
 
 async def replace_background(ctx: Context) -> Response:
@@ -354,9 +354,9 @@ async def tryon_job(ctx: Context) -> Response:
         "status": "failed" if state.terminal and state is not State.SUCCEEDED else words.STATUS[state],
     }
     if state is State.SUCCEEDED:
-        path = ctx.mock.media.find(job.outputs[0].id)
-        if path is not None:
-            body["result_image_b64"] = base64.b64encode(path.path.read_bytes()).decode()
+        stored = ctx.mock.media.find(job.outputs[0].id)
+        if stored is not None:
+            body["result_image_b64"] = base64.b64encode(stored.path.read_bytes()).decode()
         body["output_url"] = ctx.media_url(job.outputs[0])
         body["inference_time_ms"] = round((job.finished_at() - job.started_at()) * 1000)
     elif state.terminal:
