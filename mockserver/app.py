@@ -22,6 +22,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route, Router
 from starlette.types import Receive, Scope, Send
 
+from mockserver.control import scenario as scenario_file
 from mockserver.control.routes import control_routes
 from mockserver.core.faults import Rule, RuleError, scenario
 from mockserver.engine.errors import MediaError
@@ -132,7 +133,7 @@ async def _apply_fault(mock: Mock, ctx: Context) -> Response | None:
     else:
         body = json.dumps(ctx.body.fields, default=str) if ctx.body else ""
         key = ctx.account.key if ctx.account else None
-        rule = mock.faults.fire(provider.name, ctx.operation.operation_id, key, request.headers, body)
+        rule = mock.faults.fire(provider.name, request.scope["cutout.operation"], key, request.headers, body)
     if rule is None:
         return None
     if rule.delay:
@@ -230,6 +231,8 @@ def surfaces() -> dict[str, str]:
 def create_app(settings: Settings | None = None, *, mock: Mock | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     mock = mock or Mock(settings)
+    if settings.scenario_file is not None:  # a bad file stops the start with ControlError's detail
+        scenario_file.apply(mock, scenario_file.read(settings.scenario_file))
     routers = {"__mock": Router(control_routes(mock))}
     for provider in PROVIDERS:
         routers[provider.prefix.strip("/")] = Router(provider_routes(mock, provider), default=_not_found_as(provider))

@@ -94,6 +94,7 @@ def _expose(value: str) -> tuple[str, int]:
 
 
 def _serve_command(args: argparse.Namespace) -> int:
+    from mockserver.control.actions import ControlError
     from mockserver.server import serve
     from mockserver.settings import Settings
 
@@ -106,6 +107,7 @@ def _serve_command(args: argparse.Namespace) -> int:
         speed=args.speed,
         progression=args.progression,
         keys_file=args.keys,
+        scenario_file=args.scenario,
         seed=args.seed,
         allow_private_fetch=args.allow_fetch,
         rate_limits=not args.no_rate_limits,
@@ -114,7 +116,11 @@ def _serve_command(args: argparse.Namespace) -> int:
         tls=args.tls,
         public_url=args.public_url,
     )
-    serve(settings)
+    try:
+        serve(settings)
+    except ControlError as problem:
+        print(f"cutout-mock: scenario: {problem.detail}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -151,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--progression", choices=["timed", "polls"], default="timed", help="polls: done on the third status poll"
     )
     srv.add_argument("--keys", type=Path, help="JSON {provider: {key: {balance, plan}}}: only these keys work")
+    srv.add_argument(
+        "--scenario", type=Path, help="YAML/JSON set-up applied at start: seed, clock, rate_limits, accounts, faults"
+    )
     srv.add_argument("--seed", type=int, help="seed ids and randomness for repeatable runs")
     srv.add_argument("--allow-fetch", action="store_true", help="allow input URLs on private networks")
     srv.add_argument("--journal-size", type=int, default=10_000, help="requests kept in /__mock/journal (0: off)")

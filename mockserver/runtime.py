@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from mockserver.core.accounts import Accounts
-from mockserver.core.clock import Clock, RealClock, VirtualClock
+from mockserver.core.clock import MockClock
 from mockserver.core.faults import Faults
 from mockserver.core.ids import IdSource
 from mockserver.core.jobs import Job, MediaRef, State
@@ -79,7 +79,7 @@ class SelfRoutingTransport(httpx.AsyncBaseTransport):
 class Mock:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.clock: Clock = VirtualClock() if settings.clock == "virtual" else RealClock(settings.speed)
+        self.clock = MockClock(frozen=settings.clock == "virtual", speed=settings.speed)
         self.ids = IdSource(self.clock, settings.seed)
         state_dir = settings.resolved_state_dir()
         self.store: Store = MemoryStore() if settings.store == "memory" else SqliteStore(state_dir / "cutout-mock.db")
@@ -173,6 +173,33 @@ class Mock:
         stored = self.store.update_job(job.provider, job.id, finish)
         if on_done is not None and stored is not None:
             on_done(stored)
+
+    # --- billing of jobs ----------------------------------------------------------------------
+
+    def refund_job(self, provider: str, job_id: str) -> float:
+        """Give back what a job was charged, exactly once (cancel, unbilled outcomes, forced failures)."""
+        taken: list[float] = []
+
+        def zero(job: Job) -> None:
+            taken.append(job.charged)
+            job.charged = 0.0
+
+        stored = self.store.update_job(provider, job_id, zero)
+        if stored is None or not taken or not taken[0]:
+            return 0.0
+        self.accounts.refund(provider, stored.owner, taken[0])
+        return taken[0]
+
+    def charge_job(self, job: Job, amount: float) -> float:
+        """Bill a job more once its real cost is known, up to what the balance holds; what was taken."""
+        taken = self.accounts.charge_up_to(job.provider, job.owner, amount)
+        if taken:
+
+            def add(stored: Job) -> None:
+                stored.charged = round(stored.charged + taken, 6)
+
+            self.store.update_job(job.provider, job.id, add)
+        return taken
 
     async def drain(self) -> None:
         """Wait until every background job's work is done (tests and shutdown)."""

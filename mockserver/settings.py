@@ -19,6 +19,7 @@ class Settings:
     progression: str = "timed"  # "timed" (follows the clock) or "polls" (queued, running, done on the 3rd poll)
     work: str = "background"  # "background" (asyncio tasks + threads) or "inline" (done before the submit returns)
     keys_file: Path | None = None  # JSON {provider: {key: {"balance": n, "plan": p}}}: strict auth
+    scenario_file: Path | None = None  # YAML/JSON set-up applied at start (control/scenario.py)
     seed: int | None = None
     engine: str = "classic"
     allow_private_fetch: bool = False

@@ -1,153 +1,215 @@
-"""The control plane at /__mock (this issue: health, samples, clock, reset, jobs).
+"""The control plane at /__mock: HTTP over ``actions``, routed from ``openapi/control.yaml``.
 
-The full plane (faults, accounts, webhooks, journal) and its own spec come with the realism issue.
+Like the providers, the spec is the source of truth: each operationId has one handler here, and
+the two lists must match at start-up. Handlers only translate: read the query or JSON body, call
+an action, answer JSON (``{"detail": ...}`` with the action's status when it refuses).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from mockserver.core.clock import VirtualClock
-from mockserver.core.faults import MAGIC_INPUTS, SCENARIOS, Rule, RuleError
-from mockserver.core.ratelimit import Limit
-from mockserver.providers import PROVIDERS
+from mockserver.control import actions, scenario
+from mockserver.control.actions import ControlError
 from mockserver.runtime import Mock
 from mockserver.samples import sample
+from mockserver.spec import load_spec, operations
+
+ControlHandler = Callable[[Mock, Request], Awaitable[Any]]
+MAX_CONTROL_BODY = 1 << 20
+
+
+async def _json(request: Request) -> Any:
+    raw = await request.body()
+    if len(raw) > MAX_CONTROL_BODY:
+        raise ControlError(413, "control requests are at most 1 MiB")
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ControlError(422, "the body is not valid JSON") from None
+
+
+def _param(request: Request, name: str) -> str:
+    return request.path_params[name]
+
+
+async def health(mock: Mock, request: Request) -> Any:
+    return {"status": "ok", "clock": mock.clock.kind, "now": mock.clock.now()}
+
+
+async def get_sample(mock: Mock, request: Request) -> Any:
+    found = sample(_param(request, "name"))
+    if found is None:
+        raise ControlError(404, "no such sample; use a name ending in .png .jpg .webp .mp4 .mov .webm .mkv .gif")
+    data, content_type = found
+    return Response(data, media_type=content_type)
+
+
+async def reset(mock: Mock, request: Request) -> Any:
+    return await actions.reset(mock)
+
+
+async def set_seed(mock: Mock, request: Request) -> Any:
+    return actions.set_seed(mock, await _json(request))
+
+
+async def load_scenario(mock: Mock, request: Request) -> Any:
+    return scenario.apply(mock, await _json(request))
+
+
+async def get_clock(mock: Mock, request: Request) -> Any:
+    return actions.clock(mock)
+
+
+async def advance_clock(mock: Mock, request: Request) -> Any:
+    return actions.advance_clock(mock, await _json(request))
+
+
+async def freeze_clock(mock: Mock, request: Request) -> Any:
+    return actions.freeze_clock(mock)
+
+
+async def run_clock(mock: Mock, request: Request) -> Any:
+    return actions.run_clock(mock, await _json(request))
+
+
+async def list_jobs(mock: Mock, request: Request) -> Any:
+    q = request.query_params
+    return actions.list_jobs(mock, q.get("provider"), q.get("key"), q.get("state"))
+
+
+async def get_job(mock: Mock, request: Request) -> Any:
+    job = actions.get_job(mock, _param(request, "provider"), _param(request, "job_id"))
+    return {**actions.job_summary(mock, job), "input": job.input, "result": job.result}
+
+
+async def force_job(mock: Mock, request: Request) -> Any:
+    body = await _json(request)
+    return actions.force_job(mock, request, _param(request, "provider"), _param(request, "job_id"), body)
+
+
+async def list_accounts(mock: Mock, request: Request) -> Any:
+    return actions.list_accounts(mock, request.query_params.get("provider"))
+
+
+async def get_account(mock: Mock, request: Request) -> Any:
+    return actions.get_account(mock, _param(request, "provider"), _param(request, "key"))
+
+
+async def put_account(mock: Mock, request: Request) -> Any:
+    return actions.put_account(mock, _param(request, "provider"), _param(request, "key"), await _json(request))
+
+
+async def delete_account(mock: Mock, request: Request) -> Any:
+    actions.delete_account(mock, _param(request, "provider"), _param(request, "key"))
+    return Response(status_code=204)
+
+
+async def list_faults(mock: Mock, request: Request) -> Any:
+    return actions.faults(mock)
+
+
+async def add_fault(mock: Mock, request: Request) -> Any:
+    return JSONResponse(actions.add_fault(mock, await _json(request)), 201)
+
+
+async def clear_faults(mock: Mock, request: Request) -> Any:
+    mock.faults.clear()
+    return actions.faults(mock)
+
+
+async def delete_fault(mock: Mock, request: Request) -> Any:
+    if not mock.faults.remove(_param(request, "rule_id")):
+        raise ControlError(404, "no such rule")
+    return Response(status_code=204)
+
+
+async def get_rate_limits(mock: Mock, request: Request) -> Any:
+    return actions.rate_limits(mock)
+
+
+async def set_rate_limits(mock: Mock, request: Request) -> Any:
+    return actions.set_rate_limits(mock, await _json(request))
+
+
+async def get_journal(mock: Mock, request: Request) -> Any:
+    """Requests and responses, oldest first: ?provider= &key= &path= (substring) &method= &limit=."""
+    q = request.query_params
+    limit = q.get("limit", "100")
+    if not limit.isdigit():
+        raise ControlError(422, "limit must be a positive integer")
+    found = mock.journal.query(
+        provider=q.get("provider"), key=q.get("key"), path=q.get("path"), method=q.get("method"), limit=int(limit)
+    )
+    return {"entries": found}
+
+
+async def list_webhooks(mock: Mock, request: Request) -> Any:
+    q = request.query_params
+    return {"deliveries": mock.webhooks.listed(q.get("provider"), q.get("job_id"))}
+
+
+async def flush_webhooks(mock: Mock, request: Request) -> Any:
+    """Attempt every delivery due now (after moving a frozen clock) and wait for the answers."""
+    return {"attempted": await mock.webhooks.deliver_due()}
+
+
+async def replay_webhook(mock: Mock, request: Request) -> Any:
+    delivery = await mock.webhooks.replay(_param(request, "delivery_id"))
+    if delivery is None:
+        raise ControlError(404, "no such delivery")
+    return delivery.summary()
+
+
+async def get_openapi(mock: Mock, request: Request) -> Any:
+    return load_spec("control")
+
+
+HANDLERS: dict[str, ControlHandler] = {
+    f.__name__: f
+    for f in (
+        health, get_sample, reset, set_seed, load_scenario, get_clock, advance_clock, freeze_clock, run_clock,
+        list_jobs, get_job, force_job, list_accounts, get_account, put_account, delete_account,
+        list_faults, add_fault, clear_faults, delete_fault, get_rate_limits, set_rate_limits,
+        get_journal, list_webhooks, flush_webhooks, replay_webhook, get_openapi,
+    )
+}  # fmt: skip
+
+
+def _endpoint(mock: Mock, handler: ControlHandler) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            answer = await handler(mock, request)
+        except ControlError as refusal:
+            return JSONResponse({"detail": refusal.detail}, refusal.status)
+        return answer if isinstance(answer, Response) else JSONResponse(answer)
+
+    return endpoint
 
 
 def control_routes(mock: Mock) -> list[BaseRoute]:
-    async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "clock": mock.clock.kind, "now": mock.clock.now()})
+    """One route per path of the control spec (a path's methods share it, so 405 carries Allow)."""
+    by_path: dict[str, dict[str, str]] = {}
+    for op in operations(load_spec("control")):
+        by_path.setdefault(op.path, {})[op.method] = op.operation_id
+    declared = {op_id for methods in by_path.values() for op_id in methods.values()}
+    if declared != set(HANDLERS):
+        raise RuntimeError(f"control spec and handlers differ: {sorted(declared ^ set(HANDLERS))}")
+    routes: list[BaseRoute] = []
+    for path, methods in by_path.items():
+        endpoints = {method: _endpoint(mock, HANDLERS[op_id]) for method, op_id in methods.items()}
 
-    async def samples(request: Request) -> Response:
-        found = sample(request.path_params["name"])
-        if found is None:
-            return JSONResponse(
-                {"detail": "no such sample; use a name ending in .png .jpg .webp .mp4 .mov .webm .mkv .gif"}, 404
-            )
-        data, content_type = found
-        return Response(data, media_type=content_type)
+        async def dispatch(request: Request, endpoints: dict[str, Any] = endpoints) -> Response:
+            method = "GET" if request.method == "HEAD" else request.method
+            return await endpoints[method](request)
 
-    async def clock(request: Request) -> Response:
-        if request.method == "POST":
-            if not isinstance(mock.clock, VirtualClock):
-                return JSONResponse({"detail": "the clock is real; start with --clock virtual to move it"}, 409)
-            try:
-                body = await request.json()
-                seconds = float(body.get("advance", 0))
-                mock.clock.advance(seconds)
-            except (ValueError, TypeError, AttributeError):
-                return JSONResponse({"detail": 'send {"advance": <seconds >= 0>}'}, 422)
-        return JSONResponse({"clock": mock.clock.kind, "now": mock.clock.now()})
-
-    async def reset(request: Request) -> Response:
-        await mock.drain()
-        mock.store.reset()
-        mock.media.clear()
-        mock.limiter.reset()
-        mock.journal.clear()
-        mock.faults.clear()
-        mock.webhooks.clear()
-        return JSONResponse({"reset": True})
-
-    async def jobs(request: Request) -> Response:
-        provider = request.query_params.get("provider")
-        now = mock.clock.now()
-        listed = [
-            {
-                "id": j.id,
-                "provider": j.provider,
-                "operation": j.operation,
-                "state": j.visible_state(now),
-                "owner": j.owner,
-            }
-            for j in mock.store.list_jobs(provider)
-        ]
-        return JSONResponse({"jobs": listed})
-
-    async def ratelimits(request: Request) -> Response:
-        """GET the state; POST {"enabled": bool} and/or {"provider", "requests", "window"} to override."""
-        if request.method == "POST":
-            try:
-                body = await request.json()
-                if "enabled" in body:
-                    mock.rate_limits_on = bool(body["enabled"])
-                if "provider" in body:
-                    if body["provider"] not in {p.name for p in PROVIDERS}:
-                        raise ValueError("unknown provider")
-                    mock.limit_overrides[body["provider"]] = Limit(
-                        int(body["requests"]), float(body.get("window", 1.0))
-                    )
-                    mock.limiter.reset()
-            except (ValueError, TypeError, KeyError, AttributeError) as exc:
-                return JSONResponse(
-                    {"detail": f'send {{"enabled": true}} or {{"provider", "requests", "window"}}: {exc}'}, 422
-                )
-        overrides = {
-            name: {"requests": lim.requests, "window": lim.window} for name, lim in mock.limit_overrides.items()
-        }
-        return JSONResponse({"enabled": mock.rate_limits_on, "overrides": overrides})
-
-    async def journal(request: Request) -> Response:
-        """Requests and responses, oldest first: ?provider= &key= &path= (substring) &method= &limit=."""
-        q = request.query_params
-        limit = q.get("limit", "100")
-        if not limit.isdigit():
-            return JSONResponse({"detail": "limit must be a positive integer"}, 422)
-        entries = mock.journal.query(
-            provider=q.get("provider"), key=q.get("key"), path=q.get("path"), method=q.get("method"), limit=int(limit)
-        )
-        return JSONResponse({"entries": entries})
-
-    async def faults(request: Request) -> Response:
-        """GET the rules; POST one rule (see core/faults.Rule); DELETE them all."""
-        if request.method == "POST":
-            try:
-                rule = mock.faults.add(Rule.from_request(await request.json()))
-            except (RuleError, ValueError) as problem:
-                return JSONResponse({"detail": str(problem)}, 422)
-            return JSONResponse(asdict(rule), 201)
-        if request.method == "DELETE":
-            mock.faults.clear()
-        return JSONResponse(
-            {"rules": mock.faults.listed(), "scenarios": sorted(SCENARIOS), "magic_inputs": MAGIC_INPUTS}
-        )
-
-    async def fault(request: Request) -> Response:
-        if mock.faults.remove(request.path_params["rule_id"]):
-            return Response(status_code=204)
-        return JSONResponse({"detail": "no such rule"}, 404)
-
-    async def webhooks(request: Request) -> Response:
-        """Deliveries with every attempt: ?provider= &job_id=."""
-        q = request.query_params
-        return JSONResponse({"deliveries": mock.webhooks.listed(q.get("provider"), q.get("job_id"))})
-
-    async def flush(request: Request) -> Response:
-        """Attempt every delivery due now (after moving a virtual clock), and wait for the answers."""
-        return JSONResponse({"attempted": await mock.webhooks.deliver_due()})
-
-    async def replay(request: Request) -> Response:
-        delivery = await mock.webhooks.replay(request.path_params["delivery_id"])
-        if delivery is None:
-            return JSONResponse({"detail": "no such delivery"}, 404)
-        return JSONResponse(delivery.summary())
-
-    return [
-        Route("/__mock/webhooks", webhooks),
-        Route("/__mock/webhooks/flush", flush, methods=["POST"]),
-        Route("/__mock/webhooks/{delivery_id}/replay", replay, methods=["POST"]),
-        Route("/__mock/faults", faults, methods=["GET", "POST", "DELETE"]),
-        Route("/__mock/faults/{rule_id}", fault, methods=["DELETE"]),
-        Route("/__mock/journal", journal),
-        Route("/__mock/ratelimits", ratelimits, methods=["GET", "POST"]),
-        Route("/__mock/health", health),
-        Route("/__mock/samples/{name}", samples),
-        Route("/__mock/clock", clock, methods=["GET", "POST"]),
-        Route("/__mock/reset", reset, methods=["POST"]),
-        Route("/__mock/jobs", jobs),
-    ]
+        routes.append(Route(path, dispatch, methods=list(methods)))
+    return routes

@@ -8,11 +8,23 @@ auth is strict: only listed keys exist. Keys never see each other's jobs (jobs c
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from mockserver.core.store import Account, Store
 
 _WELL_FORMED = re.compile(r"^[\x21-\x7e]{1,256}$")  # printable ASCII, no spaces
+
+
+@dataclass(frozen=True)
+class FramePrice:
+    """A price per started block of frames (fal: $0.022 per 30 frames)."""
+
+    amount: float
+    frames: int
+
+    def cost(self, frames: int) -> float:
+        return round(max(1, -(-frames // self.frames)) * self.amount, 6)
 
 
 class Accounts:
@@ -45,6 +57,21 @@ class Accounts:
     def charge(self, provider: str, key: str, amount: float) -> float | None:
         """New balance after taking `amount`, or None (nothing taken) when it does not cover it."""
         return self._store.charge(provider, key, amount)
+
+    def charge_up_to(self, provider: str, key: str, amount: float) -> float:
+        """Take `amount`, or what is left when the balance is short (never below zero); what was taken.
+
+        For costs known only after the work (fal bills video per 30 frames processed). Retries when a
+        concurrent charge moved the balance between the read and the take.
+        """
+        while amount > 0:
+            account = self._store.get_account(provider, key)
+            if account is None:
+                return 0.0
+            take = round(min(amount, max(account.balance, 0.0)), 6)
+            if take <= 0 or self._store.charge(provider, key, take) is not None:
+                return max(take, 0.0)
+        return 0.0
 
     def refund(self, provider: str, key: str, amount: float) -> None:
         if amount:

@@ -1,7 +1,10 @@
-"""Time for the whole mock comes from one injected clock: real for `serve`, virtual in tests.
+"""Time for the whole mock comes from one injected clock (DESIGN §4).
 
-A virtual clock starts frozen and moves only when told (``advance``), so job states, rate-limit
-windows and URL expiry are deterministic and no test sleeps.
+One clock with two modes, switchable at run time from the control plane: *running* (wall-clock time,
+scaled by ``speed``; the default of ``serve``) and *frozen* (moves only when told; the default in
+tests, so job states, rate-limit windows and URL expiry are deterministic and no test sleeps).
+``advance`` works in both modes: it jumps the clock forward, so a running mock can also skip a long
+queue. Time never goes back.
 """
 
 from __future__ import annotations
@@ -17,45 +20,64 @@ class Clock(Protocol):
         ...
 
 
-class RealClock:
-    """Wall-clock time, scaled by `speed` from the moment the mock starts (``--speed 10``: 10x faster)."""
+EPOCH_2026 = 1_767_225_600.0  # 2026-01-01T00:00:00Z, where a frozen clock starts
 
-    kind = "real"
 
-    def __init__(self, speed: float = 1.0) -> None:
+class MockClock:
+    """The mock's clock: ``kind`` is "virtual" while frozen, "real" while running (thread-safe)."""
+
+    def __init__(self, *, frozen: bool, speed: float = 1.0, start: float | None = None) -> None:
         self.speed = speed
-        self._start_wall = time.time()
-        self._start_mono = time.monotonic()
-
-    def now(self) -> float:
-        return self._start_wall + (time.monotonic() - self._start_mono) * self.speed
-
-
-class VirtualClock:
-    """A clock that moves only by `advance` or `set` (thread-safe)."""
-
-    kind = "virtual"
-
-    def __init__(self, start: float = 1_767_225_600.0) -> None:  # 2026-01-01T00:00:00Z
-        self._now = start
         self._lock = threading.Lock()
+        self._frozen_at: float | None = None
+        self._base, self._mono = time.time() if start is None else start, time.monotonic()
+        if frozen:
+            self._frozen_at = EPOCH_2026 if start is None else start
+
+    @property
+    def kind(self) -> str:
+        return "virtual" if self._frozen_at is not None else "real"
 
     def now(self) -> float:
-        return self._now
+        frozen = self._frozen_at
+        if frozen is not None:
+            return frozen
+        return self._base + (time.monotonic() - self._mono) * self.speed
+
+    def freeze(self) -> float:
+        """Stop the clock where it is."""
+        with self._lock:
+            if self._frozen_at is None:
+                self._frozen_at = self.now()
+            return self._frozen_at
+
+    def run(self, speed: float | None = None) -> float:
+        """Let the clock run again from where it stands (at `speed`, if given)."""
+        with self._lock:
+            here = self.now()
+            if speed is not None:
+                if speed <= 0:
+                    raise ValueError("speed must be positive")
+                self.speed = speed
+            self._base, self._mono, self._frozen_at = here, time.monotonic(), None
+            return here
 
     def advance(self, seconds: float) -> float:
         if seconds < 0:
             raise ValueError("a clock cannot go back")
         with self._lock:
-            self._now += seconds
-            return self._now
+            if self._frozen_at is not None:
+                self._frozen_at += seconds
+            else:
+                self._base += seconds
+            return self.now()
 
     def set(self, when: float) -> float:
-        with self._lock:
-            if when < self._now:
-                raise ValueError("a clock cannot go back")
-            self._now = when
-            return self._now
+        """Move to an absolute time (never back)."""
+        here = self.now()
+        if when < here:
+            raise ValueError("a clock cannot go back")
+        return self.advance(when - here)
 
 
 def iso(seconds: float) -> str:

@@ -113,6 +113,10 @@ class Faults:
         self._random = random.Random(seed)
         self._lock = threading.Lock()
 
+    def reseed(self, seed: int | None) -> None:
+        with self._lock:
+            self._random = random.Random(seed)
+
     def add(self, rule: Rule) -> Rule:
         with self._lock:
             rule.id = f"rule_{next(self._ids)}"

@@ -15,6 +15,10 @@ class IdSource:
         self._random = random.Random(seed)
         self._lock = threading.Lock()
 
+    def reseed(self, seed: int | None) -> None:
+        with self._lock:
+            self._random = random.Random(seed)
+
     def _bits(self, n: int) -> int:
         with self._lock:
             return self._random.getrandbits(n)

@@ -36,6 +36,8 @@ class Store(Protocol):
     def get_account(self, provider: str, key: str) -> Account | None: ...
     def put_account(self, account: Account) -> None: ...
     def charge(self, provider: str, key: str, amount: float) -> float | None: ...
+    def list_accounts(self, provider: str | None = None) -> list[Account]: ...
+    def delete_account(self, provider: str, key: str) -> bool: ...
     def put_media(self, provider: str, ref: MediaRef) -> None: ...
     def get_media(self, media_id: str) -> tuple[str, MediaRef] | None: ...
     def reset(self) -> None: ...
@@ -107,6 +109,15 @@ class MemoryStore:
                 return None
             account.balance = round(account.balance - amount, 6)
             return account.balance
+
+    def list_accounts(self, provider: str | None = None) -> list[Account]:
+        with self._lock:
+            found = [copy.copy(a) for a in self._accounts.values() if provider is None or a.provider == provider]
+        return sorted(found, key=lambda a: (a.provider, a.key))
+
+    def delete_account(self, provider: str, key: str) -> bool:
+        with self._lock:
+            return self._accounts.pop((provider, key), None) is not None
 
     def put_media(self, provider: str, ref: MediaRef) -> None:
         with self._lock:
@@ -225,6 +236,19 @@ class SqliteStore:
             )
             row = cursor.fetchone()
         return row[0] if row else None
+
+    def list_accounts(self, provider: str | None = None) -> list[Account]:
+        sql, args = "SELECT provider, key, balance, plan FROM accounts", ()
+        if provider is not None:
+            sql, args = sql + " WHERE provider = ?", (provider,)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY provider, key", args).fetchall()
+        return [Account(*row) for row in rows]
+
+    def delete_account(self, provider: str, key: str) -> bool:
+        with self._lock:
+            cursor = self._db.execute("DELETE FROM accounts WHERE provider = ? AND key = ?", (provider, key))
+        return cursor.rowcount > 0
 
     def put_media(self, provider: str, ref: MediaRef) -> None:
         self._write(

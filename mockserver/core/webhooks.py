@@ -79,6 +79,20 @@ class Webhooks:
                 self._headers[delivery.id] = headers
         return delivery
 
+    def restate(self, provider: str, job_id: str, payload: dict[str, Any], due_at: float) -> int:
+        """A job's ending changed (cancelled, forced): deliveries not yet attempted carry the new
+        payload and fall due with the new ending. Returns how many were restated."""
+        body = json.dumps(payload)
+        with self._lock:
+            pending = [
+                d
+                for d in self._deliveries.values()
+                if d.provider == provider and d.job_id == job_id and not d.attempts and not d.delivered
+            ]
+            for delivery in pending:
+                delivery.body, delivery.due_at = body, due_at
+        return len(pending)
+
     def listed(self, provider: str | None = None, job_id: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
             found = [

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mockserver.core.accounts import FramePrice
 from mockserver.core.faults import Rule, magic_action
 from mockserver.core.jobs import Job, MediaRef, Progression, State
 from mockserver.core.ratelimit import Decision, Limit
@@ -66,6 +67,7 @@ class Provider:
     media_path: Callable[[MediaRef], str]
     refunded: frozenset[State] = frozenset({State.FAILED, State.ERRORED, State.BLOCKED, State.CANCELLED})
     response_headers: Callable[[Context], dict[str, str]] = field(default=lambda ctx: {})
+    video_price: FramePrice | None = None  # one block held at submit, the rest billed on success
     max_body: int = MAX_BODY
     gate: Callable[[Request], ApiError | None] = field(default=lambda request: None)  # runs before auth
     rate_limit: Callable[[Account], Limit] = field(default=lambda account: Limit(10, 1.0))
@@ -84,7 +86,7 @@ class Context:
     request: Request
     mock: Mock
     provider: Provider
-    operation: Operation
+    operation: Operation | None = None  # None when the control plane acts on a provider's job
     body: Body | None = None
     account: Account | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)
@@ -172,26 +174,28 @@ class Context:
         )
 
     def _refunding(self, work: Work) -> Work:
-        """Wrap work so that outcomes the provider does not bill give the credits back."""
+        """Wrap work so that outcomes the provider does not bill give the credits back (once: a
+        cancel may have given them back already)."""
         provider, mock = self.provider, self.mock
-
-        def refund(job: Job) -> None:
-            stored = mock.store.get_job(provider.name, job.id)
-            if stored is not None and stored.forced is State.CANCELLED:
-                return  # the cancel already gave the credits back
-            mock.accounts.refund(provider.name, job.owner, job.charged)
 
         async def run(job: Job) -> Any:
             try:
                 result = await work(job)
             except MediaError:
-                refund(job)
+                mock.refund_job(provider.name, job.id)
                 raise
             if result.outcome in provider.refunded:
-                refund(job)
+                mock.refund_job(provider.name, job.id)
             return result
 
         return run
+
+    def job_changed(self, job: Job) -> None:
+        """After a cancel or a forced transition: a webhook already scheduled carries the new ending."""
+        provider = self.provider
+        if job.webhook_url and provider.webhook_payload is not None:
+            payload = provider.webhook_payload(self, job)
+            self.mock.webhooks.restate(provider.name, job.id, payload, job.finished_at())
 
     def own_job(self, job_id: str) -> Job:
         """The caller's job (counting the poll under the polls progression); another key's job is

@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from mockserver.core.accounts import FramePrice
 from mockserver.core.jobs import Job, State
 from mockserver.engine import inputs
 from mockserver.engine.compose import Background, encode_png, parse_background
@@ -61,13 +62,15 @@ async def submit_video_cutout(
 ) -> Job:
     """Submit the video cut-out as a job, the same way for Pixelcut, fal and Pixazo."""
     fields = dict(ctx.body.fields) if ctx.body else {}
-    work = video_cutout(ctx.mock, spec)
+    price = ctx.provider.video_price
+    work = video_cutout(ctx.mock, spec, price)
+    hold = price.amount if price else 0.0  # one block now; the rest when the frames are counted
     return await ctx.submit(
-        operation, fields, work, job_id=job_id, run_seconds=2.0, webhook_url=webhook_url, inline=inline
+        operation, fields, work, job_id=job_id, cost=hold, run_seconds=2.0, webhook_url=webhook_url, inline=inline
     )
 
 
-def video_cutout(mock: Mock, spec: VideoJob) -> Work:
+def video_cutout(mock: Mock, spec: VideoJob, price: FramePrice | None = None) -> Work:
     async def work(job: Job) -> WorkResult:
         data = await mock.fetch(spec.url, spec.limits.max_bytes)
         with tempfile.TemporaryDirectory(prefix="cutout-job-") as tmp:
@@ -85,6 +88,8 @@ def video_cutout(mock: Mock, spec: VideoJob) -> Work:
             "fps": float(stats.fps),
             "input_seconds": info.seconds,
         }
+        if price is not None:
+            mock.charge_job(job, price.cost(stats.frames) - price.amount)
         return WorkResult(State.SUCCEEDED, [ref], result)
 
     return work

@@ -26,6 +26,7 @@ FAL = Provider(
     handlers=HANDLERS,
     api_key=vocabulary.api_key,
     starting_balance=10.0,
+    video_price=vocabulary.VIDEO_PRICE,
     media_surface="cdn",
     media_route="/files/{media_id}/{filename}",
     media_path=vocabulary.media_path,

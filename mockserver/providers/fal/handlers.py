@@ -210,7 +210,8 @@ async def queue_cancel(ctx: Context) -> Response:
 
     ctx.mock.store.update_job(ctx.provider.name, request_id, cancel)
     if cancelled:
-        ctx.mock.accounts.refund(ctx.provider.name, job.owner, job.charged)
+        ctx.mock.refund_job(ctx.provider.name, request_id)
+        ctx.job_changed(cancelled[0])
         return JSONResponse({"status": "CANCELLATION_REQUESTED"}, 202)
     return JSONResponse({"status": "ALREADY_COMPLETED"}, 400)
 

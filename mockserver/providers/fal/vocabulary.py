@@ -8,6 +8,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from mockserver.core.accounts import FramePrice
 from mockserver.core.jobs import MediaRef, State
 from mockserver.core.ratelimit import Decision
 from mockserver.engine.errors import MediaError
@@ -15,6 +16,7 @@ from mockserver.http import ApiError, BadBody
 
 APP = "pixelcut/video-background-removal"
 STATUS = {State.QUEUED: "IN_QUEUE", State.RUNNING: "IN_PROGRESS"}  # every other state is COMPLETED
+VIDEO_PRICE = FramePrice(0.022, 30)  # "Your request will cost $0.022 per 30 frames."
 RESULT_TTL = 3600.0  # "fal keeps the result for 1 hour after the request completes"
 UPLOAD_TTL = 7 * 24 * 3600.0
 PRICE_PER_30_FRAMES = 0.022  # USD, from the model page

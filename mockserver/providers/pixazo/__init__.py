@@ -18,6 +18,7 @@ PIXAZO = Provider(
     handlers=HANDLERS,
     api_key=lambda request: request.headers.get("ocp-apim-subscription-key"),
     starting_balance=10.0,
+    video_price=vocabulary.VIDEO_PRICE,
     media_surface="media",
     media_route="/v1/{media_id}/{filename}",
     media_path=vocabulary.media_path,

@@ -6,6 +6,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from mockserver.core.accounts import FramePrice
 from mockserver.core.jobs import MediaRef, State
 from mockserver.core.ratelimit import Decision
 from mockserver.engine.errors import MediaError
@@ -22,6 +23,8 @@ STATUS = {
     State.ERRORED: "ERROR",
 }
 RETRY_DELAYS = (10.0, 30.0, 60.0, 120.0)  # undocumented: five tries within about 4 minutes
+# Not published; the gateway proxies fal's model, so its price is assumed (x-cutout-inference).
+VIDEO_PRICE = FramePrice(0.022, 30)
 RESULT_TTL = 24 * 3600.0  # not documented; R2 links outlive the others
 MISSING_KEY = (
     "Access denied due to missing subscription key. "

@@ -1,0 +1,184 @@
+"""``MockControl``: the control plane (``openapi/control.yaml``) as a Python client, one method per
+operationId, over plain HTTP, so it drives a mock in this process, in another one, or on another
+machine the same way.
+
+    control = MockControl("http://127.0.0.1:8080")
+    control.add_fault("status", provider="fal", operation="queue_status", status=503, times=2)
+    control.advance_clock(5)
+
+Lists come back unwrapped (``list_jobs()`` is the list of jobs); a refusal raises
+``MockControlError`` with the control plane's status and detail.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+PROVIDERS = ("pixelcut", "fal", "pixazo", "pixelapi")
+
+
+class MockControlError(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"{status}: {detail}")
+        self.status, self.detail = status, detail
+
+
+def _query(**params: Any) -> dict[str, Any]:
+    return {name: value for name, value in params.items() if value is not None}
+
+
+class MockControl:
+    """A client of one mock's ``/__mock``. Pass `transport` to reach an in-process app."""
+
+    def __init__(
+        self, base_url: str = "http://127.0.0.1:8080", *, transport: httpx.BaseTransport | None = None
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url + "/__mock", transport=transport, timeout=60)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> MockControl:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
+        response = self._http.request(method, path, json=json, params=params)
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text
+            raise MockControlError(response.status_code, str(detail))
+        if response.status_code == 204:
+            return None
+        return response.json()
+
+    # --- state ------------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        return self._call("GET", "/health")
+
+    def get_openapi(self) -> dict[str, Any]:
+        """The control plane's own OpenAPI document."""
+        return self._call("GET", "/openapi.json")
+
+    def get_sample(self, name: str) -> bytes:
+        """A generated sample input, e.g. ``person.png`` or ``clip.mp4``."""
+        response = self._http.get(f"/samples/{name}")
+        if response.status_code != 200:
+            raise MockControlError(response.status_code, response.text)
+        return response.content
+
+    def reset(self) -> dict[str, Any]:
+        return self._call("POST", "/reset")
+
+    def set_seed(self, seed: int) -> dict[str, Any]:
+        return self._call("POST", "/seed", json={"seed": seed})
+
+    def load_scenario(self, document: dict[str, Any]) -> dict[str, Any]:
+        """Apply a scenario (the same document as ``serve --scenario FILE``)."""
+        return self._call("POST", "/scenario", json=document)
+
+    def get_journal(
+        self,
+        provider: str | None = None,
+        key: str | None = None,
+        path: str | None = None,
+        method: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        params = _query(provider=provider, key=key, path=path, method=method, limit=limit)
+        return self._call("GET", "/journal", params=params)["entries"]
+
+    # --- clock ------------------------------------------------------------------------------------
+
+    def get_clock(self) -> dict[str, Any]:
+        return self._call("GET", "/clock")
+
+    def advance_clock(self, seconds: float = 0.0, *, to: float | None = None) -> dict[str, Any]:
+        body = {"to": to} if to is not None else {"advance": seconds}
+        return self._call("POST", "/clock", json=body)
+
+    def freeze_clock(self) -> dict[str, Any]:
+        return self._call("POST", "/clock/freeze")
+
+    def run_clock(self, speed: float | None = None) -> dict[str, Any]:
+        return self._call("POST", "/clock/real", json=_query(speed=speed))
+
+    # --- jobs -------------------------------------------------------------------------------------
+
+    def list_jobs(
+        self, provider: str | None = None, key: str | None = None, state: str | None = None
+    ) -> list[dict[str, Any]]:
+        return self._call("GET", "/jobs", params=_query(provider=provider, key=key, state=state))["jobs"]
+
+    def get_job(self, provider: str, job_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/jobs/{provider}/{job_id}")
+
+    def force_job(self, provider: str, job_id: str, state: str) -> dict[str, Any]:
+        """Move a job now: a state of the job model, or ``release`` to let it run on."""
+        return self._call("POST", f"/jobs/{provider}/{job_id}/state", json={"state": state})
+
+    # --- accounts ---------------------------------------------------------------------------------
+
+    def list_accounts(self, provider: str | None = None) -> list[dict[str, Any]]:
+        return self._call("GET", "/accounts", params=_query(provider=provider))["accounts"]
+
+    def get_account(self, provider: str, key: str) -> dict[str, Any]:
+        return self._call("GET", f"/accounts/{provider}/{key}")
+
+    def put_account(
+        self, provider: str, key: str, *, balance: float | None = None, plan: str | None = None
+    ) -> dict[str, Any]:
+        return self._call("PUT", f"/accounts/{provider}/{key}", json=_query(balance=balance, plan=plan))
+
+    def delete_account(self, provider: str, key: str) -> None:
+        self._call("DELETE", f"/accounts/{provider}/{key}")
+
+    # --- faults and limits ------------------------------------------------------------------------
+
+    def list_faults(self) -> dict[str, Any]:
+        """Rules, and the named scenarios and magic inputs there are."""
+        return self._call("GET", "/faults")
+
+    def add_fault(self, action: str, **match_and_effect: Any) -> dict[str, Any]:
+        """One rule: ``add_fault("status", provider="fal", status=503, times=2)``."""
+        return self._call("POST", "/faults", json={"action": action, **match_and_effect})
+
+    def clear_faults(self) -> dict[str, Any]:
+        return self._call("DELETE", "/faults")
+
+    def delete_fault(self, rule_id: str) -> None:
+        self._call("DELETE", f"/faults/{rule_id}")
+
+    def get_rate_limits(self) -> dict[str, Any]:
+        return self._call("GET", "/ratelimits")
+
+    def set_rate_limits(
+        self,
+        enabled: bool | None = None,
+        *,
+        provider: str | None = None,
+        requests: int | None = None,
+        window: float | None = None,
+    ) -> dict[str, Any]:
+        body = _query(enabled=enabled, provider=provider, requests=requests, window=window)
+        return self._call("POST", "/ratelimits", json=body)
+
+    # --- webhooks ---------------------------------------------------------------------------------
+
+    def list_webhooks(self, provider: str | None = None, job_id: str | None = None) -> list[dict[str, Any]]:
+        return self._call("GET", "/webhooks", params=_query(provider=provider, job_id=job_id))["deliveries"]
+
+    def flush_webhooks(self) -> int:
+        """Attempt every delivery due now; how many were attempted."""
+        return self._call("POST", "/webhooks/flush")["attempted"]
+
+    def replay_webhook(self, delivery_id: str) -> dict[str, Any]:
+        return self._call("POST", f"/webhooks/{delivery_id}/replay")

@@ -1,0 +1,113 @@
+"""The mock app in this process, reachable from sync and async httpx code without a socket.
+
+The app lives on an event loop of its own, in a daemon thread, for its whole life: its background
+work, webhook client and locks all belong to that loop, whichever loop or thread the caller uses.
+``transport`` (sync) and ``async_transport`` forward each request to it; respx routes real provider
+hostnames to them, and ``MockControl`` uses the sync one. A sync call from inside an async test
+blocks only the test's loop, never the mock's, so it cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import httpx
+
+from mockserver.app import create_app
+from mockserver.settings import Settings
+
+T = TypeVar("T")
+BASE_URL = "http://testserver"
+
+
+class InProcessMock:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings.for_tests()
+        self.app = create_app(self.settings)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="cutout-mock", daemon=True)
+        self._thread.start()
+        self._asgi = httpx.ASGITransport(app=self.app)
+        self._lifespan: asyncio.Future[None] | None = None
+        self._stop: asyncio.Event | None = None
+        self._run(self._start_lifespan())
+        self.transport = _SyncBridge(self)
+        self.async_transport = _AsyncBridge(self)
+
+    # --- the app's loop ---------------------------------------------------------------------------
+
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    async def _start_lifespan(self) -> None:
+        """Run the app's lifespan as a task that lives until `close` (startup now, shutdown then)."""
+        self._stop = asyncio.Event()
+        started = asyncio.Event()
+        queue: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+        await queue.put({"type": "lifespan.startup"})
+
+        async def receive() -> dict[str, str]:
+            message = await queue.get()
+            return message
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"].startswith("lifespan.startup"):
+                started.set()
+
+        async def stopper() -> None:
+            assert self._stop is not None
+            await self._stop.wait()
+            await queue.put({"type": "lifespan.shutdown"})
+
+        scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+        self._lifespan = asyncio.ensure_future(self.app(scope, receive, send))
+        self._stopper = asyncio.ensure_future(stopper())
+        await started.wait()
+
+    async def _forward(self, request: httpx.Request, content: bytes) -> httpx.Response:
+        fresh = httpx.Request(request.method, request.url, headers=request.headers, content=content)
+        response = await self._asgi.handle_async_request(fresh)
+        body = await response.aread()
+        return httpx.Response(response.status_code, headers=response.headers, content=body, request=request)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        return self._run(self._forward(request, request.read()))
+
+    async def handle_async(self, request: httpx.Request) -> httpx.Response:
+        content = await request.aread()
+        future = asyncio.run_coroutine_threadsafe(self._forward(request, content), self._loop)
+        return await asyncio.wrap_future(future)
+
+    def close(self) -> None:
+        if not self._loop.is_running():
+            return
+
+        async def shutdown() -> None:
+            assert self._stop is not None and self._lifespan is not None
+            self._stop.set()
+            await self._lifespan
+            await self._stopper
+
+        self._run(shutdown())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+
+class _SyncBridge(httpx.BaseTransport):
+    def __init__(self, mock: InProcessMock) -> None:
+        self._mock = mock
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._mock.handle(request)
+
+
+class _AsyncBridge(httpx.AsyncBaseTransport):
+    def __init__(self, mock: InProcessMock) -> None:
+        self._mock = mock
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._mock.handle_async(request)

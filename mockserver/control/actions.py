@@ -1,0 +1,283 @@
+"""What the control plane can do to a running mock, as plain functions over plain data.
+
+The HTTP routes (``routes.py``) and scenario files (``scenario.py``) both call these, so a scenario
+file and a sequence of ``/__mock`` calls mean exactly the same thing. Each function takes the mock
+and JSON-shaped input, returns JSON-shaped output, and raises ``ControlError`` (status + detail)
+for input it cannot use; nothing is changed when it raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+
+from starlette.requests import Request
+
+from mockserver.core.faults import MAGIC_INPUTS, SCENARIOS, Rule, RuleError
+from mockserver.core.jobs import Job, Progression, State
+from mockserver.core.ratelimit import Limit
+from mockserver.core.store import Account
+from mockserver.providers import PROVIDERS
+from mockserver.providers.base import Context, Provider
+from mockserver.runtime import Mock
+
+BY_NAME = {p.name: p for p in PROVIDERS}
+OPERATION_IDS = {p.name: frozenset(p.handlers) for p in PROVIDERS}  # the handler table = the spec's operations
+FORCEABLE = tuple(s.value for s in State)
+
+
+class ControlError(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+def _object(data: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise ControlError(422, f"{what}: send a JSON object")
+    return data
+
+
+def number_field(data: Mapping[str, Any], name: str, *, minimum: float = 0.0) -> float:
+    """``data[name]`` as a float no smaller than `minimum` (booleans are not numbers here)."""
+    value = data[name]
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+        raise ControlError(422, f"{name} must be a number >= {minimum:g}")
+    return float(value)
+
+
+def provider(name: Any, status: int = 404) -> Provider:
+    """The named provider; unknown is 404 in a path or query, 422 (pass it) in a body."""
+    if name not in BY_NAME:
+        raise ControlError(status, f"no provider {name!r}; one of {', '.join(BY_NAME)}")
+    return BY_NAME[name]
+
+
+# --- state ---------------------------------------------------------------------------------------
+
+
+async def reset(mock: Mock) -> dict[str, Any]:
+    """Forget every job, account, output, limit, rule, delivery and journal entry."""
+    await mock.drain()
+    mock.store.reset()
+    mock.media.clear()
+    mock.limiter.reset()
+    mock.journal.clear()
+    mock.faults.clear()
+    mock.webhooks.clear()
+    mock.limit_overrides.clear()
+    mock.rate_limits_on = mock.settings.rate_limits
+    return {"reset": True}
+
+
+def set_seed(mock: Mock, data: Any) -> dict[str, Any]:
+    """Re-seed ids and fault probabilities: the same seed gives the same ids from here on."""
+    seed = _object(data, "seed").get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ControlError(422, 'send {"seed": <integer>}')
+    mock.ids.reseed(seed)
+    mock.faults.reseed(seed)
+    return {"seed": seed}
+
+
+# --- clock ---------------------------------------------------------------------------------------
+
+
+def clock(mock: Mock) -> dict[str, Any]:
+    return {"clock": mock.clock.kind, "now": mock.clock.now(), "speed": mock.clock.speed}
+
+
+def advance_clock(mock: Mock, data: Any) -> dict[str, Any]:
+    """Jump forward by ``advance`` seconds or to the epoch time ``to`` (never back)."""
+    data = _object(data, "clock")
+    if "to" in data:
+        when = number_field(data, "to")
+        if when < mock.clock.now():
+            raise ControlError(422, "a clock cannot go back")
+        mock.clock.set(when)
+    else:
+        mock.clock.advance(number_field(data, "advance") if "advance" in data else 0.0)
+    return clock(mock)
+
+
+def freeze_clock(mock: Mock) -> dict[str, Any]:
+    mock.clock.freeze()
+    return clock(mock)
+
+
+def run_clock(mock: Mock, data: Any) -> dict[str, Any]:
+    """Let time run from where it stands, at ``speed`` if given."""
+    data = _object(data or {}, "clock")
+    speed = number_field(data, "speed", minimum=1e-3) if "speed" in data else None
+    mock.clock.run(speed)
+    return clock(mock)
+
+
+# --- jobs ----------------------------------------------------------------------------------------
+
+
+def job_summary(mock: Mock, job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "provider": job.provider,
+        "operation": job.operation,
+        "state": job.visible_state(mock.clock.now()),
+        "owner": job.owner,
+        "created_at": job.created_at,
+        "charged": job.charged,
+        "polls": job.polls,
+        "webhook_url": job.webhook_url,
+        "error": job.error,
+        "outputs": [ref.filename for ref in job.outputs],
+    }
+
+
+def list_jobs(mock: Mock, provider_name: str | None, key: str | None, state: str | None) -> dict[str, Any]:
+    if provider_name is not None:
+        provider(provider_name)
+    jobs = [job_summary(mock, j) for j in mock.store.list_jobs(provider_name, key)]
+    return {"jobs": [j for j in jobs if state is None or j["state"] == state]}
+
+
+def get_job(mock: Mock, provider_name: str, job_id: str) -> Job:
+    job = mock.store.get_job(provider(provider_name).name, job_id)
+    if job is None:
+        raise ControlError(404, "no such job")
+    return job
+
+
+def force_job(mock: Mock, request: Request, provider_name: str, job_id: str, data: Any) -> dict[str, Any]:
+    """Move a job now: ``queued``/``running`` hold it there, a terminal state ends it (credits
+    refunded as the provider does), ``release`` lets it follow its progression again.
+
+    ``succeeded`` needs the job's work to be done (its outputs must exist).
+    """
+    owner = provider(provider_name)
+    target = _object(data, "state").get("state")
+    if target not in (*FORCEABLE, "release"):
+        raise ControlError(422, f"state must be one of {', '.join((*FORCEABLE, 'release'))}")
+    now = mock.clock.now()
+    problem: list[str] = []
+
+    def change(job: Job) -> None:
+        if target == "release":
+            job.forced, job.forced_at = None, None
+            if job.progression is Progression.MANUAL:
+                job.progression, job.created_at = Progression.TIMED, now
+            return
+        state = State(target)
+        if state is State.SUCCEEDED and job.outcome is not State.SUCCEEDED:
+            problem.append("the job's work has not succeeded; it has no outputs to show")
+            return
+        job.forced, job.forced_at = state, now
+        if state.terminal and state is not State.SUCCEEDED and job.error is None:
+            job.error = {"code": f"mock_{state.value}", "message": f"The job was {state.value} from the control plane"}
+
+    job = mock.store.update_job(owner.name, job_id, change)
+    if job is None:
+        raise ControlError(404, "no such job")
+    if problem:
+        raise ControlError(409, problem[0])
+    if job.forced in owner.refunded:
+        mock.refund_job(owner.name, job_id)
+    Context(request, mock, owner).job_changed(job)
+    return job_summary(mock, mock.store.get_job(owner.name, job_id) or job)
+
+
+# --- accounts ------------------------------------------------------------------------------------
+
+
+def list_accounts(mock: Mock, provider_name: str | None) -> dict[str, Any]:
+    if provider_name is not None:
+        provider(provider_name)
+    return {"accounts": [asdict(a) for a in mock.store.list_accounts(provider_name)]}
+
+
+def get_account(mock: Mock, provider_name: str, key: str) -> dict[str, Any]:
+    account = mock.store.get_account(provider(provider_name).name, key)
+    if account is None:
+        raise ControlError(404, "no such account (a key gets one on its first request)")
+    return asdict(account)
+
+
+def account_fields(data: Any) -> tuple[float | None, str | None]:
+    """The balance and plan a request sets (None: keep)."""
+    data = _object(data or {}, "account")
+    unknown = set(data) - {"balance", "plan"}
+    if unknown:
+        raise ControlError(422, f"unknown fields: {', '.join(sorted(unknown))}")
+    plan = data.get("plan")
+    if plan is not None and not isinstance(plan, str):
+        raise ControlError(422, "plan must be a string")
+    return (number_field(data, "balance") if "balance" in data else None), plan
+
+
+def put_account(mock: Mock, provider_name: str, key: str, data: Any) -> dict[str, Any]:
+    """Create the key (strict auth then accepts it) or change its balance and plan."""
+    owner = provider(provider_name)
+    balance, plan = account_fields(data)
+    current = mock.store.get_account(owner.name, key) or Account(owner.name, key, owner.starting_balance)
+    account = Account(owner.name, key, current.balance if balance is None else balance, plan or current.plan)
+    mock.store.put_account(account)
+    mock.limiter.reset()  # a new plan takes effect at once
+    return asdict(account)
+
+
+def delete_account(mock: Mock, provider_name: str, key: str) -> None:
+    if not mock.store.delete_account(provider(provider_name).name, key):
+        raise ControlError(404, "no such account")
+
+
+# --- faults and limits ---------------------------------------------------------------------------
+
+
+def faults(mock: Mock) -> dict[str, Any]:
+    return {"rules": mock.faults.listed(), "scenarios": sorted(SCENARIOS), "magic_inputs": MAGIC_INPUTS}
+
+
+def add_fault(mock: Mock, data: Any) -> dict[str, Any]:
+    try:
+        rule = Rule.from_request(data)
+    except RuleError as problem:
+        raise ControlError(422, str(problem)) from None
+    if rule.provider is not None:
+        provider(rule.provider, 422)
+    if rule.operation is not None:
+        known = OPERATION_IDS[rule.provider] if rule.provider else frozenset().union(*OPERATION_IDS.values())
+        if rule.operation not in known:
+            raise ControlError(422, f"no operation {rule.operation!r}; one of {', '.join(sorted(known))}")
+    return asdict(mock.faults.add(rule))
+
+
+def rate_limits(mock: Mock) -> dict[str, Any]:
+    overrides = {name: {"requests": lim.requests, "window": lim.window} for name, lim in mock.limit_overrides.items()}
+    return {"enabled": mock.rate_limits_on, "overrides": overrides}
+
+
+def rate_limit_fields(data: Any) -> tuple[bool | None, str | None, Limit | None]:
+    """``{"enabled": bool}`` and/or ``{"provider", "requests", "window"}`` (an override of its limit)."""
+    data = _object(data, "rate limits")
+    enabled = data.get("enabled")
+    if enabled is not None and not isinstance(enabled, bool):
+        raise ControlError(422, "enabled must be true or false")
+    if "provider" not in data:
+        return enabled, None, None
+    provider(data["provider"], 422)
+    if "requests" not in data:
+        raise ControlError(422, "an override needs requests (and window, default 1 s)")
+    requests = number_field(data, "requests", minimum=1)
+    window = number_field(data, "window", minimum=1e-3) if "window" in data else 1.0
+    if requests != int(requests):
+        raise ControlError(422, "requests must be a whole number")
+    return enabled, data["provider"], Limit(int(requests), window)
+
+
+def set_rate_limits(mock: Mock, data: Any) -> dict[str, Any]:
+    enabled, name, limit = rate_limit_fields(data)
+    if enabled is not None:
+        mock.rate_limits_on = enabled
+    if name is not None and limit is not None:
+        mock.limit_overrides[name] = limit
+        mock.limiter.reset()
+    return rate_limits(mock)
