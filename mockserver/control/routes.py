@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -19,7 +20,7 @@ from mockserver.control import actions, scenario
 from mockserver.control.actions import ControlError
 from mockserver.runtime import Mock
 from mockserver.samples import sample
-from mockserver.spec import load_spec, operations
+from mockserver.spec import Operation, Validator, load_spec, operations, parameter_errors
 
 ControlHandler = Callable[[Mock, Request], Awaitable[Any]]
 MAX_CONTROL_BODY = 1 << 20
@@ -184,9 +185,34 @@ HANDLERS: dict[str, ControlHandler] = {
 }  # fmt: skip
 
 
-def _endpoint(mock: Mock, handler: ControlHandler) -> Callable[[Request], Awaitable[Response]]:
+@dataclass(frozen=True)
+class Contract:
+    """What the spec allows an operation to receive: its query parameters and JSON body."""
+
+    operation: Operation
+    body_required: bool
+    validator: Validator
+
+    async def check(self, request: Request) -> None:
+        """Refuse, before any action runs, a request the spec does not allow."""
+        op = self.operation
+        errors = parameter_errors(self.validator, op.parameters, request.query_params, request.headers)
+        schema = op.bodies.get("application/json")
+        if not errors and schema is not None:
+            if not (await request.body()).strip():
+                if self.body_required:
+                    raise ControlError(422, "this operation needs a JSON body")
+                return
+            errors = self.validator.errors(await _json(request), schema)
+        if errors:
+            first = errors[0]
+            raise ControlError(422, f"{'.'.join(str(part) for part in first['loc'])}: {first['msg']}")
+
+
+def _endpoint(mock: Mock, handler: ControlHandler, contract: Contract) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         try:
+            await contract.check(request)
             answer = await handler(mock, request)
         except ControlError as refusal:
             return JSONResponse({"detail": refusal.detail}, refusal.status)
@@ -197,19 +223,22 @@ def _endpoint(mock: Mock, handler: ControlHandler) -> Callable[[Request], Awaita
 
 def control_routes(mock: Mock) -> list[BaseRoute]:
     """One route per path of the control spec (a path's methods share it, so 405 carries Allow)."""
-    by_path: dict[str, dict[str, str]] = {}
-    for op in operations(load_spec("control")):
-        by_path.setdefault(op.path, {})[op.method] = op.operation_id
-    declared = {op_id for methods in by_path.values() for op_id in methods.values()}
+    spec = load_spec("control")
+    validator = Validator(spec)
+    by_path: dict[str, dict[str, Contract]] = {}
+    for op in operations(spec):
+        body = validator.resolve(spec["paths"][op.path][op.method.lower()].get("requestBody", {}))
+        by_path.setdefault(op.path, {})[op.method] = Contract(op, bool(body.get("required")), validator)
+    declared = {c.operation.operation_id for methods in by_path.values() for c in methods.values()}
     if declared != set(HANDLERS):
         raise RuntimeError(f"control spec and handlers differ: {sorted(declared ^ set(HANDLERS))}")
     routes: list[BaseRoute] = []
-    for path, methods in by_path.items():
-        endpoints = {method: _endpoint(mock, HANDLERS[op_id]) for method, op_id in methods.items()}
+    for path, contracts in by_path.items():
+        endpoints = {m: _endpoint(mock, HANDLERS[c.operation.operation_id], c) for m, c in contracts.items()}
 
         async def dispatch(request: Request, endpoints: dict[str, Any] = endpoints) -> Response:
             method = "GET" if request.method == "HEAD" else request.method
             return await endpoints[method](request)
 
-        routes.append(Route(path, dispatch, methods=list(methods)))
+        routes.append(Route(path, dispatch, methods=list(contracts)))
     return routes

@@ -90,3 +90,20 @@ TestPixelcutStateful = _stateful_test("pixelcut")
 TestFalStateful = _stateful_test("fal")
 TestPixazoStateful = _stateful_test("pixazo")
 TestPixelapiStateful = _stateful_test("pixelapi")
+
+
+def _control_test() -> Any:
+    """The control plane against its own spec: no 5xx, answers as documented, bad input refused."""
+    schema = schemathesis.openapi.from_dict(load_spec("control"))
+    schema.config.generation.update(allow_extra_parameters=False)
+    schema.app = create_app(Settings.for_tests(state_dir=Path(tempfile.mkdtemp(prefix="st-control-"))))
+
+    @schema.parametrize()
+    @FUZZ
+    def test(case: Any) -> None:
+        case.call_and_validate(excluded_checks=EXCLUDED)
+
+    return test
+
+
+test_control_spec = _control_test()
