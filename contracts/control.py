@@ -64,6 +64,10 @@ class MockControl:
     def health(self) -> dict[str, Any]:
         return self._call("GET", "/health")
 
+    def list_providers(self) -> list[dict[str, Any]]:
+        """Each provider's surfaces: real host, path prefix, and base URL on this mock."""
+        return self._call("GET", "/providers")["providers"]
+
     def get_openapi(self) -> dict[str, Any]:
         """The control plane's own OpenAPI document."""
         return self._call("GET", "/openapi.json")

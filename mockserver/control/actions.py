@@ -68,7 +68,25 @@ async def reset(mock: Mock) -> dict[str, Any]:
     mock.webhooks.clear()
     mock.limit_overrides.clear()
     mock.rate_limits_on = mock.settings.rate_limits
+    mock.ids.reseed(mock.settings.seed)
+    mock.faults.reseed(mock.settings.seed)
     return {"reset": True}
+
+
+def providers(base_url: str) -> dict[str, Any]:
+    """Each provider's surfaces: the real host, and where this mock serves it."""
+    return {
+        "providers": [
+            {
+                "name": p.name,
+                "surfaces": [
+                    {"name": name, "host": s.host, "prefix": s.prefix, "mock_base_url": base_url.rstrip("/") + s.prefix}
+                    for name, s in p.surfaces.items()
+                ],
+            }
+            for p in PROVIDERS
+        ]
+    }
 
 
 def set_seed(mock: Mock, data: Any) -> dict[str, Any]:

@@ -46,6 +46,10 @@ async def health(mock: Mock, request: Request) -> Any:
     return {"status": "ok", "clock": mock.clock.kind, "now": mock.clock.now()}
 
 
+async def list_providers(mock: Mock, request: Request) -> Any:
+    return actions.providers(str(request.base_url))
+
+
 async def get_sample(mock: Mock, request: Request) -> Any:
     found = sample(_param(request, "name"))
     if found is None:
@@ -177,7 +181,8 @@ async def get_openapi(mock: Mock, request: Request) -> Any:
 HANDLERS: dict[str, ControlHandler] = {
     f.__name__: f
     for f in (
-        health, get_sample, reset, set_seed, load_scenario, get_clock, advance_clock, freeze_clock, run_clock,
+        health, list_providers, get_sample, reset, set_seed, load_scenario,
+        get_clock, advance_clock, freeze_clock, run_clock,
         list_jobs, get_job, force_job, list_accounts, get_account, put_account, delete_account,
         list_faults, add_fault, clear_faults, delete_fault, get_rate_limits, set_rate_limits,
         get_journal, list_webhooks, flush_webhooks, replay_webhook, get_openapi,

@@ -1,0 +1,52 @@
+"""The mock on a real port of 127.0.0.1, in a thread: for `requests` and other non-httpx clients."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import uvicorn
+
+from mockserver.app import create_app
+from mockserver.settings import Settings
+
+
+class LiveServer:
+    """uvicorn serving a fresh mock on a free port until `close`.
+
+    The asyncio loop, not uvloop: closing uvloop while clients still hold keep-alive connections
+    raised at loop close. The lifespan runs, as under `serve`, so the mock closes its own clients.
+    """
+
+    def __init__(self, settings: Settings | None = None, *, start_timeout: float = 10.0) -> None:
+        self.settings = settings or Settings.for_tests()
+        self.app = create_app(self.settings)
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            lifespan="on",
+            loop="asyncio",
+            timeout_graceful_shutdown=2,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="cutout-server", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + start_timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the mock server did not start")
+            time.sleep(0.005)
+        port = self._server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+
+    def close(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+    def __enter__(self) -> LiveServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
