@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from mockserver.app import create_app
 from mockserver.settings import Settings
@@ -18,11 +20,18 @@ class LiveServer:
     raised at loop close. The lifespan runs, as under `serve`, so the mock closes its own clients.
     """
 
-    def __init__(self, settings: Settings | None = None, *, start_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        wrap: Callable[[ASGIApp], ASGIApp] | None = None,
+        start_timeout: float = 10.0,
+    ) -> None:
+        """`wrap` puts an ASGI layer in front of the mock (a proxy, a gateway, a deliberately broken one)."""
         self.settings = settings or Settings.for_tests()
         self.app = create_app(self.settings)
         config = uvicorn.Config(
-            self.app,
+            wrap(self.app) if wrap else self.app,
             host="127.0.0.1",
             port=0,
             log_level="warning",
