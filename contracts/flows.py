@@ -39,6 +39,10 @@ class Flow:
     output_url: Callable[[Json], str | None]  # from the result body (or the status body)
     media_types: frozenset[str]  # what the output may be
     error_keys: frozenset[str]  # keys every error body carries
+    submit_operation: str = ""  # operationIds in the provider's spec (faults target them)
+    poll_operations: tuple[str, ...] = ()
+    credits_status: int = 402  # how it refuses a key out of credits
+    outcomes: tuple[str, ...] = ("succeeded", "failed")  # how its jobs can end (the mock's job model)
     submit_status: int = 200
     extra_headers: dict[str, str] = field(default_factory=dict)
     result_url: Callable[[Json], str | None] | None = None  # where the result is, if not in the status
@@ -80,6 +84,9 @@ PIXELCUT = Flow(
     output_url=lambda body: body.get("result_url"),
     media_types=frozenset({"video/webm", "video/mp4", "video/quicktime"}),
     error_keys=frozenset({"error", "error_code"}),
+    submit_operation="video-remove-background",
+    poll_operations=("video-remove-background-job-status",),
+    credits_status=403,
 )
 
 
@@ -98,6 +105,10 @@ FAL = Flow(
     output_url=lambda body: _dig(body, "video", "url"),
     media_types=frozenset({"video/webm", "video/mp4", "video/quicktime", "image/gif"}),
     error_keys=frozenset({"detail"}),
+    submit_operation="fal-queue-submit",
+    poll_operations=("fal-queue-status", "fal-queue-result"),
+    credits_status=403,
+    outcomes=("succeeded", "failed", "errored"),  # both show COMPLETED; the result carries the error
 )
 
 PIXAZO = Flow(
@@ -115,6 +126,9 @@ PIXAZO = Flow(
     output_url=lambda body: _dig(body, "output", "media_url", 0),
     media_types=frozenset({"video/webm", "video/mp4", "video/quicktime", "image/gif"}),
     error_keys=frozenset({"error", "message"}),
+    submit_operation="pixazo-pixelcut-request",
+    poll_operations=("pixazo-status-get", "pixazo-status-post"),
+    outcomes=("succeeded", "failed", "errored"),
 )
 
 PIXELAPI = Flow(
@@ -132,6 +146,9 @@ PIXELAPI = Flow(
     output_url=lambda body: body.get("output_url"),
     media_types=frozenset({"image/png"}),
     error_keys=frozenset({"detail"}),
+    submit_operation="pixelapi-remove-background",
+    poll_operations=("pixelapi-get-generation",),
+    outcomes=("succeeded", "failed", "blocked"),
 )
 
 FLOWS = {flow.provider: flow for flow in (PIXELCUT, FAL, PIXAZO, PIXELAPI)}

@@ -111,3 +111,24 @@ class _AsyncBridge(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         return await self._mock.handle_async(request)
+
+
+def intercept(mock: InProcessMock, hosts: set[str]) -> Any:
+    """A respx router (use it as a context manager) that answers `hosts` from the in-process mock
+    and lets every other request through (a webhook receiver, the user's own servers)."""
+    import respx  # the kit's dependency, imported when interception is asked for
+
+    class Interceptor(respx.MockRouter):
+        def handler(self, request: httpx.Request) -> httpx.Response:
+            if request.url.host in hosts:
+                return mock.handle(request)
+            return super().handler(request)
+
+        async def async_handler(self, request: httpx.Request) -> httpx.Response:
+            if request.url.host in hosts:
+                return await mock.handle_async(request)
+            return await super().async_handler(request)
+
+    router = Interceptor(assert_all_called=False, assert_all_mocked=False)
+    router.route().pass_through()
+    return router

@@ -30,7 +30,7 @@ import pytest
 import yaml
 
 from contracts.control import MockControl
-from contracts.inprocess import BASE_URL, InProcessMock
+from contracts.inprocess import BASE_URL, InProcessMock, intercept
 from contracts.live import LiveServer
 from contracts.receiver import WebhookReceiver
 from mockserver.settings import Settings
@@ -116,27 +116,6 @@ def _surfaces(provider: dict[str, Any]) -> list[dict[str, str]]:
     return [{**s, "name": f"{provider['name']}-{s['name']}"} for s in provider["surfaces"]]
 
 
-def _interceptor(mock: InProcessMock, hosts: set[str]) -> Any:
-    """A respx router that answers the providers' hosts from the in-process app and lets every
-    other request through (a webhook receiver, the user's own servers)."""
-    import respx  # imported here: the plugin loads in any pytest run where cutout-mock is installed
-
-    class Interceptor(respx.MockRouter):
-        def handler(self, request: httpx.Request) -> httpx.Response:
-            if request.url.host in hosts:
-                return mock.handle(request)
-            return super().handler(request)
-
-        async def async_handler(self, request: httpx.Request) -> httpx.Response:
-            if request.url.host in hosts:
-                return await mock.handle_async(request)
-            return await super().async_handler(request)
-
-    router = Interceptor(assert_all_called=False, assert_all_mocked=False)
-    router.route().pass_through()
-    return router
-
-
 @pytest.fixture(scope="session")
 def _cutout_in_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessMock]:
     mock = InProcessMock(Settings.for_tests(state_dir=tmp_path_factory.mktemp("cutout-mock"), progression="polls"))
@@ -152,7 +131,7 @@ def cutout_mock(request: pytest.FixtureRequest, _cutout_in_process: InProcessMoc
     _prepare(control, _cutout_in_process.settings, options, request.config.rootpath)
     handle = CutoutMock(_cutout_in_process, control, options.provider)
     hosts = set(handle._hosts.values()) | {"testserver"}
-    with _interceptor(_cutout_in_process, hosts):
+    with intercept(_cutout_in_process, hosts):
         yield handle
     control.close()
 

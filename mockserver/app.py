@@ -136,14 +136,14 @@ async def _apply_fault(mock: Mock, ctx: Context) -> Response | None:
         rule = mock.faults.fire(provider.name, request.scope["cutout.operation"], key, request.headers, body)
     if rule is None:
         return None
-    if rule.delay:
+    if rule.delay and not rule.shapes_job:  # a job action's delay is queue time on the mock's clock
         await asyncio.sleep(rule.delay)
     if rule.action == "status":
         raise fault_error(provider, rule, request, mock.clock.now())
     if rule.action == "malformed":
         return Response(b'{"status": "COMPLETED", "result": {', media_type="application/json")
     if rule.shapes_job:
-        ctx.job_action = rule.action
+        ctx.job_action, ctx.queue_wait = rule.action, rule.delay
     return None
 
 

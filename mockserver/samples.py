@@ -3,7 +3,8 @@
 Served at ``/__mock/samples/<name>`` and, as a documented magic input, behind the example URLs of the
 providers' own docs (``https://cdn3.pixelcut.app/.../sample.mp4``, ``https://example.com/product.jpg``,
 the Pixazo r2.dev ``Video.mp4``), so the docs' examples run against the mock with only the base URL
-changed. The file type follows the name's extension; names with "person" give a portrait.
+changed. The file type follows the name's extension; names with "person" give a portrait, names with
+"tiny" a 72x96 clip of 6 frames (for tests that run many jobs).
 """
 
 from __future__ import annotations
@@ -71,8 +72,10 @@ def sample(name: str) -> tuple[bytes, str] | None:
         return out.getvalue(), content_type
     if suffix in VIDEO_TYPES:
         fmt, content_type = VIDEO_TYPES[suffix]
+        tiny = "tiny" in name.lower()  # for tests that run many jobs: 72x96, 6 frames
+        size, frames = ((72, 96), 6) if tiny else ((240, 320), 24)
         with tempfile.TemporaryDirectory() as tmp:
-            path = Clip(seed=_seed(name) % 1000, size=(240, 320), n_frames=24, fps=24).write(
+            path = Clip(seed=_seed(name) % 1000, size=size, n_frames=frames, fps=24).write(
                 Path(tmp) / f"s{suffix}", fmt
             )
             return path.read_bytes(), content_type

@@ -18,8 +18,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 REQUEST_ACTIONS = frozenset({"status", "latency", "malformed"})
-JOB_ACTIONS = frozenset({"stuck", "fail", "error", "block"})
-MAX_DELAY = 30.0
+JOB_ACTIONS = frozenset({"stuck", "fail", "error", "block", "queue"})  # `delay` on these: extra queue wait
+MAX_DELAY = 30.0  # real seconds a request may be held
+MAX_QUEUE_WAIT = 86_400.0  # mock-clock seconds a job may be kept queued
 
 # Named scenarios for the X-Mock-Scenario header: each is a one-request rule.
 SCENARIOS: dict[str, dict[str, Any]] = {
@@ -56,7 +57,8 @@ class Rule:
     body_contains: str | None = None
     status: int | None = None
     body: Any = None  # replaces the provider's own body for `status`
-    delay: float = 0.0
+    delay: float = 0.0  # request actions: latency; job actions: seconds more in the queue
+    retry_after: int | None = None  # Retry-After of a status fault (429 default 1)
     times: int | None = None  # None: every time
     probability: float = 1.0
     fired: int = 0
@@ -81,8 +83,11 @@ class Rule:
             raise RuleError(f"action must be one of {', '.join(sorted(REQUEST_ACTIONS | JOB_ACTIONS))}")
         if self.action == "status" and not (isinstance(self.status, int) and 400 <= self.status <= 599):
             raise RuleError("action 'status' needs a status from 400 to 599")
-        if not isinstance(self.delay, int | float) or not 0 <= self.delay <= MAX_DELAY:
-            raise RuleError(f"delay must be from 0 to {MAX_DELAY:g} seconds")
+        limit = MAX_QUEUE_WAIT if self.shapes_job else MAX_DELAY
+        if isinstance(self.delay, bool) or not isinstance(self.delay, int | float) or not 0 <= self.delay <= limit:
+            raise RuleError(f"delay must be from 0 to {limit:g} seconds")
+        if self.retry_after is not None and (not isinstance(self.retry_after, int) or self.retry_after < 0):
+            raise RuleError("retry_after must be a whole number of seconds")
         if self.times is not None and (not isinstance(self.times, int) or self.times < 1):
             raise RuleError("times must be a positive integer")
         if not isinstance(self.probability, int | float) or not 0 <= self.probability <= 1:

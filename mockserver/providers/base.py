@@ -91,6 +91,7 @@ class Context:
     account: Account | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)
     job_action: str | None = None  # a fault or scenario that shapes the job this request creates
+    queue_wait: float = 0.0  # and the extra seconds it keeps the job queued
 
     @property
     def vocabulary(self) -> Vocabulary:
@@ -154,7 +155,7 @@ class Context:
             owner=self.key,
             created_at=self.now(),
             input=job_input,
-            queue_seconds=0.5,
+            queue_seconds=0.5 + self.queue_wait,
             run_seconds=run_seconds,
             progression=Progression.MANUAL if action == "stuck" else Progression(self.mock.settings.progression),
             charged=cost,
@@ -243,8 +244,9 @@ def fault_error(provider: Provider, rule: Rule, request: Request, now: float) ->
     if status == 404:
         return vocabulary.not_found("job")
     if status == 429:
-        refusal = vocabulary.rate_limited(Decision(False, 1, 0, now + 1, 1))
-        refusal.headers["Retry-After"] = "1"
+        wait = 1 if rule.retry_after is None else rule.retry_after
+        refusal = vocabulary.rate_limited(Decision(False, 1, 0, now + wait, wait))
+        refusal.headers["Retry-After"] = str(wait)
         return refusal
     error = (
         vocabulary.internal()
@@ -252,4 +254,6 @@ def fault_error(provider: Provider, rule: Rule, request: Request, now: float) ->
         else vocabulary.invalid([{"loc": ["body"], "msg": "mock fault", "type": "mock_fault"}])
     )
     error.status = status
+    if rule.retry_after is not None:
+        error.headers["Retry-After"] = str(rule.retry_after)
     return error
