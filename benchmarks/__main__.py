@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import engine, server
+from benchmarks import engine, fixtures, server
 
 
 def markdown(title: str, header: list[str], rows: list[list[str]]) -> str:
@@ -19,7 +19,7 @@ def markdown(title: str, header: list[str], rows: list[list[str]]) -> str:
 def main() -> None:
     started = time.perf_counter()
     sections = []
-    suites = {"engine": engine.run, "server": server.run}
+    suites = {"engine": engine.run, "server": server.run, "fixtures": fixtures.run}
     chosen = sys.argv[1:] or list(suites)
     for title, (header, rows) in (section for name in chosen for section in suites[name]()):
         text = markdown(title, header, rows)
@@ -29,6 +29,9 @@ def main() -> None:
     elapsed = time.perf_counter() - started
     footer = f"_{machine}, Python {platform.python_version()}, {elapsed:.0f} s in all._\n"
     print(footer)
+    if set(chosen) != set(suites):  # a partial run must not wipe the other tables
+        print("benchmarks/results.md not updated (run every suite to update it)")
+        return
     Path(__file__).with_name("results.md").write_text("# Benchmark results\n\n" + "\n".join(sections) + "\n" + footer)
 
 
