@@ -29,7 +29,7 @@ import httpx
 import pytest
 import yaml
 
-from contracts.control import MockControl
+from contracts.control import PROVIDERS, MockControl
 from contracts.inprocess import BASE_URL, InProcessMock, intercept
 from contracts.live import LiveServer
 from contracts.receiver import WebhookReceiver
@@ -60,6 +60,8 @@ class Options:
     def of(cls, request: pytest.FixtureRequest) -> Options:
         marker = request.node.get_closest_marker(MARKER)
         options = cls(*(marker.args if marker else ()), **(marker.kwargs if marker else {}))
+        if options.provider is not None and options.provider not in PROVIDERS:
+            raise pytest.UsageError(f"cutout marker: provider must be one of {PROVIDERS}")
         if options.clock not in CLOCKS:
             raise pytest.UsageError(f"cutout marker: clock must be one of {CLOCKS}")
         if options.progression not in PROGRESSIONS:
@@ -76,7 +78,10 @@ class Options:
 def _prepare(control: MockControl, settings: Settings, options: Options, root: Path) -> None:
     """A fresh mock as the test's marker asks: reset, clock, limits, progression, scenario."""
     control.reset()
-    control.freeze_clock() if options.clock == "virtual" else control.run_clock()
+    if options.clock == "virtual":
+        control.freeze_clock()
+    else:
+        control.run_clock()
     if options.rate_limits:
         control.set_rate_limits(True)
     settings.progression = options.progression  # read per job, so it applies from the next submit
@@ -96,8 +101,11 @@ class CutoutMock:
     def base_url(self, surface: str | None = None) -> str:
         """The real base URL of a surface (``fal-queue``, ``pixelcut-api``...; default: the marker's
         provider's first), which this test intercepts."""
-        name = surface or next(s for s in self._hosts if self.provider and s.startswith(self.provider + "-"))
-        return f"https://{self._hosts[name]}"
+        if surface is None:
+            if self.provider is None:
+                raise ValueError("name a surface (e.g. 'fal-queue') or set provider= in @pytest.mark.cutout")
+            surface = next(s for s in self._hosts if s.startswith(self.provider + "-"))
+        return f"https://{self._hosts[surface]}"
 
     def advance(self, seconds: float) -> None:
         """Move the frozen clock and send the webhooks that fall due."""
