@@ -11,6 +11,7 @@ import uvicorn
 from mockserver.app import create_app, surfaces
 from mockserver.middleware import SurfaceMount
 from mockserver.providers import PROVIDERS
+from mockserver.recovery import Recovered, recover
 from mockserver.settings import Settings
 from mockserver.tls import self_signed
 
@@ -27,6 +28,7 @@ def serve(settings: Settings) -> None:
     started = time.perf_counter()
     settings.public_url = settings.public_url or f"http://{settings.host}:{settings.port}"
     app = create_app(settings)
+    recovered = recover(app.state.mock)
     known = surfaces()
     configs = [uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)]
     tls: dict[str, str] = {}
@@ -50,7 +52,7 @@ def serve(settings: Settings) -> None:
                 break
             await asyncio.sleep(0.01)
         if all(s.started for s in servers):
-            _print_banner(settings, time.perf_counter() - started, tls.get("ssl_certfile"))
+            _print_banner(settings, time.perf_counter() - started, tls.get("ssl_certfile"), recovered)
         await asyncio.gather(*tasks)
 
     # The loop uvicorn would choose itself (uvloop when installed): plain asyncio.run() would give
@@ -59,8 +61,13 @@ def serve(settings: Settings) -> None:
         runner.run(run_all())
 
 
-def _print_banner(settings: Settings, seconds: float, cert: str | None) -> None:
+def _print_banner(settings: Settings, seconds: float, cert: str | None, recovered: Recovered) -> None:
     lines = [f"cutout-mock ready in {seconds:.2f} s (store: {settings.store}, clock: {settings.clock})"]
+    if recovered.ended or recovered.removed_files:
+        lines.append(
+            f"  recovered: {len(recovered.ended)} unfinished jobs ended as errored, "
+            f"{recovered.removed_files} unrecorded files removed"
+        )
     lines += [f"  {name:<22} {url}" for name, url in base_urls(settings)]
     if cert:
         lines.append(f"  TLS: export SSL_CERT_FILE={cert}")

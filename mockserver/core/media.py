@@ -64,6 +64,15 @@ class MediaStore:
         provider, ref = record
         return StoredMedia(provider, ref, self._path(media_id))
 
+    def remove_unrecorded(self) -> int:
+        """Delete files with no record (a crash between writing a file and recording it)."""
+        removed = 0
+        for path in self.root.glob("??/*"):
+            if path.is_file() and self._store.get_media(path.name) is None:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     def clear(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
         self.root.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,96 @@
+"""Kill -9 a real server mid-work, restart it on the same state: nothing accepted is lost or stuck."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from contracts.control import MockControl
+
+FAL = {"Authorization": "Key fal-durable"}
+SUBMIT = "/fal/queue/pixelcut/video-background-removal"
+SAMPLE = "https://cdn3.pixelcut.app/samples/tiny.mp4"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def _serve(state: Path, port: int) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    command = [sys.executable, "-m", "mockserver.cli", "serve", "--port", str(port), "--state-dir", str(state)]
+    command += ["--clock", "virtual", "--no-rate-limits"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    banner = ""
+    while "control plane" not in banner:  # the banner's last line
+        line = server.stdout.readline() if server.stdout else ""
+        assert line, f"server exited: {banner}"
+        banner += line
+    try:
+        yield server, banner
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            server.wait(10)
+        if server.stdout:
+            server.stdout.close()
+
+
+@contextmanager
+def _silent_server() -> Iterator[str]:
+    """Accepts connections and never answers: a job fetching from it is busy until it is killed."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/never.mp4"
+
+
+def test_kill_9_mid_work_loses_nothing_and_leaves_nothing_running(tmp_path: Path) -> None:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    with _silent_server() as never, _serve(tmp_path, port) as (server, _):
+        with httpx.Client(base_url=base, headers=FAL, timeout=30) as http, MockControl(base) as control:
+            done = [http.post(SUBMIT, json={"video_url": SAMPLE}).json()["request_id"] for _ in range(3)]
+            busy = [http.post(SUBMIT, json={"video_url": never}).json()["request_id"] for _ in range(2)]
+            control.advance_clock(60)
+            deadline = time.monotonic() + 60
+            while {j["id"] for j in control.list_jobs("fal", state="succeeded")} != set(done):
+                assert time.monotonic() < deadline, control.list_jobs("fal")
+                time.sleep(0.05)  # the three real jobs finishing their work in the server's threads
+            assert {j["id"] for j in control.list_jobs("fal", state="running")} == set(busy)
+            balance = control.get_account("fal", "fal-durable")["balance"]
+        server.send_signal(signal.SIGKILL)
+        server.wait(10)
+
+    with (
+        _serve(tmp_path, port) as (_, banner),
+        httpx.Client(base_url=base, headers=FAL) as http,
+        MockControl(base) as control,
+    ):
+        assert "recovered: 2 unfinished jobs ended as errored" in banner
+        control.advance_clock(3600 * 0.5)  # within the outputs' hour
+        for request_id in done + busy:
+            status = http.get(f"{SUBMIT}/requests/{request_id}/status")
+            assert status.status_code == 200 and status.json()["status"] == "COMPLETED"
+        for request_id in done:
+            video = http.get(http.get(f"{SUBMIT}/requests/{request_id}").json()["video"]["url"])
+            assert video.status_code == 200 and video.content[:4] == b"\x1a\x45\xdf\xa3"  # WebM
+        for request_id in busy:
+            result = http.get(f"{SUBMIT}/requests/{request_id}")
+            assert result.status_code == 500 and result.json()["error_type"] == "internal_error"  # fal's words
+            assert "restarted" in control.get_job("fal", request_id)["error"]["message"]
+        assert control.get_account("fal", "fal-durable")["balance"] == pytest.approx(balance + 2 * 0.022)
+    with sqlite3.connect(tmp_path / "cutout-mock.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
