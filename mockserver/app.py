@@ -27,7 +27,7 @@ from mockserver.control.routes import control_routes
 from mockserver.core.faults import Rule, RuleError, scenario
 from mockserver.engine.errors import MediaError
 from mockserver.http import ApiError, BadBody, read_body
-from mockserver.middleware import HostRouting, JournalRecorder
+from mockserver.middleware import HostRouting, JournalRecorder, SyncControls
 from mockserver.providers import PROVIDERS
 from mockserver.providers.base import Context, Provider, fault_error
 from mockserver.runtime import Mock
@@ -103,10 +103,10 @@ def _endpoint(mock: Mock, provider: Provider, op: Operation, validator: Validato
 
 def _limit(mock: Mock, ctx: Context) -> None:
     """Take a token for the key; a refusal is the provider's 429 with Retry-After."""
-    if not mock.rate_limits_on or ctx.account is None:
+    if not mock.limiter.enabled or ctx.account is None:
         return
     provider = ctx.provider
-    limit = mock.limit_overrides.get(provider.name) or provider.rate_limit(ctx.account)
+    limit = mock.limiter.overrides.get(provider.name) or provider.rate_limit(ctx.account)
     decision = mock.limiter.take(provider.name, ctx.account.key, limit)
     ctx.extra_headers.update(provider.rate_headers(decision))
     if not decision.allowed:
@@ -228,11 +228,18 @@ def surfaces() -> dict[str, str]:
     return {f"{p.name}-{name}": s.prefix for p in PROVIDERS for name, s in p.surfaces.items()}
 
 
+def worker_app() -> Starlette:
+    """The app of one worker process under ``serve --workers N`` (settings from the environment)."""
+    return create_app(Settings.from_env())
+
+
 def create_app(settings: Settings | None = None, *, mock: Mock | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     mock = mock or Mock(settings)
     if settings.scenario_file is not None:  # a bad file stops the start with ControlError's detail
         scenario_file.apply(mock, scenario_file.read(settings.scenario_file))
+    if mock.controls is not None:
+        mock.controls.adopt()
     routers = {"__mock": Router(control_routes(mock))}
     for provider in PROVIDERS:
         routers[provider.prefix.strip("/")] = Router(provider_routes(mock, provider), default=_not_found_as(provider))
@@ -251,7 +258,9 @@ def create_app(settings: Settings | None = None, *, mock: Mock | None = None) ->
     provider_prefixes = {p.prefix: p.name for p in PROVIDERS}
     if settings.journal_size:
         app.add_middleware(JournalRecorder, journal=mock.journal, clock=mock.clock, prefixes=provider_prefixes)
-    app.add_middleware(HostRouting, host_prefixes=host_prefixes)  # outermost: the journal sees served paths
+    app.add_middleware(HostRouting, host_prefixes=host_prefixes)  # the journal sees served paths
+    if mock.controls is not None:
+        app.add_middleware(SyncControls, controls=mock.controls)  # outermost: the clock is current
     app.state.mock = mock
     mock.bind(app, set(host_prefixes))
     return app

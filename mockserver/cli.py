@@ -115,6 +115,7 @@ def _serve_command(args: argparse.Namespace) -> int:
         expose=dict(args.expose),
         tls=args.tls,
         public_url=args.public_url,
+        workers=args.workers,
     )
     try:
         serve(settings)
@@ -196,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     srv.add_argument("--tls", action="store_true", help="exposed ports speak https (self-signed certificate)")
     srv.add_argument("--public-url", help="base URL of the main port in URLs the mock returns")
+    srv.add_argument(
+        "--workers", type=int, default=1, help="processes on the port, sharing state through the SQLite store"
+    )
     srv.set_defaults(handler=_serve_command)
 
     verify = sub.add_parser("verify", help="verify a provider server against the contract").add_subparsers(

@@ -9,6 +9,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.core.clock import Clock
 from mockserver.core.journal import Entry, Journal
+from mockserver.core.shared import SharedControls
 
 BODY_LIMIT = 4096  # bytes of a body kept in the journal
 
@@ -111,3 +112,15 @@ class JournalRecorder:
                 response_body=response_body,
             )
         )
+
+
+class SyncControls:
+    """Several workers: take the clock and limits another worker published before each request."""
+
+    def __init__(self, app: ASGIApp, controls: SharedControls) -> None:
+        self.app, self.controls = app, controls
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            self.controls.sync()
+        await self.app(scope, receive, send)

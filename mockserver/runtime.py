@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from mockserver.core import shared
 from mockserver.core.accounts import Accounts
 from mockserver.core.clock import MockClock
 from mockserver.core.faults import Faults
@@ -24,7 +26,8 @@ from mockserver.core.ids import IdSource
 from mockserver.core.jobs import Job, MediaRef, State
 from mockserver.core.journal import Journal
 from mockserver.core.media import MediaStore
-from mockserver.core.ratelimit import Limit, RateLimiter
+from mockserver.core.ratelimit import RateLimiter
+from mockserver.core.shared import SharedControls
 from mockserver.core.signing import Signer
 from mockserver.core.store import MemoryStore, SqliteStore, Store
 from mockserver.core.webhooks import Webhooks
@@ -80,19 +83,28 @@ class Mock:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.clock = MockClock(frozen=settings.clock == "virtual", speed=settings.speed)
-        self.ids = IdSource(self.clock, settings.seed)
         state_dir = settings.resolved_state_dir()
         self.store: Store = MemoryStore() if settings.store == "memory" else SqliteStore(state_dir / "cutout-mock.db")
-        self.media = MediaStore(state_dir / "media", self.store, self.clock, self.ids)
         keys = json.loads(settings.keys_file.read_text()) if settings.keys_file else None
         self.accounts = Accounts(self.store, keys)
-        self.limiter = RateLimiter(self.clock)
-        self.journal = Journal(settings.journal_size)
-        self.faults = Faults(settings.seed)
+        self.controls: SharedControls | None = None
+        if settings.workers > 1 and isinstance(self.store, SqliteStore):
+            # Several processes: exact limits, fault counts, journal and clock through the file;
+            # ids seeded per process so two workers never hand out the same one.
+            shared.create_tables(self.store)
+            self.ids = IdSource(self.clock, None if settings.seed is None else f"{settings.seed}/{os.getpid()}")
+            self.limiter: RateLimiter = shared.SharedRateLimiter(self.store, self.clock, settings.rate_limits)
+            self.journal: Journal | shared.SharedJournal = shared.SharedJournal(self.store, settings.journal_size)
+            self.faults: Faults | shared.SharedFaults = shared.SharedFaults(self.store, settings.seed)
+            self.controls = shared.SharedControls(self.store, self.clock, self.limiter)
+        else:
+            self.ids = IdSource(self.clock, settings.seed)
+            self.limiter = RateLimiter(self.clock, settings.rate_limits)
+            self.journal = Journal(settings.journal_size)
+            self.faults = Faults(settings.seed)
+        self.media = MediaStore(state_dir / "media", self.store, self.clock, self.ids)
         self.signer = Signer.load_or_create(state_dir / "keys" / "webhook-ed25519.pem")
         self.webhooks = Webhooks(self.clock, self.ids, self._webhook_client)
-        self.rate_limits_on = settings.rate_limits
-        self.limit_overrides: dict[str, Limit] = {}  # provider -> limit set from the control plane
         self._tasks: set[asyncio.Task[None]] = set()
         self._fetch_client: httpx.AsyncClient | None = None
         own_port = f"{settings.port}"
@@ -103,6 +115,11 @@ class Mock:
             f"{settings.host}:{own_port}",
         }
         self._app: Any = None
+
+    def reseed(self, seed: int | None) -> None:
+        """Ids and fault draws repeat from here on (per process when several workers share the port)."""
+        self.ids.reseed(seed if self.controls is None or seed is None else f"{seed}/{os.getpid()}")
+        self.faults.reseed(seed)
 
     # --- wiring -------------------------------------------------------------------------------
 

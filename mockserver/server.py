@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
+from dataclasses import fields
 
 import uvicorn
 
 from mockserver.app import create_app, surfaces
+from mockserver.control import scenario as scenario_file
 from mockserver.middleware import SurfaceMount
 from mockserver.providers import PROVIDERS
 from mockserver.recovery import Recovered, recover
+from mockserver.runtime import Mock
 from mockserver.settings import Settings
 from mockserver.tls import self_signed
 
@@ -27,6 +31,9 @@ def base_urls(settings: Settings) -> list[tuple[str, str]]:
 def serve(settings: Settings) -> None:
     started = time.perf_counter()
     settings.public_url = settings.public_url or f"http://{settings.host}:{settings.port}"
+    if settings.workers > 1:
+        serve_workers(settings, started)
+        return
     app = create_app(settings)
     recovered = recover(app.state.mock)
     known = surfaces()
@@ -61,8 +68,47 @@ def serve(settings: Settings) -> None:
         runner.run(run_all())
 
 
+class WorkersError(ValueError):
+    """A --workers set-up that cannot share its state."""
+
+
+def serve_workers(settings: Settings, started: float) -> None:
+    """Several processes on one port (uvicorn's workers), sharing state through the SQLite file.
+
+    This process prepares the state once (scenario, crash recovery, the published clock) and then
+    supervises the workers; each builds its app from the same settings, passed in the environment.
+    """
+    if settings.store != "sqlite":
+        raise WorkersError("--workers needs --store sqlite: the workers share their state through its file")
+    if settings.expose or settings.tls:
+        raise WorkersError("--workers serves the main port only (no --expose or --tls)")
+    mock = Mock(settings)
+    if settings.scenario_file is not None:
+        scenario_file.apply(mock, scenario_file.read(settings.scenario_file))
+    recovered = recover(mock)
+    assert mock.controls is not None
+    mock.controls.publish()
+    mock.store.close()
+    for field in fields(Settings):
+        value = getattr(settings, field.name)
+        if field.name in ("expose", "scenario_file") or value is None:
+            continue
+        os.environ[f"CUTOUT_MOCK_{field.name.upper()}"] = str(value)
+    _print_banner(settings, time.perf_counter() - started, None, recovered)
+    uvicorn.run(
+        "mockserver.app:worker_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level="warning",
+        access_log=False,
+    )
+
+
 def _print_banner(settings: Settings, seconds: float, cert: str | None, recovered: Recovered) -> None:
-    lines = [f"cutout-mock ready in {seconds:.2f} s (store: {settings.store}, clock: {settings.clock})"]
+    workers = f", workers: {settings.workers}" if settings.workers > 1 else ""
+    lines = [f"cutout-mock ready in {seconds:.2f} s (store: {settings.store}, clock: {settings.clock}{workers})"]
     if recovered.ended or recovered.removed_files:
         lines.append(
             f"  recovered: {len(recovered.ended)} unfinished jobs ended as errored, "

@@ -28,6 +28,7 @@ class Settings:
     expose: dict[str, int] = field(default_factory=dict)  # surface -> port, served at the root
     tls: bool = False
     public_url: str | None = None  # base the mock's own URLs use when a request came in elsewhere
+    workers: int = 1  # processes serving the port; above 1 they share state through the SQLite file
 
     @classmethod
     def for_tests(cls, **overrides: object) -> Settings:

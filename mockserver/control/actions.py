@@ -62,14 +62,11 @@ async def reset(mock: Mock) -> dict[str, Any]:
     await mock.drain()
     mock.store.reset()
     mock.media.clear()
-    mock.limiter.reset()
+    mock.limiter.reset_policy()
     mock.journal.clear()
     mock.faults.clear()
     mock.webhooks.clear()
-    mock.limit_overrides.clear()
-    mock.rate_limits_on = mock.settings.rate_limits
-    mock.ids.reseed(mock.settings.seed)
-    mock.faults.reseed(mock.settings.seed)
+    mock.reseed(mock.settings.seed)
     return {"reset": True}
 
 
@@ -94,8 +91,7 @@ def set_seed(mock: Mock, data: Any) -> dict[str, Any]:
     seed = _object(data, "seed").get("seed")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ControlError(422, 'send {"seed": <integer>}')
-    mock.ids.reseed(seed)
-    mock.faults.reseed(seed)
+    mock.reseed(seed)
     return {"seed": seed}
 
 
@@ -269,8 +265,8 @@ def add_fault(mock: Mock, data: Any) -> dict[str, Any]:
 
 
 def rate_limits(mock: Mock) -> dict[str, Any]:
-    overrides = {name: {"requests": lim.requests, "window": lim.window} for name, lim in mock.limit_overrides.items()}
-    return {"enabled": mock.rate_limits_on, "overrides": overrides}
+    overrides = {name: {"requests": lim.requests, "window": lim.window} for name, lim in mock.limiter.overrides.items()}
+    return {"enabled": mock.limiter.enabled, "overrides": overrides}
 
 
 def rate_limit_fields(data: Any) -> tuple[bool | None, str | None, Limit | None]:
@@ -293,9 +289,5 @@ def rate_limit_fields(data: Any) -> tuple[bool | None, str | None, Limit | None]
 
 def set_rate_limits(mock: Mock, data: Any) -> dict[str, Any]:
     enabled, name, limit = rate_limit_fields(data)
-    if enabled is not None:
-        mock.rate_limits_on = enabled
-    if name is not None and limit is not None:
-        mock.limit_overrides[name] = limit
-        mock.limiter.reset()
+    mock.limiter.configure(enabled, name, limit)
     return rate_limits(mock)

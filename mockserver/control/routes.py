@@ -8,6 +8,7 @@ an action, answer JSON (``{"detail": ...}`` with the action's status when it ref
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +44,7 @@ def _param(request: Request, name: str) -> str:
 
 
 async def health(mock: Mock, request: Request) -> Any:
-    return {"status": "ok", "clock": mock.clock.kind, "now": mock.clock.now()}
+    return {"status": "ok", "clock": mock.clock.kind, "now": mock.clock.now(), "pid": os.getpid()}
 
 
 async def list_providers(mock: Mock, request: Request) -> Any:
@@ -219,6 +220,8 @@ def _endpoint(mock: Mock, handler: ControlHandler, contract: Contract) -> Callab
         try:
             await contract.check(request)
             answer = await handler(mock, request)
+            if mock.controls is not None and request.method != "GET":
+                mock.controls.publish()  # other workers take the clock and limits from here
         except ControlError as refusal:
             return JSONResponse({"detail": refusal.detail}, refusal.status)
         return answer if isinstance(answer, Response) else JSONResponse(answer)

@@ -72,6 +72,21 @@ class MockClock:
                 self._base += seconds
             return self.now()
 
+    def export(self) -> dict[str, float | None]:
+        """The clock's state as plain data, for other processes to `load` (workers share one clock)."""
+        with self._lock:
+            return {"frozen_at": self._frozen_at, "now": self.now(), "wall": time.time(), "speed": self.speed}
+
+    def load(self, state: dict[str, float | None]) -> None:
+        """Take another process's clock: frozen where it is frozen, else running from its reading."""
+        with self._lock:
+            self.speed = float(state["speed"] or 1.0)
+            self._frozen_at = state["frozen_at"]
+            if self._frozen_at is None:
+                reading, wall = float(state["now"] or 0.0), float(state["wall"] or time.time())
+                self._base = reading + (time.time() - wall) * self.speed
+                self._mono = time.monotonic()
+
     def set(self, when: float) -> float:
         """Move to an absolute time (never back)."""
         here = self.now()

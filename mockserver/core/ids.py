@@ -10,12 +10,12 @@ from mockserver.core.clock import Clock
 
 
 class IdSource:
-    def __init__(self, clock: Clock, seed: int | None = None) -> None:
+    def __init__(self, clock: Clock, seed: int | str | None = None) -> None:
         self._clock = clock
         self._random = random.Random(seed)
         self._lock = threading.Lock()
 
-    def reseed(self, seed: int | None) -> None:
+    def reseed(self, seed: int | str | None) -> None:
         with self._lock:
             self._random = random.Random(seed)
 

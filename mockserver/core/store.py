@@ -11,10 +11,11 @@ import copy
 import json
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from mockserver.core.jobs import Job, MediaRef
 
@@ -190,18 +191,28 @@ class SqliteStore:
             ).fetchone()
         return self._job(row) if row else None
 
-    def update_job(self, provider: str, job_id: str, change: Callable[[Job], None]) -> Job | None:
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction, taken at once (BEGIN IMMEDIATE): other processes on the file wait."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                job = self.get_job(provider, job_id)
-                if job is not None:
-                    change(job)
-                    self.put_job(job)
+                yield self._db
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    def read(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def update_job(self, provider: str, job_id: str, change: Callable[[Job], None]) -> Job | None:
+        with self.transaction():
+            job = self.get_job(provider, job_id)
+            if job is not None:
+                change(job)
+                self.put_job(job)
         return job
 
     def list_jobs(self, provider: str | None = None, owner: str | None = None) -> list[Job]:
