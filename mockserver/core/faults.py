@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import random
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -149,16 +149,32 @@ class Faults:
         if not self._rules:
             return None
         with self._lock:
-            for rule in self._rules:
-                if rule.times is not None and rule.fired >= rule.times:
-                    continue
-                if not rule.matches(provider, operation, key, headers, body):
-                    continue
-                if rule.probability < 1 and self._random.random() >= rule.probability:
-                    continue
-                rule.fired += 1
-                return Rule(**{**asdict(rule), "header": dict(rule.header)})
-        return None
+            rule = pick(self._rules, self._random, provider, operation, key, headers, body)
+            if rule is None:
+                return None
+            rule.fired += 1
+            return Rule(**{**asdict(rule), "header": dict(rule.header)})
+
+
+def pick(
+    rules: Iterable[Rule],
+    draw: random.Random,
+    provider: str,
+    operation: str,
+    key: str | None,
+    headers: Mapping[str, str],
+    body: str,
+) -> Rule | None:
+    """The first rule, in order, with times left that matches the request and wins its draw."""
+    for rule in rules:
+        if rule.times is not None and rule.fired >= rule.times:
+            continue
+        if not rule.matches(provider, operation, key, headers, body):
+            continue
+        if rule.probability < 1 and draw.random() >= rule.probability:
+            continue
+        return rule
+    return None
 
 
 def scenario(name: str) -> Rule:

@@ -21,7 +21,7 @@ from dataclasses import asdict
 from typing import Any
 
 from mockserver.core.clock import MockClock
-from mockserver.core.faults import Rule
+from mockserver.core.faults import Rule, pick
 from mockserver.core.journal import Entry
 from mockserver.core.ratelimit import Decision, Limit, RateLimiter, take_token
 from mockserver.core.store import SqliteStore
@@ -83,10 +83,11 @@ class SharedFaults:
         return rule
 
     def remove(self, rule_id: str) -> bool:
-        if not rule_id.startswith("rule_") or not rule_id[5:].isdigit():
+        seq = _seq(rule_id)
+        if seq is None:
             return False
         with self._store.transaction() as db:
-            return db.execute("DELETE FROM faults WHERE seq = ?", (int(rule_id[5:]),)).rowcount > 0
+            return db.execute("DELETE FROM faults WHERE seq = ?", (seq,)).rowcount > 0
 
     def clear(self) -> None:
         with self._store.transaction() as db:
@@ -105,19 +106,20 @@ class SharedFaults:
     ) -> Rule | None:
         if not self._store.read("SELECT 1 FROM faults LIMIT 1"):  # the common case: a read, no write lock
             return None
-        with self._store.transaction() as db:
-            for seq, rule in self._rules(db):
-                if rule.times is not None and rule.fired >= rule.times:
-                    continue
-                if not rule.matches(provider, operation, key, headers, body):
-                    continue
-                with self._lock:
-                    if rule.probability < 1 and self._random.random() >= rule.probability:
-                        continue
-                db.execute("UPDATE faults SET fired = fired + 1 WHERE seq = ?", (seq,))
-                rule.fired += 1
-                return rule
-        return None
+        with self._store.transaction() as db, self._lock:
+            rules = [rule for _, rule in self._rules(db)]
+            rule = pick(rules, self._random, provider, operation, key, headers, body)
+            if rule is None:
+                return None
+            db.execute("UPDATE faults SET fired = fired + 1 WHERE seq = ?", (_seq(rule.id),))
+            rule.fired += 1
+            return rule
+
+
+def _seq(rule_id: str) -> int | None:
+    """``rule_7`` -> 7: a shared rule's id is its row number."""
+    number = rule_id.removeprefix("rule_")
+    return int(number) if number.isdigit() and number != rule_id else None
 
 
 class SharedJournal:
