@@ -256,8 +256,11 @@ class ClientVerifier:
         self.control.clear_faults()
         assert self._guard is not None
         self._guard.budget = Budget(10**6, 10**9)
+        poll_url = flow.poll_url(body, self.base_url)
+        if not poll_url:
+            return None
         with httpx.Client(headers=flow.headers(self.api_key), timeout=30) as http:
-            status = http.get(flow.poll_url(body, self.base_url) or "").json()
+            status = http.get(poll_url).json()
             if flow.result_url is not None and (url := flow.result_url(status)):
                 status = http.get(url).json()
         return flow.output_url(status)
