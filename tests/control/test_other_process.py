@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,42 +11,18 @@ import httpx
 import pytest
 
 from contracts.control import MockControl, MockControlError
+from tests.server.live import free_port, serve_process
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "fixtures" / "scenarios"
 FAL = {"Authorization": "Key fal-low"}
 STATUS = "/fal/queue/pixelcut/video-background-removal/requests/nope/status"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _serve(tmp_path: Path, *flags: str) -> list[str]:
-    return [sys.executable, "-m", "mockserver.cli", "serve", "--state-dir", str(tmp_path), "--store", "memory", *flags]
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
-    flags = ("--port", str(port), "--clock", "virtual", "--scenario", str(SCENARIOS / "flaky-fal.yaml"))
-    with subprocess.Popen(_serve(tmp_path, *flags), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as server:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/__mock/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert server.poll() is None, server.stderr.read() if server.stderr else "exited"
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.05)
-        try:
-            yield base
-        finally:
-            server.terminate()
-            server.wait(10)
+    flags = ("--store", "memory", "--clock", "virtual", "--scenario", str(SCENARIOS / "flaky-fal.yaml"))
+    with serve_process(tmp_path, *flags) as (_, base, _banner):
+        yield base
 
 
 def test_scenario_flags_and_control_plane_across_processes(served: str) -> None:
@@ -67,8 +41,9 @@ def test_scenario_flags_and_control_plane_across_processes(served: str) -> None:
 def test_a_bad_scenario_file_stops_the_start_with_a_clear_message(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("faults: [{action: explode}]\n")
+    command = [sys.executable, "-m", "mockserver.cli", "serve", "--state-dir", str(tmp_path), "--store", "memory"]
     done = subprocess.run(
-        _serve(tmp_path, "--port", str(_free_port()), "--scenario", str(bad)),
+        [*command, "--port", str(free_port()), "--scenario", str(bad)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -1,14 +1,19 @@
-"""A real uvicorn server on 127.0.0.1 in a thread, for tests that need a socket."""
+"""Real servers on 127.0.0.1 for tests that need a socket: uvicorn in a thread, or `serve` in a process."""
 
 from __future__ import annotations
 
 import gc
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 
 
@@ -36,3 +41,42 @@ def running(app: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(10)
         gc.collect()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serve_process(state: Path, *flags: str) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
+    """`cutout-mock serve` in a process of its own on a free port (memory store unless flags say).
+
+    Yields the process, its base URL and its banner, once the banner is out and health answers (with
+    several workers the banner comes before they listen). Stopped and its pipe closed afterwards.
+    """
+    port = free_port()
+    command = [sys.executable, "-m", "mockserver.cli", "serve", "--port", str(port), "--state-dir", str(state)]
+    server = subprocess.Popen([*command, *flags], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base, banner = f"http://127.0.0.1:{port}", ""
+    try:
+        while "control plane" not in banner:  # the banner's last line
+            line = server.stdout.readline() if server.stdout else ""
+            assert line, f"server exited: {banner}"
+            banner += line
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/__mock/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.05)
+        yield server, base, banner
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            server.wait(20)
+        if server.stdout:
+            server.stdout.close()

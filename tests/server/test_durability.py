@@ -5,8 +5,6 @@ from __future__ import annotations
 import signal
 import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,36 +14,11 @@ import httpx
 import pytest
 
 from contracts.control import MockControl
+from tests.server.live import serve_process
 
 FAL = {"Authorization": "Key fal-durable"}
 SUBMIT = "/fal/queue/pixelcut/video-background-removal"
 SAMPLE = "https://cdn3.pixelcut.app/samples/tiny.mp4"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def _serve(state: Path, port: int) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    command = [sys.executable, "-m", "mockserver.cli", "serve", "--port", str(port), "--state-dir", str(state)]
-    command += ["--clock", "virtual", "--no-rate-limits"]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    banner = ""
-    while "control plane" not in banner:  # the banner's last line
-        line = server.stdout.readline() if server.stdout else ""
-        assert line, f"server exited: {banner}"
-        banner += line
-    try:
-        yield server, banner
-    finally:
-        if server.poll() is None:
-            server.terminate()
-            server.wait(10)
-        if server.stdout:
-            server.stdout.close()
 
 
 @contextmanager
@@ -58,9 +31,8 @@ def _silent_server() -> Iterator[str]:
 
 
 def test_kill_9_mid_work_loses_nothing_and_leaves_nothing_running(tmp_path: Path) -> None:
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    with _silent_server() as never, _serve(tmp_path, port) as (server, _):
+    flags = ("--clock", "virtual", "--no-rate-limits")
+    with _silent_server() as never, serve_process(tmp_path, *flags) as (server, base, _):
         with httpx.Client(base_url=base, headers=FAL, timeout=30) as http, MockControl(base) as control:
             done = [http.post(SUBMIT, json={"video_url": SAMPLE}).json()["request_id"] for _ in range(3)]
             busy = [http.post(SUBMIT, json={"video_url": never}).json()["request_id"] for _ in range(2)]
@@ -75,7 +47,7 @@ def test_kill_9_mid_work_loses_nothing_and_leaves_nothing_running(tmp_path: Path
         server.wait(10)
 
     with (
-        _serve(tmp_path, port) as (_, banner),
+        serve_process(tmp_path, *flags) as (_, base, banner),  # the same state, a new port
         httpx.Client(base_url=base, headers=FAL) as http,
         MockControl(base) as control,
     ):

@@ -21,7 +21,7 @@ from PIL import Image
 
 from mockserver.app import create_app
 from mockserver.settings import Settings
-from tests.server.live import running
+from tests.server.live import free_port, running
 
 
 @pytest.fixture(scope="module")
@@ -193,18 +193,10 @@ def _sample_clip() -> bytes:
     return found[0]
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_fal_client_over_exposed_tls_port(tmp_path: Path) -> None:
     """fal-client configured only by environment: FAL_QUEUE_RUN_HOST and SSL_CERT_FILE."""
-    main, queue = _free_port(), _free_port()
+    main, queue = free_port(), free_port()
     command = [
         sys.executable,
         "-m",

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -13,38 +9,16 @@ import httpx
 import pytest
 
 from contracts.control import MockControl
+from tests.server.live import serve_process
 
 PIXELCUT = {"X-API-KEY": "pc-workers"}
 PIXELAPI = {"Authorization": "Bearer pa-workers", "User-Agent": "workers-test/1.0"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port, state = _free_port(), tmp_path_factory.mktemp("workers")
-    command = [sys.executable, "-m", "mockserver.cli", "serve", "--workers", "2", "--port", str(port)]
-    command += ["--state-dir", str(state), "--clock", "virtual"]
-    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as server:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/__mock/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert server.poll() is None, server.stderr.read() if server.stderr else "exited"
-                assert time.monotonic() < deadline, "the workers did not start"
-                time.sleep(0.05)
-        try:
-            yield base
-        finally:
-            server.terminate()
-            server.wait(20)
+    with serve_process(tmp_path_factory.mktemp("workers"), "--workers", "2", "--clock", "virtual") as (_, base, _b):
+        yield base
 
 
 def _parallel(count: int, call: object) -> list[int]:
