@@ -95,7 +95,7 @@ class Mock:
             self.ids = IdSource(self.clock, None if settings.seed is None else f"{settings.seed}/{os.getpid()}")
             self.limiter: RateLimiter = shared.SharedRateLimiter(self.store, self.clock, settings.rate_limits)
             self.journal: Journal | shared.SharedJournal = shared.SharedJournal(self.store, settings.journal_size)
-            self.faults: Faults | shared.SharedFaults = shared.SharedFaults(self.store, settings.seed)
+            self.faults: Faults = shared.SharedFaults(self.store, settings.seed)
             self.controls = shared.SharedControls(self.store, self.clock, self.limiter)
         else:
             self.ids = IdSource(self.clock, settings.seed)

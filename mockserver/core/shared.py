@@ -14,14 +14,12 @@ Webhook deliveries stay with the worker that finished the job (its log shows the
 from __future__ import annotations
 
 import json
-import random
-import threading
 from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
 from mockserver.core.clock import MockClock
-from mockserver.core.faults import Rule, pick
+from mockserver.core.faults import Faults, Rule, pick
 from mockserver.core.journal import Entry
 from mockserver.core.ratelimit import Decision, Limit, RateLimiter, take_token
 from mockserver.core.store import SqliteStore
@@ -63,17 +61,12 @@ class SharedRateLimiter(RateLimiter):
         return decision
 
 
-class SharedFaults:
-    """Fault rules in the database, so `times` counts across workers (the interface of core.faults.Faults)."""
+class SharedFaults(Faults):
+    """Fault rules in the database, so `times` counts across workers (the seeded draw stays per process)."""
 
     def __init__(self, store: SqliteStore, seed: int | None = None) -> None:
+        super().__init__(seed)
         self._store = store
-        self._random = random.Random(seed)
-        self._lock = threading.Lock()
-
-    def reseed(self, seed: int | None) -> None:
-        with self._lock:
-            self._random = random.Random(seed)
 
     def add(self, rule: Rule) -> Rule:
         with self._store.transaction() as db:
@@ -93,13 +86,14 @@ class SharedFaults:
         with self._store.transaction() as db:
             db.execute("DELETE FROM faults")
 
-    def _rules(self, db: Any = None) -> list[tuple[int, Rule]]:
-        rows = (db.execute if db else self._store.read)("SELECT seq, data, fired FROM faults ORDER BY seq")
-        rows = rows.fetchall() if db else rows
-        return [(seq, Rule(**{**json.loads(data), "fired": fired})) for seq, data, fired in rows]
+    def _stored_rules(self, db: Any = None) -> list[Rule]:
+        """The rules in order (inside a transaction when `db` is given); each id carries its row number."""
+        sql = "SELECT data, fired FROM faults ORDER BY seq"
+        rows = db.execute(sql).fetchall() if db else self._store.read(sql)
+        return [Rule(**{**json.loads(data), "fired": fired}) for data, fired in rows]
 
     def listed(self) -> list[dict[str, Any]]:
-        return [asdict(rule) for _, rule in self._rules()]
+        return [asdict(rule) for rule in self._stored_rules()]
 
     def fire(
         self, provider: str, operation: str, key: str | None, headers: Mapping[str, str], body: str
@@ -107,8 +101,7 @@ class SharedFaults:
         if not self._store.read("SELECT 1 FROM faults LIMIT 1"):  # the common case: a read, no write lock
             return None
         with self._store.transaction() as db, self._lock:
-            rules = [rule for _, rule in self._rules(db)]
-            rule = pick(rules, self._random, provider, operation, key, headers, body)
+            rule = pick(self._stored_rules(db), self._random, provider, operation, key, headers, body)
             if rule is None:
                 return None
             db.execute("UPDATE faults SET fired = fired + 1 WHERE seq = ?", (_seq(rule.id),))
