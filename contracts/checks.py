@@ -50,7 +50,8 @@ def check(function: Check) -> Check:
     return function
 
 
-def _json(response: httpx.Response | None) -> dict:
+def json_object(response: httpx.Response | None) -> dict:
+    """The response's JSON object, or {} (no response, not JSON, or not an object)."""
     try:
         body = response.json() if response is not None else None
     except ValueError:
@@ -89,9 +90,9 @@ def terminal_is_stable(trace: Trace) -> None:
     """Once a job has ended, later polls say the same thing."""
     if not trace.polls:
         raise CheckFailed("no polls")
-    final = _json(trace.polls[-1])
+    final = json_object(trace.polls[-1])
     for response in trace.after_terminal:
-        again = _json(response)
+        again = json_object(response)
         if response.status_code != trace.polls[-1].status_code or again != final:
             raise CheckFailed(f"a finished job changed: {final} then {again}")
 
@@ -151,7 +152,7 @@ def error_bodies_have_the_provider_shape(trace: Trace) -> None:
     response = trace.invalid
     if response is None or not 400 <= response.status_code < 500:
         raise CheckFailed(f"an invalid submit answered {response.status_code if response else 'nothing'}")
-    missing = trace.flow.error_keys - set(_json(response))
+    missing = trace.flow.error_keys - set(json_object(response))
     if missing:
         raise CheckFailed(f"the error body {response.text[:200]!r} lacks {sorted(missing)}")
 
@@ -162,7 +163,7 @@ def auth_is_enforced(trace: Trace) -> None:
     response = trace.unauthenticated
     if response is None or response.status_code not in (401, 403):
         raise CheckFailed(f"a submit without a key answered {response.status_code if response else 'nothing'}")
-    if trace.flow.job_id(_json(response)):
+    if trace.flow.job_id(json_object(response)):
         raise CheckFailed("a submit without a key got a job id")
 
 
@@ -185,7 +186,7 @@ def rate_limit_headers_are_consistent(trace: Trace) -> None:
 @check
 def ids_are_unique(trace: Trace) -> None:
     """Two submits get two different job ids."""
-    first, second = trace.flow.job_id(_json(trace.submit)), trace.flow.job_id(_json(trace.second_submit))
+    first, second = trace.flow.job_id(json_object(trace.submit)), trace.flow.job_id(json_object(trace.second_submit))
     if not first or not second:
         raise CheckFailed("a submit gave no job id")
     if first == second:

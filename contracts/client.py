@@ -35,8 +35,9 @@ from typing import Any
 
 import httpx
 from hypothesis import HealthCheck, example, given, settings
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from contracts.asgi import RewriteJson
 from contracts.control import MockControl
 from contracts.flows import FLOWS
 from contracts.live import LiveServer
@@ -71,6 +72,7 @@ class Guard:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._with_unknown_fields = RewriteJson(app, _add_unknown_field)
         self.budget = Budget(60, 7200.0)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -85,37 +87,11 @@ class Guard:
                 {"type": "http.response.start", "status": 500, "headers": [(b"content-type", b"application/json")]}
             )
             return await send({"type": "http.response.body", "body": body})
-        if not budget.extra_fields:
-            return await self.app(scope, receive, send)
-        await self.app(scope, receive, _AddUnknownFields(send).send)
+        await (self._with_unknown_fields if budget.extra_fields else self.app)(scope, receive, send)
 
 
-class _AddUnknownFields:
-    def __init__(self, send: Send) -> None:
-        self._send = send
-        self._start: Message | None = None
-        self._chunks: list[bytes] = []
-
-    async def send(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self._start = message
-            return
-        self._chunks.append(message.get("body", b""))
-        if message.get("more_body"):
-            return
-        assert self._start is not None
-        body = b"".join(self._chunks)
-        headers = [(k, v) for k, v in self._start["headers"] if k.lower() != b"content-length"]
-        if dict(headers).get(b"content-type", b"").startswith(b"application/json"):
-            try:
-                data = json.loads(body)
-            except ValueError:
-                data = None
-            if isinstance(data, dict):
-                body = json.dumps({**data, "x_added_later": {"note": "a field this client never saw"}}).encode()
-        headers.append((b"content-length", str(len(body)).encode()))
-        await self._send({**self._start, "headers": headers})
-        await self._send({"type": "http.response.body", "body": body})
+def _add_unknown_field(scope: Scope, status: int, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    return status, {**body, "x_added_later": {"note": "a field this client never saw"}}
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from contracts.checks import CHECKS, CheckFailed, Trace
+from contracts.checks import CHECKS, CheckFailed, Trace, json_object
 from contracts.flows import FLOWS, Flow
 from mockserver.spec import spec_path
 
@@ -77,13 +77,13 @@ def record(flow: Flow, base_url: str, key: str, *, client: httpx.Client, timeout
 
     submit = call("POST", base_url + flow.submit_path, json=flow.submit_body, headers=headers)
     trace = Trace(flow, base_url, submit, responses=responses)
-    body = _json(submit)
+    body = json_object(submit)
     trace.poll_url = flow.poll_url(body, base_url) if flow.job_id(body) else None
     deadline = time.monotonic() + timeout
     while trace.poll_url and time.monotonic() < deadline:
         poll = call("GET", trace.poll_url, headers=headers)
         trace.polls.append(poll)
-        word = flow.status(_json(poll)) if 200 <= poll.status_code < 300 else None
+        word = flow.status(json_object(poll)) if 200 <= poll.status_code < 300 else None
         trace.statuses.append(word)
         if word is None or flow.terminal(word):
             break
@@ -91,10 +91,10 @@ def record(flow: Flow, base_url: str, key: str, *, client: httpx.Client, timeout
     if trace.statuses and flow.terminal(trace.statuses[-1]):
         trace.after_terminal = [call("GET", trace.poll_url or "", headers=headers) for _ in range(2)]
     if trace.statuses and trace.statuses[-1] == flow.succeeded:
-        outcome = _json(trace.polls[-1])
+        outcome = json_object(trace.polls[-1])
         if flow.result_url is not None and (result_url := flow.result_url(outcome)):
             trace.result = call("GET", result_url, headers=headers)
-            outcome = _json(trace.result)
+            outcome = json_object(trace.result)
         media_url = flow.output_url(outcome)
         if media_url:
             trace.media = call("GET", media_url, headers={"User-Agent": "cutout-mock-verify/1.0"})
@@ -102,14 +102,6 @@ def record(flow: Flow, base_url: str, key: str, *, client: httpx.Client, timeout
     trace.unauthenticated = call("POST", base_url + flow.submit_path, json=flow.submit_body, headers=flow.extra_headers)
     trace.invalid = call("POST", base_url + flow.submit_path, json={"no_such_field": 1}, headers=headers)
     return trace
-
-
-def _json(response: httpx.Response) -> dict:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def _retry_after(response: httpx.Response, default: float) -> float:

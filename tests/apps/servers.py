@@ -7,47 +7,13 @@ the check that must catch it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-Rewrite = Callable[[Scope, int, dict[str, Any]], tuple[int, dict[str, Any]]]
-
-
-class RewriteJson:
-    """Rewrite JSON responses (status and body) of the wrapped app; other responses pass as they are."""
-
-    def __init__(self, app: ASGIApp, rewrite: Rewrite) -> None:
-        self.app, self.rewrite = app, rewrite
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/__mock"):
-            return await self.app(scope, receive, send)
-        start: Message = {}
-        chunks: list[bytes] = []
-
-        async def capture(message: Message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start":
-                start = message
-                return
-            chunks.append(message.get("body", b""))
-            if message.get("more_body"):
-                return
-            body = b"".join(chunks)
-            headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
-            status = start["status"]
-            if dict(headers).get(b"content-type", b"").startswith(b"application/json") and body:
-                status, data = self.rewrite(scope, status, json.loads(body))
-                body = json.dumps(data).encode()
-            headers.append((b"content-length", str(len(body)).encode()))
-            await send({**start, "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
-
-        await self.app(scope, receive, capture)
+from contracts.asgi import RewriteJson
 
 
 class RewriteRequest:
