@@ -93,10 +93,10 @@ def _prepare(control: MockControl, settings: Settings, options: Options, root: P
 class CutoutMock:
     """The in-process mock of one test: its control handle and a few shortcuts."""
 
-    def __init__(self, mock: InProcessMock, control: MockControl, provider: str | None) -> None:
+    def __init__(self, mock: InProcessMock, control: MockControl, provider: str | None, hosts: dict[str, str]) -> None:
         self.app, self.control, self.provider = mock.app, control, provider
         self.transport, self.async_transport = mock.transport, mock.async_transport
-        self._hosts = {s["name"]: s["host"] for p in control.list_providers() for s in _surfaces(p)}
+        self._hosts = hosts  # surface name -> real host
 
     def base_url(self, surface: str | None = None) -> str:
         """The real base URL of a surface (``fal-queue``, ``pixelcut-api``...; default: the marker's
@@ -131,15 +131,23 @@ def _cutout_in_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InP
     mock.close()
 
 
+@pytest.fixture(scope="session")
+def _cutout_hosts(_cutout_in_process: InProcessMock) -> dict[str, str]:
+    """Every surface's real host (``fal-queue`` -> ``queue.fal.run``), asked once per session."""
+    with MockControl(BASE_URL, transport=_cutout_in_process.transport) as control:
+        return {s["name"]: s["host"] for p in control.list_providers() for s in _surfaces(p)}
+
+
 @pytest.fixture
-def cutout_mock(request: pytest.FixtureRequest, _cutout_in_process: InProcessMock) -> Iterator[CutoutMock]:
+def cutout_mock(
+    request: pytest.FixtureRequest, _cutout_in_process: InProcessMock, _cutout_hosts: dict[str, str]
+) -> Iterator[CutoutMock]:
     """The mock in this process, the providers' real hosts intercepted for httpx (sync and async)."""
     options = Options.of(request)
     control = MockControl(BASE_URL, transport=_cutout_in_process.transport)
     _prepare(control, _cutout_in_process.settings, options, request.config.rootpath)
-    handle = CutoutMock(_cutout_in_process, control, options.provider)
-    hosts = set(handle._hosts.values()) | {"testserver"}
-    with intercept(_cutout_in_process, hosts):
+    handle = CutoutMock(_cutout_in_process, control, options.provider, _cutout_hosts)
+    with intercept(_cutout_in_process, {*_cutout_hosts.values(), "testserver"}):
         yield handle
     control.close()
 
