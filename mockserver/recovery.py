@@ -34,9 +34,7 @@ def recover(mock: Mock) -> Recovered:
         if job.outcome is None:
             job.outcome, job.error, job.done_at = State.ERRORED, dict(LOST), now
 
-    for job in mock.store.list_jobs():
-        if job.outcome is not None:
-            continue
+    for job in mock.store.unfinished_jobs():
         mock.store.update_job(job.provider, job.id, end)
         if refunds.get(job.provider) and job.forced is not State.CANCELLED:
             mock.refund_job(job.provider, job.id)

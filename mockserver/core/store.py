@@ -34,6 +34,7 @@ class Store(Protocol):
     def update_job(self, provider: str, job_id: str, change: Callable[[Job], None]) -> Job | None: ...
     def poll_job(self, provider: str, job_id: str, owner: str) -> Job | None: ...
     def list_jobs(self, provider: str | None = None, owner: str | None = None) -> list[Job]: ...
+    def unfinished_jobs(self) -> list[Job]: ...
     def get_account(self, provider: str, key: str) -> Account | None: ...
     def put_account(self, account: Account) -> None: ...
     def charge(self, provider: str, key: str, amount: float) -> float | None: ...
@@ -92,6 +93,11 @@ class MemoryStore:
             for j in sorted(jobs, key=lambda j: j.created_at)
             if (provider is None or j.provider == provider) and (owner is None or j.owner == owner)
         ]
+
+    def unfinished_jobs(self) -> list[Job]:
+        """Jobs whose work has not written its outcome (crash recovery)."""
+        with self._lock:
+            return [j.copy() for j in self._jobs.values() if j.outcome is None]
 
     def get_account(self, provider: str, key: str) -> Account | None:
         with self._lock:
@@ -223,6 +229,14 @@ class SqliteStore:
             sql, args = sql + " AND owner = ?", [*args, owner]
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY created_at", args).fetchall()
+        return [self._job(r) for r in rows]
+
+    def unfinished_jobs(self) -> list[Job]:
+        """Jobs whose work has not written its outcome, found in SQL (start-up reads no other job)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT data, polls FROM jobs WHERE json_extract(data, '$.outcome') IS NULL ORDER BY created_at"
+            ).fetchall()
         return [self._job(r) for r in rows]
 
     def get_account(self, provider: str, key: str) -> Account | None:
