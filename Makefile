@@ -26,6 +26,8 @@ test: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null 2>&1 || echo "wrk unavailable: server throughput is skipped"
+	@command -v redis-server >/dev/null || apt-get install -y -qq redis-server >/dev/null 2>&1 || echo "redis-server unavailable: Redis rows are skipped"
+	@test -x benchmarks/out/prism/node_modules/.bin/prism || npm install --silent --no-audit --no-fund --prefix benchmarks/out/prism @stoplight/prism-cli@5 >/dev/null 2>&1 || echo "npm unavailable: the Prism row is skipped"
 	$(BIN)/python -m benchmarks
 
 lint: $(VENV)/.installed-dev

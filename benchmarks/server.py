@@ -1,7 +1,8 @@
-"""Server figures: `serve` start-up time, and status-poll throughput against the bare stack.
+"""Server figures: `serve` start-up time, and status-poll throughput against the bare stack and Prism.
 
 Load comes from wrk (Debian package) in its own process, on loopback only, bounded to a few seconds
-per run. Mock and bare Starlette run with the same uvicorn settings, one after the other.
+per run. Mock and bare Starlette run with the same uvicorn settings, one after the other; Prism 5
+(`make bench` installs it from npm into benchmarks/out/prism) serves our Pixelcut spec, quiet.
 """
 
 from __future__ import annotations
@@ -16,21 +17,25 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
 Table = tuple[list[str], list[list[str]]]
 KEY = {"X-API-KEY": "sk_bench"}
+PRISM = Path(__file__).with_name("out") / "prism" / "node_modules" / ".bin" / "prism"
+SPEC = Path(__file__).parents[1] / "openapi" / "pixelcut.yaml"
+STATUS = "/v1/video/remove-background/job"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
 @contextmanager
-def _server(command: list[str], port: int, ready_path: str) -> Iterator[float]:
+def server(command: list[str], port: int, ready_path: str) -> Iterator[float]:
     """Start a server process; yields the seconds it took to answer `ready_path`."""
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -48,7 +53,7 @@ def _server(command: list[str], port: int, ready_path: str) -> Iterator[float]:
         process.wait(10)
 
 
-def _mock_command(port: int, store: str, state: str, *extra: str) -> list[str]:
+def mock_command(port: int, store: str, state: str, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -72,10 +77,10 @@ def _mock_command(port: int, store: str, state: str, *extra: str) -> list[str]:
 def startup(runs: int = 5) -> Table:
     times = []
     for _ in range(runs):
-        port = _free_port()
+        port = free_port()
         with (
             tempfile.TemporaryDirectory() as state,
-            _server(_mock_command(port, "sqlite", state), port, "/__mock/health") as seconds,
+            server(mock_command(port, "sqlite", state), port, "/__mock/health") as seconds,
         ):
             times.append(seconds)
     return ["measure", "median s", "max s", "runs"], [
@@ -83,7 +88,7 @@ def startup(runs: int = 5) -> Table:
     ]
 
 
-def _wrk(url: str, headers: dict[str, str], seconds: int = 5) -> tuple[float, float]:
+def wrk(url: str, headers: dict[str, str], seconds: int = 5) -> tuple[float, float]:
     args = ["wrk", "-t1", "-c32", f"-d{seconds}s", "--latency"]
     for name, value in headers.items():
         args += ["-H", f"{name}: {value}"]
@@ -95,40 +100,46 @@ def _wrk(url: str, headers: dict[str, str], seconds: int = 5) -> tuple[float, fl
     return rps, float(p99.group(1)) * scale  # type: ignore[union-attr]
 
 
+def _bare() -> tuple[float, float]:
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "benchmarks.bare_app:app", "--port", str(port), "--no-access-log"]
+    with server([*command, "--log-level", "warning"], port, f"/pixelcut{STATUS}/x"):
+        return wrk(f"http://127.0.0.1:{port}/pixelcut{STATUS}/x", {})
+
+
+def _prism() -> tuple[float, float] | None:
+    if not PRISM.exists():
+        return None
+    port = free_port()
+    command = [str(PRISM), "mock", str(SPEC), "--port", str(port), "--host", "127.0.0.1", "--verboseLevel", "silent"]
+    with server(command, port, f"{STATUS}/x"):
+        return wrk(f"http://127.0.0.1:{port}{STATUS}/x", KEY)
+
+
 def status_poll() -> Table:
     if shutil.which("wrk") is None:
         return ["note"], [["wrk not installed: apt-get install wrk"]]
-    rows = []
-    port = _free_port()
-    bare = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "benchmarks.bare_app:app",
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    with _server(bare, port, "/pixelcut/v1/video/remove-background/job/x"):
-        base_rps, base_p99 = _wrk(f"http://127.0.0.1:{port}/pixelcut/v1/video/remove-background/job/x", {})
-    rows.append(["bare Starlette (same stack)", f"{base_rps:,.0f}", f"{base_p99:.2f}", "1.00"])
+    base_rps, base_p99 = _bare()
+    prism = _prism()
+    rows = [["bare Starlette (same stack)", f"{base_rps:,.0f}", f"{base_p99:.2f}", "1.00", "-"]]
+    if prism is not None:
+        rows.append(["Prism 5 (our Pixelcut spec, static)", f"{prism[0]:,.0f}", f"{prism[1]:.2f}", "-", "1.00"])
     for store, extra in (("memory", ()), ("sqlite", ()), ("memory", ("--journal-size", "0"))):
-        port = _free_port()
-        command = _mock_command(port, store, state := tempfile.mkdtemp(), *extra)
-        with _server(command, port, "/__mock/health"):
+        port = free_port()
+        command = mock_command(port, store, state := tempfile.mkdtemp(), *extra)
+        with server(command, port, "/__mock/health"):
             job = httpx.post(
                 f"http://127.0.0.1:{port}/pixelcut/v1/video/remove-background",
                 json={"video_url": "https://example.com/v.mp4"},
                 headers=KEY,
                 timeout=60,
             ).json()["job_id"]
-            rps, p99 = _wrk(f"http://127.0.0.1:{port}/pixelcut/v1/video/remove-background/job/{job}", KEY)
+            rps, p99 = wrk(f"http://127.0.0.1:{port}/pixelcut{STATUS}/{job}", KEY)
         shutil.rmtree(state, ignore_errors=True)
         label = f"cutout-mock, {store} store" + (", journal off" if extra else "")
-        rows.append([label, f"{rps:,.0f}", f"{p99:.2f}", f"{rps / base_rps:.2f}"])
-    return ["server (GET job status, c=32, 5 s, wrk)", "req/s", "p99 ms", "ratio to bare"], rows
+        to_prism = f"{rps / prism[0]:.2f}" if prism else "Prism not installed"
+        rows.append([label, f"{rps:,.0f}", f"{p99:.2f}", f"{rps / base_rps:.2f}", to_prism])
+    return ["server (GET job status, c=32, 5 s, wrk)", "req/s", "p99 ms", "x bare", "x Prism"], rows
 
 
 def run() -> list[tuple[str, Table]]:

@@ -30,6 +30,7 @@ from mockserver.http import ApiError, BadBody, read_body
 from mockserver.middleware import HostRouting, JournalRecorder, SyncControls
 from mockserver.providers import PROVIDERS
 from mockserver.providers.base import Context, Provider, fault_error
+from mockserver.recovery import keep_leases
 from mockserver.runtime import Mock
 from mockserver.settings import Settings
 from mockserver.spec import Operation, Validator, load_spec, operations, parameter_errors
@@ -246,10 +247,14 @@ def create_app(settings: Settings | None = None, *, mock: Mock | None = None) ->
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        deliveries = asyncio.create_task(mock.webhooks.run()) if settings.work == "background" else None
+        background = []
+        if settings.work == "background":
+            background.append(asyncio.create_task(mock.webhooks.run()))
+            if mock.leases is not None:
+                background.append(asyncio.create_task(keep_leases(mock)))
         yield
-        if deliveries is not None:
-            deliveries.cancel()
+        for task in background:
+            task.cancel()
         await mock.aclose()
 
     app = Starlette(exception_handlers={404: _not_found, 405: _not_allowed})

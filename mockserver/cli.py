@@ -93,8 +93,17 @@ def _expose(value: str) -> tuple[str, int]:
     return name, int(port)
 
 
+def _store(value: str) -> str:
+    from mockserver.runtime import is_redis
+
+    if value in ("sqlite", "memory") or is_redis(value):
+        return value
+    raise argparse.ArgumentTypeError("use sqlite, memory or a redis:// URL")
+
+
 def _serve_command(args: argparse.Namespace) -> int:
     from mockserver.control.actions import ControlError
+    from mockserver.core.store import StoreUnavailable
     from mockserver.server import serve
     from mockserver.settings import Settings
 
@@ -116,11 +125,15 @@ def _serve_command(args: argparse.Namespace) -> int:
         tls=args.tls,
         public_url=args.public_url,
         workers=args.workers,
+        lease_seconds=args.lease_seconds,
     )
     try:
         serve(settings)
     except ControlError as problem:
         print(f"cutout-mock: scenario: {problem.detail}", file=sys.stderr)
+        return 2
+    except StoreUnavailable as problem:
+        print(f"cutout-mock: store: {problem}", file=sys.stderr)
         return 2
     return 0
 
@@ -171,7 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument(
         "--state-dir", type=Path, default=Path("state"), help="SQLite database and media (default ./state)"
     )
-    srv.add_argument("--store", choices=["sqlite", "memory"], default="sqlite")
+    srv.add_argument(
+        "--store",
+        type=_store,
+        default="sqlite",
+        help="sqlite (default, in --state-dir), memory, or redis://host:port/db[?prefix=name] shared by replicas",
+    )
     srv.add_argument(
         "--clock", choices=["real", "virtual"], default="real", help="virtual: frozen, moved from /__mock/clock"
     )
@@ -198,7 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--tls", action="store_true", help="exposed ports speak https (self-signed certificate)")
     srv.add_argument("--public-url", help="base URL of the main port in URLs the mock returns")
     srv.add_argument(
-        "--workers", type=int, default=1, help="processes on the port, sharing state through the SQLite store"
+        "--workers", type=int, default=1, help="processes on the port, sharing state through the SQLite file or Redis"
+    )
+    srv.add_argument(
+        "--lease-seconds",
+        type=float,
+        default=15.0,
+        help="Redis: a stopped replica's running jobs end as errored this long after its last renewal",
     )
     srv.set_defaults(handler=_serve_command)
 

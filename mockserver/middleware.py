@@ -9,7 +9,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.core.clock import Clock
 from mockserver.core.journal import Entry, Journal
-from mockserver.core.shared import SharedControls
+from mockserver.core.sharing import SharedControls
 
 BODY_LIMIT = 4096  # bytes of a body kept in the journal
 
@@ -115,7 +115,7 @@ class JournalRecorder:
 
 
 class SyncControls:
-    """Several workers: take the clock and limits another worker published before each request."""
+    """Several processes: take the clock and limits another one published, before each request."""
 
     def __init__(self, app: ASGIApp, controls: SharedControls) -> None:
         self.app, self.controls = app, controls

@@ -10,12 +10,15 @@ two) are removed. Runs once, in the serving process, before any worker starts.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass, field
 
 from mockserver.core.jobs import Job, State
 from mockserver.providers import PROVIDERS
 from mockserver.runtime import Mock
 
+log = logging.getLogger("cutout_mock")
 LOST = {"code": "unexpected_error", "message": "The service restarted before the job finished; submit it again"}
 
 
@@ -25,7 +28,12 @@ class Recovered:
     removed_files: int = 0
 
 
-def recover(mock: Mock) -> Recovered:
+def recover(mock: Mock, *, files: bool = True) -> Recovered:
+    """End every job whose work is lost; with `files`, remove output files nobody recorded.
+
+    On a shared Redis, other replicas run jobs too: a job is lost only when no live process
+    holds its lease, and the replica that claims it first is the only one that ends it.
+    """
     report = Recovered()
     refunds = {p.name: State.ERRORED in p.refunded for p in PROVIDERS}
     now = mock.clock.now()
@@ -35,9 +43,25 @@ def recover(mock: Mock) -> Recovered:
             job.outcome, job.error, job.done_at = State.ERRORED, dict(LOST), now
 
     for job in mock.store.unfinished_jobs():
+        if mock.leases is not None and not mock.leases.claim(job.provider, job.id):
+            continue  # a live replica runs it
         mock.store.update_job(job.provider, job.id, end)
         if refunds.get(job.provider) and job.forced is not State.CANCELLED:
             mock.refund_job(job.provider, job.id)
+        if mock.leases is not None:
+            mock.leases.release(job.provider, job.id)
         report.ended.append(job.id)
-    report.removed_files = mock.media.remove_unrecorded()
+    if files:  # files younger than a lease may be a live replica's output, about to be recorded
+        report.removed_files = mock.media.remove_unrecorded(0 if mock.leases is None else mock.leases.seconds)
     return report
+
+
+async def keep_leases(mock: Mock) -> None:
+    """Shared Redis: renew this process's leases, and end the jobs of replicas that died."""
+    assert mock.leases is not None
+    while True:
+        await asyncio.sleep(mock.leases.seconds / 3)
+        mock.renew_leases()
+        ended = recover(mock, files=False).ended
+        if ended:
+            log.warning("ended %d jobs whose replica stopped: %s", len(ended), ", ".join(ended))

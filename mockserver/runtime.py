@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from mockserver.core import shared
+from mockserver.core import sqlite_shared
 from mockserver.core.accounts import Accounts
 from mockserver.core.clock import MockClock
 from mockserver.core.faults import Faults
@@ -27,7 +26,7 @@ from mockserver.core.jobs import Job, MediaRef, State
 from mockserver.core.journal import Journal
 from mockserver.core.media import MediaStore
 from mockserver.core.ratelimit import RateLimiter
-from mockserver.core.shared import SharedControls
+from mockserver.core.sharing import JournalLike, Leases, Shared, SharedControls, process_name
 from mockserver.core.signing import Signer
 from mockserver.core.store import MemoryStore, SqliteStore, Store
 from mockserver.core.webhooks import Webhooks
@@ -79,24 +78,54 @@ class SelfRoutingTransport(httpx.AsyncBaseTransport):
         await self._network.aclose()
 
 
+def is_redis(store: str) -> bool:
+    return store.startswith(("redis://", "rediss://", "unix://"))
+
+
+def open_store(settings: Settings) -> Store:
+    """The store `--store` names: ``sqlite`` (a file in the state directory), ``memory``, or a Redis URL."""
+    if settings.store == "memory":
+        return MemoryStore()
+    if is_redis(settings.store):
+        from mockserver.core.redis_store import RedisStore  # redis-py is an optional extra
+
+        return RedisStore(settings.store)
+    return SqliteStore(settings.resolved_state_dir() / "cutout-mock.db")
+
+
+def share(store: Store, clock: MockClock, settings: Settings) -> Shared | None:
+    """The shared limits, faults, journal and controls when several processes serve (else None).
+
+    Redis always shares (replicas may start at any time); SQLite only under ``--workers``.
+    """
+    args = (clock, settings.rate_limits, settings.journal_size, settings.seed)
+    if is_redis(settings.store):
+        from mockserver.core import redis_shared
+
+        return redis_shared.services(store, *args, lease_seconds=settings.lease_seconds)  # type: ignore[arg-type]
+    if settings.workers > 1 and isinstance(store, SqliteStore):
+        return sqlite_shared.services(store, *args)
+    return None
+
+
 class Mock:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.clock = MockClock(frozen=settings.clock == "virtual", speed=settings.speed)
         state_dir = settings.resolved_state_dir()
-        self.store: Store = MemoryStore() if settings.store == "memory" else SqliteStore(state_dir / "cutout-mock.db")
+        self.store: Store = open_store(settings)
         keys = json.loads(settings.keys_file.read_text()) if settings.keys_file else None
         self.accounts = Accounts(self.store, keys)
-        self.controls: SharedControls | None = None
-        if settings.workers > 1 and isinstance(self.store, SqliteStore):
-            # Several processes: exact limits, fault counts, journal and clock through the file;
-            # ids seeded per process so two workers never hand out the same one.
-            shared.create_tables(self.store)
-            self.ids = IdSource(self.clock, None if settings.seed is None else f"{settings.seed}/{os.getpid()}")
-            self.limiter: RateLimiter = shared.SharedRateLimiter(self.store, self.clock, settings.rate_limits)
-            self.journal: Journal | shared.SharedJournal = shared.SharedJournal(self.store, settings.journal_size)
-            self.faults: Faults = shared.SharedFaults(self.store, settings.seed)
-            self.controls = shared.SharedControls(self.store, self.clock, self.limiter)
+        shared = share(self.store, self.clock, settings)
+        self.controls: SharedControls | None = shared.controls if shared else None
+        self.leases: Leases | None = shared.leases if shared else None
+        if shared is not None:
+            # Several processes: exact limits, fault counts, journal and clock through the shared store;
+            # ids seeded per process so two of them never hand out the same one.
+            self.ids = IdSource(self.clock, None if settings.seed is None else f"{settings.seed}/{process_name()}")
+            self.limiter: RateLimiter = shared.limiter
+            self.journal: JournalLike = shared.journal
+            self.faults: Faults = shared.faults
         else:
             self.ids = IdSource(self.clock, settings.seed)
             self.limiter = RateLimiter(self.clock, settings.rate_limits)
@@ -106,6 +135,7 @@ class Mock:
         self.signer = Signer.load_or_create(state_dir / "keys" / "webhook-ed25519.pem")
         self.webhooks = Webhooks(self.clock, self.ids, self._webhook_client)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._running: set[tuple[str, str]] = set()  # (provider, id) of jobs whose work runs here
         self._fetch_client: httpx.AsyncClient | None = None
         own_port = f"{settings.port}"
         self._own_hosts: set[str] = {
@@ -118,7 +148,7 @@ class Mock:
 
     def reseed(self, seed: int | None) -> None:
         """Ids and fault draws repeat from here on (per process when several workers share the port)."""
-        self.ids.reseed(seed if self.controls is None or seed is None else f"{seed}/{os.getpid()}")
+        self.ids.reseed(seed if self.controls is None or seed is None else f"{seed}/{process_name()}")
         self.faults.reseed(seed)
 
     # --- wiring -------------------------------------------------------------------------------
@@ -158,6 +188,9 @@ class Mock:
 
         `on_done` sees the stored job once its outcome is written (webhooks are scheduled there).
         """
+        if self.leases is not None:  # held before the job is seen, so no other replica takes it for lost
+            self.leases.claim(job.provider, job.id)
+            self._running.add((job.provider, job.id))
         self.store.put_job(job)
         if inline or (inline is None and self.settings.work == "inline"):
             await self._run(job, work, on_done)
@@ -188,6 +221,9 @@ class Mock:
             stored.done_at = self.clock.now()
 
         stored = self.store.update_job(job.provider, job.id, finish)
+        if self.leases is not None:
+            self._running.discard((job.provider, job.id))
+            self.leases.release(job.provider, job.id)
         if on_done is not None and stored is not None:
             on_done(stored)
 
@@ -217,6 +253,11 @@ class Mock:
 
             self.store.update_job(job.provider, job.id, add)
         return taken
+
+    def renew_leases(self) -> None:
+        """Tell the other replicas this process still runs its jobs."""
+        if self.leases is not None:
+            self.leases.renew(sorted(self._running))
 
     async def drain(self) -> None:
         """Wait until every background job's work is done (tests and shutdown)."""

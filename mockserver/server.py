@@ -73,13 +73,13 @@ class WorkersError(ValueError):
 
 
 def serve_workers(settings: Settings, started: float) -> None:
-    """Several processes on one port (uvicorn's workers), sharing state through the SQLite file.
+    """Several processes on one port (uvicorn's workers), sharing state through SQLite or Redis.
 
     This process prepares the state once (scenario, crash recovery, the published clock) and then
     supervises the workers; each builds its app from the same settings, passed in the environment.
     """
-    if settings.store != "sqlite":
-        raise WorkersError("--workers needs --store sqlite: the workers share their state through its file")
+    if settings.store == "memory":
+        raise WorkersError("--workers needs a shared store: --store sqlite (one machine) or a redis:// URL")
     if settings.expose or settings.tls:
         raise WorkersError("--workers serves the main port only (no --expose or --tls)")
     mock = Mock(settings)
@@ -108,7 +108,8 @@ def serve_workers(settings: Settings, started: float) -> None:
 
 def _print_banner(settings: Settings, seconds: float, cert: str | None, recovered: Recovered) -> None:
     workers = f", workers: {settings.workers}" if settings.workers > 1 else ""
-    lines = [f"cutout-mock ready in {seconds:.2f} s (store: {settings.store}, clock: {settings.clock}{workers})"]
+    store = settings.store.split("?")[0]
+    lines = [f"cutout-mock ready in {seconds:.2f} s (store: {store}, clock: {settings.clock}{workers})"]
     if recovered.ended or recovered.removed_files:
         lines.append(
             f"  recovered: {len(recovered.ended)} unfinished jobs ended as errored, "

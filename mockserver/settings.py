@@ -13,7 +13,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     state_dir: Path | None = None  # None: a temporary directory (in-memory store)
-    store: str = "sqlite"  # "sqlite" (state_dir/cutout-mock.db) or "memory"
+    store: str = "sqlite"  # "sqlite" (state_dir/cutout-mock.db), "memory", or a Redis URL (redis://host:port/db)
     clock: str = "real"  # "real" or "virtual" (frozen; moved from /__mock or the fixture)
     speed: float = 1.0  # real clock: job timings divided by this
     progression: str = "timed"  # "timed" (follows the clock) or "polls" (queued, running, done on the 3rd poll)
@@ -28,7 +28,8 @@ class Settings:
     expose: dict[str, int] = field(default_factory=dict)  # surface -> port, served at the root
     tls: bool = False
     public_url: str | None = None  # base the mock's own URLs use when a request came in elsewhere
-    workers: int = 1  # processes serving the port; above 1 they share state through the SQLite file
+    workers: int = 1  # processes serving the port; above 1 they share state through the SQLite file or Redis
+    lease_seconds: float = 15.0  # Redis: a replica's running jobs count as lost this long after it stops renewing
 
     @classmethod
     def for_tests(cls, **overrides: object) -> Settings:

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -23,3 +30,60 @@ def small_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Clip, Path]:
 def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Tiny input for format round trips and CLI runs (odd size on purpose)."""
     return Clip(seed=3, size=(97, 129), n_frames=8).write(tmp_path_factory.mktemp("clips") / "tiny.mp4")
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis for the shared-store tests.
+
+    ``CUTOUT_MOCK_TEST_REDIS`` when set (CI starts one), else a redis-server of our own on a free
+    port, else the test is skipped, except under ``CUTOUT_MOCK_REQUIRE_REDIS=1`` (CI), where a
+    missing Redis fails the run instead of hiding these tests.
+    """
+    required = os.environ.get("CUTOUT_MOCK_REQUIRE_REDIS") == "1"
+    if not required:
+        pytest.importorskip("redis")
+    url = os.environ.get("CUTOUT_MOCK_TEST_REDIS")
+    if url:
+        yield url
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if required:
+            pytest.fail("CUTOUT_MOCK_REQUIRE_REDIS=1 but no Redis: set CUTOUT_MOCK_TEST_REDIS or install redis-server")
+        pytest.skip("no redis-server here (CI installs one)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    folder = tmp_path_factory.mktemp("redis")
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    server = subprocess.Popen([*command, "--dir", str(folder)], stdout=subprocess.DEVNULL)
+    import redis
+
+    client = redis.Redis(port=port)
+    for _ in range(500):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.01)
+    client.close()
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> Iterator[str]:
+    """The shared Redis with a key prefix of this test's own; its keys are deleted afterwards."""
+    import redis
+
+    prefix = f"test-{uuid.uuid4().hex[:12]}:"
+    yield f"{redis_server}?prefix={prefix}"
+    client = redis.Redis.from_url(redis_server)
+    names = list(client.scan_iter(match=prefix + "*"))
+    if names:
+        client.delete(*names)
+    client.close()

@@ -7,6 +7,7 @@ this module only stores, finds and ages the files.
 from __future__ import annotations
 
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,11 +65,12 @@ class MediaStore:
         provider, ref = record
         return StoredMedia(provider, ref, self._path(media_id))
 
-    def remove_unrecorded(self) -> int:
-        """Delete files with no record (a crash between writing a file and recording it)."""
-        removed = 0
+    def remove_unrecorded(self, min_age: float = 0) -> int:
+        """Delete files with no record (a crash between writing a file and recording it), if at
+        least `min_age` seconds old (real time: another process may be about to record a new one)."""
+        removed, newest = 0, time.time() - min_age
         for path in self.root.glob("??/*"):
-            if path.is_file() and self._store.get_media(path.name) is None:
+            if path.is_file() and path.stat().st_mtime <= newest and self._store.get_media(path.name) is None:
                 path.unlink(missing_ok=True)
                 removed += 1
         return removed

@@ -39,9 +39,14 @@ def take_token(tokens: float, at: float, now: float, limit: Limit) -> tuple[floa
     allowed = tokens >= 1.0
     if allowed:
         tokens -= 1.0
+    return tokens, decision(allowed, tokens, now, limit)
+
+
+def decision(allowed: bool, tokens: float, now: float, limit: Limit) -> Decision:
+    """What a request is told, from the bucket as its token left it (also for buckets kept in Redis)."""
     missing = limit.requests - tokens
     retry_after = 0 if allowed else max(1, math.ceil((1.0 - tokens) / limit.rate))
-    return tokens, Decision(allowed, limit.requests, int(tokens), now + missing / limit.rate, retry_after)
+    return Decision(allowed, limit.requests, int(tokens), now + missing / limit.rate, retry_after)
 
 
 class RateLimiter:

@@ -20,6 +20,10 @@ from typing import Any, Protocol
 from mockserver.core.jobs import Job, MediaRef
 
 
+class StoreUnavailable(RuntimeError):
+    """The store ``--store`` names cannot be used (a Redis not installed or not reachable, a bad URL)."""
+
+
 @dataclass
 class Account:
     provider: str

@@ -66,3 +66,32 @@ def test_kill_9_mid_work_loses_nothing_and_leaves_nothing_running(tmp_path: Path
         assert control.get_account("fal", "fal-durable")["balance"] == pytest.approx(balance + 2 * 0.022)
     with sqlite3.connect(tmp_path / "cutout-mock.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_a_dead_replicas_jobs_are_ended_by_a_live_one(redis_server: str, tmp_path: Path) -> None:
+    """Two replicas on one Redis: kill -9 one mid-work; when its leases lapse, the other ends its jobs."""
+    store = f"{redis_server}?prefix=replicas-{tmp_path.name}:"
+    flags = ("--clock", "virtual", "--no-rate-limits", "--store", store, "--lease-seconds", "1")
+    with (
+        _silent_server() as never,
+        serve_process(tmp_path, *flags) as (doomed, doomed_base, _),
+        serve_process(tmp_path, *flags) as (_, base, _b),
+        MockControl(base) as control,
+    ):
+        with httpx.Client(base_url=doomed_base, headers=FAL, timeout=30) as http:
+            busy = [http.post(SUBMIT, json={"video_url": never}).json()["request_id"] for _ in range(2)]
+        control.advance_clock(60)
+        assert {j["id"] for j in control.list_jobs("fal", state="running")} == set(busy)
+        balance = control.get_account("fal", "fal-durable")["balance"]
+        time.sleep(1.5)  # longer than a lease: the live replica must still leave them alone
+        assert {j["id"] for j in control.list_jobs("fal", state="running")} == set(busy)
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait(10)
+        deadline = time.monotonic() + 30
+        while {j["id"] for j in control.list_jobs("fal", state="errored")} != set(busy):
+            assert time.monotonic() < deadline, control.list_jobs("fal")
+            time.sleep(0.1)  # the lease lapsing (1 s) and the survivor's sweep (every 1/3 s)
+        assert control.get_account("fal", "fal-durable")["balance"] == pytest.approx(balance + 2 * 0.022)
+        with httpx.Client(base_url=base, headers=FAL) as http:
+            result = http.get(f"{SUBMIT}/requests/{busy[0]}")
+            assert result.status_code == 500 and result.json()["error_type"] == "internal_error"

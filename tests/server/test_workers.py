@@ -1,7 +1,8 @@
-"""`serve --workers 2` on SQLite: two processes, one port, and limits, credits and faults still exact."""
+"""`serve --workers 2` on SQLite and on Redis: two processes, one port, limits, credits and faults exact."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,9 +16,14 @@ PIXELCUT = {"X-API-KEY": "pc-workers"}
 PIXELAPI = {"Authorization": "Bearer pa-workers", "User-Agent": "workers-test/1.0"}
 
 
-@pytest.fixture(scope="module")
-def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with serve_process(tmp_path_factory.mktemp("workers"), "--workers", "2", "--clock", "virtual") as (_, base, _b):
+@pytest.fixture(scope="module", params=["sqlite", "redis"])
+def workers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`serve --workers 2` on the SQLite file, or on Redis (under a key prefix of its own)."""
+    store = "sqlite"
+    if request.param == "redis":
+        store = f"{request.getfixturevalue('redis_server')}?prefix=workers-{uuid.uuid4().hex[:8]}:"
+    state = tmp_path_factory.mktemp("workers")
+    with serve_process(state, "--workers", "2", "--clock", "virtual", "--store", store) as (_, base, _b):
         yield base
 
 

@@ -1,27 +1,21 @@
-"""State that several worker processes share through the SQLite file (``serve --workers N``).
+"""Shared state of ``serve --workers N`` on one machine: tables in the store's own SQLite file.
 
-With one process, rate-limit buckets, fault rules, the journal and the clock live in memory (the
-fast path). With several, each would hold its own, and "5 requests a second" would become 5 per
-worker. These variants keep the same interfaces on tables of the store's own database, and every
-decision that must be exact (a token, a fault's `times`) is one ``BEGIN IMMEDIATE`` transaction,
-so concurrent workers queue on the file's write lock and never admit more than the limit.
-
-Control settings (the clock, limits on/off, overrides) are one versioned row: a worker compares
-the version at the start of each request and reloads when another worker changed them.
-Webhook deliveries stay with the worker that finished the job (its log shows there only).
+Every decision that must be exact (a token, a fault's `times`) is one ``BEGIN IMMEDIATE``
+transaction or one conditional UPDATE, so concurrent workers queue on the file's write lock and
+never admit more than the limit. Webhook deliveries stay with the worker that finished the job.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
 from mockserver.core.clock import MockClock
-from mockserver.core.faults import Faults, Rule, pick
+from mockserver.core.faults import Rule
 from mockserver.core.journal import Entry
 from mockserver.core.ratelimit import Decision, Limit, RateLimiter, take_token
+from mockserver.core.sharing import Shared, SharedControls, StoredFaults, journal_matches
 from mockserver.core.store import SqliteStore
 
 SCHEMA = """
@@ -32,13 +26,20 @@ CREATE TABLE IF NOT EXISTS controls (name TEXT PRIMARY KEY, version INTEGER NOT 
 """
 
 
-def create_tables(store: SqliteStore) -> None:
+def services(store: SqliteStore, clock: MockClock, rate_limits: bool, journal_size: int, seed: int | None) -> Shared:
     with store.transaction() as db:
         for statement in filter(str.strip, SCHEMA.split(";")):
             db.execute(statement)
+    limiter = SqliteRateLimiter(store, clock, rate_limits)
+    return Shared(
+        limiter=limiter,
+        faults=SqliteFaults(store, seed),
+        journal=SqliteJournal(store, journal_size),
+        controls=SharedControls(SqliteCell(store), clock, limiter),
+    )
 
 
-class SharedRateLimiter(RateLimiter):
+class SqliteRateLimiter(RateLimiter):
     """Token buckets in the database: one transaction per request decides it for every worker."""
 
     def __init__(self, store: SqliteStore, clock: MockClock, enabled: bool = True) -> None:
@@ -61,19 +62,17 @@ class SharedRateLimiter(RateLimiter):
         return decision
 
 
-class SharedFaults(Faults):
-    """Fault rules in the database, so `times` counts across workers (the seeded draw stays per process)."""
-
+class SqliteFaults(StoredFaults):
     def __init__(self, store: SqliteStore, seed: int | None = None) -> None:
         super().__init__(seed)
         self._store = store
 
-    def add(self, rule: Rule) -> Rule:
+    def insert(self, rule: Rule) -> str:
         with self._store.transaction() as db:
             seq = db.execute("INSERT INTO faults (data, fired) VALUES ('{}', 0)").lastrowid
-            rule.id = f"rule_{seq}"
-            db.execute("UPDATE faults SET data = ? WHERE seq = ?", (json.dumps(asdict(rule)), seq))
-        return rule
+            rule_id = f"rule_{seq}"
+            db.execute("UPDATE faults SET data = ? WHERE seq = ?", (json.dumps({**asdict(rule), "id": rule_id}), seq))
+        return rule_id
 
     def remove(self, rule_id: str) -> bool:
         seq = _seq(rule_id)
@@ -86,27 +85,21 @@ class SharedFaults(Faults):
         with self._store.transaction() as db:
             db.execute("DELETE FROM faults")
 
-    def _stored_rules(self, db: Any = None) -> list[Rule]:
-        """The rules in order (inside a transaction when `db` is given); each id carries its row number."""
-        sql = "SELECT data, fired FROM faults ORDER BY seq"
-        rows = db.execute(sql).fetchall() if db else self._store.read(sql)
+    def has_rules(self) -> bool:
+        return bool(self._store.read("SELECT 1 FROM faults LIMIT 1"))
+
+    def stored(self) -> list[Rule]:
+        rows = self._store.read("SELECT data, fired FROM faults ORDER BY seq")
         return [Rule(**{**json.loads(data), "fired": fired}) for data, fired in rows]
 
-    def listed(self) -> list[dict[str, Any]]:
-        return [asdict(rule) for rule in self._stored_rules()]
-
-    def fire(
-        self, provider: str, operation: str, key: str | None, headers: Mapping[str, str], body: str
-    ) -> Rule | None:
-        if not self._store.read("SELECT 1 FROM faults LIMIT 1"):  # the common case: a read, no write lock
-            return None
-        with self._store.transaction() as db, self._lock:
-            rule = pick(self._stored_rules(db), self._random, provider, operation, key, headers, body)
-            if rule is None:
-                return None
-            db.execute("UPDATE faults SET fired = fired + 1 WHERE seq = ?", (_seq(rule.id),))
-            rule.fired += 1
-            return rule
+    def count(self, rule: Rule) -> bool:
+        with self._store.transaction() as db:
+            cursor = db.execute(
+                "UPDATE faults SET fired = fired + 1 WHERE seq = ? "
+                "AND (json_extract(data, '$.times') IS NULL OR fired < json_extract(data, '$.times'))",
+                (_seq(rule.id),),
+            )
+            return cursor.rowcount > 0
 
 
 def _seq(rule_id: str) -> int | None:
@@ -115,7 +108,7 @@ def _seq(rule_id: str) -> int | None:
     return int(number) if number.isdigit() and number != rule_id else None
 
 
-class SharedJournal:
+class SqliteJournal:
     """The journal in the database, so /__mock/journal shows every worker's requests."""
 
     TRIM_EVERY = 500
@@ -128,11 +121,10 @@ class SharedJournal:
         return 0  # the row id is the entry's id
 
     def record(self, entry: Entry) -> None:
-        data = entry.to_dict()
         with self._store.transaction() as db:
             db.execute(
                 "INSERT INTO journal (provider, key, data) VALUES (?, ?, ?)",
-                (entry.provider, entry.key, json.dumps(data)),
+                (entry.provider, entry.key, json.dumps(entry.to_dict())),
             )
             self._writes += 1
             if self._writes % self.TRIM_EVERY == 0:
@@ -152,49 +144,32 @@ class SharedJournal:
         limit: int = 100,
     ) -> list[dict[str, Any]]:
         sql, args = "SELECT id, data FROM journal WHERE 1=1", []
-        if provider is not None:
+        if provider is not None:  # provider and key are columns: filtered in SQL
             sql, args = sql + " AND provider = ?", [*args, provider]
         if key is not None:
             sql, args = sql + " AND key = ?", [*args, key]
-        found = []
-        for row_id, data in self._store.read(sql + " ORDER BY id", tuple(args)):
-            entry = json.loads(data)
-            if (path is None or path in entry["path"]) and (method is None or entry["method"] == method.upper()):
-                found.append({**entry, "id": row_id})
-        return found[-limit:]
+        rows = self._store.read(sql + " ORDER BY id", tuple(args))
+        entries = ({**json.loads(data), "id": row_id} for row_id, data in rows)
+        return [entry for entry in entries if journal_matches(entry, path, method)][-limit:]
 
 
-class SharedControls:
-    """The clock and the rate-limit policy, published by the worker that changed them."""
+class SqliteCell:
+    """The controls document: one row of the `controls` table."""
 
-    def __init__(self, store: SqliteStore, clock: MockClock, limiter: RateLimiter) -> None:
-        self._store, self._clock, self._limiter = store, clock, limiter
-        self._version = -1
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
 
-    def publish(self) -> None:
-        data = {
-            "clock": self._clock.export(),
-            "enabled": self._limiter.enabled,
-            "overrides": {name: [lim.requests, lim.window] for name, lim in self._limiter.overrides.items()},
-        }
+    def write(self, data: dict[str, Any]) -> int:
         with self._store.transaction() as db:
             row = db.execute("SELECT version FROM controls WHERE name = 'controls'").fetchone()
-            self._version = (row[0] if row else 0) + 1
-            db.execute("INSERT OR REPLACE INTO controls VALUES ('controls', ?, ?)", (self._version, json.dumps(data)))
+            version = (row[0] if row else 0) + 1
+            db.execute("INSERT OR REPLACE INTO controls VALUES ('controls', ?, ?)", (version, json.dumps(data)))
+        return version
 
-    def adopt(self) -> None:
-        """A worker starting: take what the serving process published (or publish, if none did)."""
-        if self._store.read("SELECT 1 FROM controls WHERE name = 'controls'"):
-            self.sync()
-        else:
-            self.publish()
+    def version(self) -> int | None:
+        rows = self._store.read("SELECT version FROM controls WHERE name = 'controls'")
+        return rows[0][0] if rows else None
 
-    def sync(self) -> None:
-        """Take what another worker published since this one last looked (one small read)."""
+    def read(self) -> tuple[int, dict[str, Any]] | None:
         rows = self._store.read("SELECT version, data FROM controls WHERE name = 'controls'")
-        if not rows or rows[0][0] == self._version:
-            return
-        self._version, data = rows[0][0], json.loads(rows[0][1])
-        self._clock.load(data["clock"])
-        self._limiter.enabled = data["enabled"]
-        self._limiter.overrides = {name: Limit(int(r), float(w)) for name, (r, w) in data["overrides"].items()}
+        return (rows[0][0], json.loads(rows[0][1])) if rows else None

@@ -1,0 +1,229 @@
+"""The store on Redis (``--store redis://host:port/db``), for several workers or replicas at once.
+
+Every key starts with a prefix (``cutout-mock:`` unless the URL says ``?prefix=...``), so one Redis
+can hold several mocks and `reset` deletes only this mock's keys. A job is a hash (its JSON, its
+owner, its poll count, kept apart so a poll is one atomic HINCRBY); sorted sets index jobs by
+creation time, all and per (provider, owner); a set holds the jobs whose work has not ended.
+
+Atomicity: a balance changes only in a Lua script that checks it first (`charge`), a poll is a Lua
+script, and `update_job` runs its change under a short per-job lock (SET NX PX), so the change is
+applied exactly once to the job as it is and no other process writes the job meanwhile. Media
+bytes stay on disk: replicas share the state directory.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+from mockserver.core.jobs import Job, MediaRef
+from mockserver.core.store import Account, StoreUnavailable
+
+try:
+    import redis
+except ImportError:  # pragma: no cover - the error below says what to install
+    redis = None  # type: ignore[assignment]
+
+DEFAULT_PREFIX = "cutout-mock:"
+LOCK_SECONDS = 10  # a job's lock outlives any change; a crashed holder frees it by then
+
+_POLL = """
+local job = redis.call('HMGET', KEYS[1], 'data', 'polls', 'owner')
+if not job[1] then return false end
+local polls = job[2]
+if job[3] == ARGV[1] then polls = redis.call('HINCRBY', KEYS[1], 'polls', 1) end
+return {job[1], tostring(polls)}
+"""
+_CHARGE = """
+local balance = redis.call('HGET', KEYS[1], 'balance')
+if not balance then return false end
+local after = tonumber(balance) - tonumber(ARGV[1])
+if after < -1e-9 then return false end
+after = math.floor(after * 1e6 + 0.5) / 1e6
+local text = string.format('%.6f', after)
+redis.call('HSET', KEYS[1], 'balance', text)
+return text
+"""
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def connect(url: str) -> tuple[Any, str]:
+    """A client for `url` and the key prefix (``?prefix=`` is ours, not redis-py's)."""
+    if redis is None:
+        raise StoreUnavailable("--store redis:// needs the redis package: pip install 'cutout-mock[redis]'")
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    prefix = query.pop("prefix", [DEFAULT_PREFIX])[0]
+    if not re.fullmatch(r"[A-Za-z0-9_.:/-]+", prefix):
+        raise StoreUnavailable("the Redis key prefix may hold letters, digits and _ . : / - only")
+    plain = urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
+    try:
+        client = redis.Redis.from_url(plain, decode_responses=True, socket_timeout=10)
+        client.ping()
+    except (redis.RedisError, ValueError) as exc:
+        raise StoreUnavailable(f"cannot use Redis at {parts.netloc or url}: {exc}") from None
+    return client, prefix
+
+
+class RedisStore:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.client, self.prefix = connect(url)
+        self._poll = self.client.register_script(_POLL)
+        self._charge = self.client.register_script(_CHARGE)
+        self._unlock = self.client.register_script(_UNLOCK)
+
+    def key(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    # --- jobs ---------------------------------------------------------------------------------
+
+    def _job_key(self, provider: str, job_id: str) -> str:
+        return self.key("job", provider, job_id)
+
+    def _write_job(self, job: Job, *, new: bool) -> None:
+        """The job and its indexes in one MULTI; a new job's poll count starts at its own."""
+        member = f"{job.provider}:{job.id}"
+        fields: dict[str, Any] = {"data": json.dumps(job.to_dict()), "owner": job.owner}
+        if new:
+            fields["polls"] = job.polls
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.hset(self._job_key(job.provider, job.id), mapping=fields)
+            pipe.zadd(self.key("jobs"), {member: job.created_at})
+            pipe.zadd(self.key("owner", job.provider, job.owner), {member: job.created_at})
+            if job.outcome is None:
+                pipe.sadd(self.key("unfinished"), member)
+            else:
+                pipe.srem(self.key("unfinished"), member)
+            pipe.execute()
+
+    @staticmethod
+    def _job(data: str, polls: str | int | None) -> Job:
+        job = Job.from_dict(json.loads(data))
+        job.polls = int(polls or 0)  # the hash field is the truth: polls are counted without rewriting the JSON
+        return job
+
+    def put_job(self, job: Job) -> None:
+        self._write_job(job, new=True)
+
+    def get_job(self, provider: str, job_id: str) -> Job | None:
+        data, polls = self.client.hmget(self._job_key(provider, job_id), "data", "polls")
+        return self._job(data, polls) if data is not None else None
+
+    def poll_job(self, provider: str, job_id: str, owner: str) -> Job | None:
+        found = self._poll(keys=[self._job_key(provider, job_id)], args=[owner])
+        return self._job(found[0], found[1]) if found else None
+
+    @contextmanager
+    def _locked(self, name: str) -> Iterator[None]:
+        """A short lock shared by every process (SET NX PX); waits for a holder, never forever."""
+        lock, token = self.key("lock", name), uuid.uuid4().hex
+        deadline = time.monotonic() + LOCK_SECONDS
+        while not self.client.set(lock, token, nx=True, px=LOCK_SECONDS * 1000):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name} stayed locked for {LOCK_SECONDS} s")
+            time.sleep(0.001)
+        try:
+            yield
+        finally:
+            self._unlock(keys=[lock], args=[token])
+
+    def update_job(self, provider: str, job_id: str, change: Callable[[Job], None]) -> Job | None:
+        with self._locked(f"{provider}:{job_id}"):
+            job = self.get_job(provider, job_id)
+            if job is not None:
+                change(job)
+                self._write_job(job, new=False)
+        return job
+
+    def _jobs(self, members: list[str]) -> list[Job]:
+        with self.client.pipeline(transaction=False) as pipe:
+            for member in members:
+                provider, _, job_id = member.partition(":")
+                pipe.hmget(self._job_key(provider, job_id), "data", "polls")
+            rows = pipe.execute()
+        return [self._job(data, polls) for data, polls in rows if data is not None]
+
+    def list_jobs(self, provider: str | None = None, owner: str | None = None) -> list[Job]:
+        if provider is not None and owner is not None:
+            return self._jobs(self.client.zrange(self.key("owner", provider, owner), 0, -1))
+        jobs = self._jobs(self.client.zrange(self.key("jobs"), 0, -1))
+        return [j for j in jobs if (provider is None or j.provider == provider) and (owner is None or j.owner == owner)]
+
+    def unfinished_jobs(self) -> list[Job]:
+        jobs = self._jobs(sorted(self.client.smembers(self.key("unfinished"))))
+        return sorted((j for j in jobs if j.outcome is None), key=lambda j: j.created_at)
+
+    # --- accounts -----------------------------------------------------------------------------
+
+    def get_account(self, provider: str, key: str) -> Account | None:
+        balance, plan = self.client.hmget(self.key("account", provider, key), "balance", "plan")
+        return Account(provider, key, float(balance), plan) if balance is not None else None
+
+    def put_account(self, account: Account) -> None:
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                self.key("account", account.provider, account.key),
+                mapping={"balance": f"{account.balance:.6f}", "plan": account.plan},
+            )
+            pipe.sadd(self.key("accounts"), f"{account.provider}:{account.key}")
+            pipe.execute()
+
+    def charge(self, provider: str, key: str, amount: float) -> float | None:
+        balance = self._charge(keys=[self.key("account", provider, key)], args=[repr(float(amount))])
+        return float(balance) if balance is not None else None
+
+    def list_accounts(self, provider: str | None = None) -> list[Account]:
+        members = sorted(self.client.smembers(self.key("accounts")))
+        wanted = [m.partition(":") for m in members if provider is None or m.partition(":")[0] == provider]
+        with self.client.pipeline(transaction=False) as pipe:
+            for owner, _, key in wanted:
+                pipe.hmget(self.key("account", owner, key), "balance", "plan")
+            rows = pipe.execute()
+        return [
+            Account(owner, key, float(balance), plan)
+            for (owner, _, key), (balance, plan) in zip(wanted, rows, strict=True)
+            if balance is not None
+        ]
+
+    def delete_account(self, provider: str, key: str) -> bool:
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.delete(self.key("account", provider, key))
+            pipe.srem(self.key("accounts"), f"{provider}:{key}")
+            deleted, _ = pipe.execute()
+        return bool(deleted)
+
+    # --- media --------------------------------------------------------------------------------
+
+    def put_media(self, provider: str, ref: MediaRef) -> None:
+        self.client.set(self.key("media", ref.id), json.dumps([provider, asdict(ref)]))
+
+    def get_media(self, media_id: str) -> tuple[str, MediaRef] | None:
+        raw = self.client.get(self.key("media", media_id))
+        if raw is None:
+            return None
+        provider, ref = json.loads(raw)
+        return provider, MediaRef(**ref)
+
+    # --- the whole store ----------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Delete the jobs, accounts and media records of this mock (its prefix), nothing else."""
+        names = [self.key(fixed) for fixed in ("jobs", "unfinished", "accounts")]
+        for kind in ("job", "owner", "account", "media"):
+            names += self.client.scan_iter(match=self.key(kind, "*"), count=1000)
+        for start in range(0, len(names), 1000):
+            self.client.unlink(*names[start : start + 1000])
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,155 @@
+"""What several processes must share beyond jobs and accounts, whatever holds it (SQLite or Redis).
+
+With one process, rate-limit buckets, fault rules, the journal and the clock live in memory (the
+fast path). With several (``serve --workers N``, or replicas on one Redis), each would hold its own,
+and "5 requests a second" would become 5 per process. A shared backend provides the same
+interfaces over its own storage; what does not depend on the storage is written here once:
+
+- ``StoredFaults``: the rule list lives in storage; a rule's `times` is spent by one atomic
+  conditional count, and a request that loses that race picks again, so `times=3` fires 3 times.
+- ``SharedControls``: the clock and the rate-limit policy are one versioned document; a process
+  compares the version before each request and loads the document when another changed it.
+- ``journal_matches``: the journal's filters once, for every stored journal.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from mockserver.core.clock import MockClock
+from mockserver.core.faults import Faults, Rule, pick
+from mockserver.core.journal import Entry
+from mockserver.core.ratelimit import Limit, RateLimiter
+
+
+class JournalLike(Protocol):
+    def next_id(self) -> int: ...
+    def record(self, entry: Entry) -> None: ...
+    def clear(self) -> None: ...
+    def query(
+        self,
+        *,
+        provider: str | None = None,
+        key: str | None = None,
+        path: str | None = None,
+        method: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]: ...
+
+
+class VersionedCell(Protocol):
+    """One document and a version number that grows with every write."""
+
+    def write(self, data: dict[str, Any]) -> int: ...
+    def version(self) -> int | None: ...  # None: never written
+    def read(self) -> tuple[int, dict[str, Any]] | None: ...
+
+
+class Leases(Protocol):
+    """Who runs a job: a claim expires unless renewed, so the work of a dead process is found."""
+
+    seconds: float  # how long a claim lasts without renewal
+
+    def claim(self, provider: str, job_id: str) -> bool: ...
+    def renew(self, jobs: list[tuple[str, str]]) -> None: ...
+    def release(self, provider: str, job_id: str) -> None: ...
+
+
+@dataclass
+class Shared:
+    limiter: RateLimiter
+    faults: Faults
+    journal: JournalLike
+    controls: SharedControls
+    leases: Leases | None = None  # Redis: replicas start and die on their own
+
+
+def process_name() -> str:
+    """This process among replicas on several machines (ids are seeded with it, leases held by it)."""
+    return f"{socket.gethostname()}/{os.getpid()}"
+
+
+def journal_matches(entry: Mapping[str, Any], path: str | None, method: str | None) -> bool:
+    return (path is None or path in entry["path"]) and (method is None or entry["method"] == method.upper())
+
+
+class StoredFaults(Faults):
+    """Fault rules kept in shared storage; the seeded draw of `probability` stays per process."""
+
+    def stored(self) -> list[Rule]:
+        """The rules in order, each with its `fired` count."""
+        raise NotImplementedError
+
+    def insert(self, rule: Rule) -> str:
+        """Store a new rule at the end; its id."""
+        raise NotImplementedError
+
+    def count(self, rule: Rule) -> bool:
+        """Count one firing, atomically, if the rule still exists and has times left."""
+        raise NotImplementedError
+
+    def has_rules(self) -> bool:
+        """Cheap: asked on every request (the common answer is no)."""
+        raise NotImplementedError
+
+    def add(self, rule: Rule) -> Rule:
+        rule.id = self.insert(rule)
+        return rule
+
+    def listed(self) -> list[dict[str, Any]]:
+        return [asdict(rule) for rule in self.stored()]
+
+    def fire(
+        self, provider: str, operation: str, key: str | None, headers: Mapping[str, str], body: str
+    ) -> Rule | None:
+        if not self.has_rules():
+            return None
+        for _ in range(100):  # another process spending the last `times` makes this one pick again
+            with self._lock:
+                rule = pick(self.stored(), self._random, provider, operation, key, headers, body)
+            if rule is None:
+                return None
+            if self.count(rule):
+                rule.fired += 1
+                return rule
+        return None
+
+
+class SharedControls:
+    """The clock and the rate-limit policy, published by the process that changed them."""
+
+    def __init__(self, cell: VersionedCell, clock: MockClock, limiter: RateLimiter) -> None:
+        self._cell, self._clock, self._limiter = cell, clock, limiter
+        self._version: int | None = -1
+
+    def publish(self) -> None:
+        self._version = self._cell.write(
+            {
+                "clock": self._clock.export(),
+                "enabled": self._limiter.enabled,
+                "overrides": {name: [lim.requests, lim.window] for name, lim in self._limiter.overrides.items()},
+            }
+        )
+
+    def adopt(self) -> None:
+        """A process starting: take what was published (or publish, if nobody did)."""
+        if self._cell.version() is None:
+            self.publish()
+        else:
+            self.sync()
+
+    def sync(self) -> None:
+        """Take what another process published since this one last looked (one small read)."""
+        if self._cell.version() == self._version:
+            return
+        found = self._cell.read()
+        if found is None:
+            return
+        self._version, data = found
+        self._clock.load(data["clock"])
+        self._limiter.enabled = data["enabled"]
+        self._limiter.overrides = {name: Limit(int(r), float(w)) for name, (r, w) in data["overrides"].items()}

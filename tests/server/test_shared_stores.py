@@ -1,0 +1,140 @@
+"""Two mocks on one shared store (SQLite under --workers, or Redis) behave as one mock.
+
+Each test builds two apps on the same store in this process, as two workers or two replicas would
+be: what one accepts, counts or changes, the other sees, and every limit holds across both.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mockserver.app import create_app
+from mockserver.core.jobs import Job
+from mockserver.recovery import recover
+from mockserver.settings import Settings
+
+pytestmark = pytest.mark.anyio
+FAL = {"Authorization": "Key fal-shared"}
+PIXELCUT = {"X-API-KEY": "pc-shared"}
+SUBMIT = "/fal/queue/pixelcut/video-background-removal"
+SAMPLE = "https://cdn3.pixelcut.app/samples/tiny.mp4"
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def pair(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, ...]]:
+    """Two clients, each on its own app, sharing one store (ids random: both run in this process).
+
+    Jobs end on their third status poll, wherever the polls land.
+    """
+    store = request.getfixturevalue("redis_url") if request.param == "redis" else "sqlite"
+    settings = {"store": store, "state_dir": tmp_path, "workers": 2, "seed": None, "progression": "polls"}
+    apps = [create_app(Settings.for_tests(**settings)) for _ in range(2)]
+    clients = [httpx.AsyncClient(transport=httpx.ASGITransport(app=a), base_url="http://testserver") for a in apps]
+    await clients[0].post("/__mock/reset")
+    await clients[0].post("/__mock/ratelimits", json={"enabled": False})
+    yield tuple(clients)
+    for client, app in zip(clients, apps, strict=True):
+        await client.aclose()
+        await app.state.mock.aclose()
+        app.state.mock.store.close()
+
+
+async def test_a_job_taken_by_one_is_served_by_the_other(pair: tuple[httpx.AsyncClient, ...]) -> None:
+    a, b = pair
+    request_id = (await a.post(SUBMIT, json={"video_url": SAMPLE}, headers=FAL)).json()["request_id"]
+    seen = [(await c.get(f"{SUBMIT}/requests/{request_id}/status", headers=FAL)).json()["status"] for c in (a, b, a)]
+    assert seen == ["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]  # the polls count in the shared store
+    result = (await b.get(f"{SUBMIT}/requests/{request_id}", headers=FAL)).json()
+    video = await a.get(result["video"]["url"])
+    assert video.status_code == 200 and video.content[:4] == b"\x1a\x45\xdf\xa3"
+    job = (await a.get(f"/__mock/jobs/fal/{request_id}")).json()
+    assert job["polls"] == 4 and job["state"] == "succeeded"  # three status polls and the result
+    assert [j["id"] for j in (await b.get("/__mock/jobs", params={"provider": "fal"})).json()["jobs"]] == [request_id]
+
+
+async def test_a_cancel_from_both_refunds_once(pair: tuple[httpx.AsyncClient, ...]) -> None:
+    a, b = pair
+    await a.put("/__mock/accounts/fal/fal-shared", json={"balance": 1.0})
+    request_id = (await a.post(SUBMIT, json={"video_url": SAMPLE}, headers=FAL)).json()["request_id"]
+    charged = 1.0 - (await b.get("/__mock/accounts/fal/fal-shared")).json()["balance"]
+    assert charged == pytest.approx(0.022)
+    answers = [(await c.put(f"{SUBMIT}/requests/{request_id}/cancel", headers=FAL)).status_code for c in (a, b)]
+    assert answers == [202, 400]
+    assert (await a.get("/__mock/accounts/fal/fal-shared")).json()["balance"] == pytest.approx(1.0)
+
+
+async def test_credits_run_out_across_both(pair: tuple[httpx.AsyncClient, ...]) -> None:
+    a, b = pair
+    await a.put("/__mock/accounts/pixelapi/pa-shared", json={"balance": 5})  # remove-background costs 2
+    headers = {"Authorization": "Bearer pa-shared", "User-Agent": "shared/1.0"}
+    body = {"image_url": "https://example.com/product.jpg"}
+    codes = [
+        (await c.post("/pixelapi/v1/image/remove-background", json=body, headers=headers)).status_code
+        for c in (a, b, a, b)
+    ]
+    assert codes == [200, 200, 402, 402]
+    assert (await b.get("/__mock/accounts/pixelapi/pa-shared")).json()["balance"] == 1
+
+
+async def test_limits_faults_clock_and_journal_are_one(pair: tuple[httpx.AsyncClient, ...]) -> None:
+    a, b = pair
+    limit = {"enabled": True, "provider": "pixelcut", "requests": 3, "window": 60}
+    assert (await a.post("/__mock/ratelimits", json=limit)).status_code == 200
+    codes = [(await c.get("/pixelcut/v1/credits", headers=PIXELCUT)).status_code for c in (a, b, a, b)]
+    assert codes == [200, 200, 200, 429]
+    await b.post("/__mock/clock", json={"advance": 60})  # the bucket refills on the shared clock
+    assert (await a.get("/pixelcut/v1/credits", headers=PIXELCUT)).status_code == 200
+
+    await a.post("/__mock/ratelimits", json={"enabled": False})
+    rule = {"action": "status", "status": 503, "provider": "pixelcut", "times": 3}
+    rule_id = (await b.post("/__mock/faults", json=rule)).json()["id"]
+    codes = [(await c.get("/pixelcut/v1/credits", headers=PIXELCUT)).status_code for c in (a, b, a, b, a)]
+    assert codes == [503, 503, 503, 200, 200]
+    assert (await a.get("/__mock/faults")).json()["rules"][0]["fired"] == 3
+    assert (await a.delete(f"/__mock/faults/{rule_id}")).status_code == 204
+    assert (await b.get("/__mock/faults")).json()["rules"] == []
+
+    journal = (await b.get("/__mock/journal", params={"provider": "pixelcut", "limit": 100})).json()["entries"]
+    assert len(journal) == 10 and [e["status"] for e in journal[-2:]] == [200, 200]
+    assert len({e["id"] for e in journal}) == 10
+
+
+async def test_reset_on_one_clears_both(pair: tuple[httpx.AsyncClient, ...]) -> None:
+    a, b = pair
+    await a.post(SUBMIT, json={"video_url": SAMPLE}, headers=FAL)
+    await a.post("/__mock/faults", json={"action": "status", "status": 500})
+    await b.post("/__mock/reset")
+    assert (await a.get("/__mock/jobs")).json()["jobs"] == []
+    assert (await a.get("/__mock/accounts")).json()["accounts"] == []
+    assert (await a.get("/__mock/faults")).json()["rules"] == []
+    assert (await a.get("/__mock/journal")).json()["entries"] == []
+
+
+async def test_a_replica_ends_only_jobs_nobody_holds(redis_url: str, tmp_path: Path) -> None:
+    """Leases: a live replica's running job is left alone; once its lease is gone, one survivor ends it."""
+    settings = {"store": redis_url, "state_dir": tmp_path, "seed": None, "work": "background"}
+    first, second = (create_app(Settings.for_tests(**settings)).state.mock for _ in range(2))
+    job = Job(id="lease-test", provider="fal", operation="video", owner="fal-shared", created_at=0.0, input={})
+    first.store.put_job(job)
+    assert first.leases is not None and first.leases.claim("fal", job.id)
+    assert recover(second, files=False).ended == []  # the first replica holds it
+    first.leases.release("fal", job.id)  # what a lapsed lease looks like (its holder died)
+    assert recover(second, files=False).ended == [job.id]
+    assert recover(first, files=False).ended == []  # ended once
+    ended = second.store.get_job("fal", job.id)
+    assert ended is not None and ended.outcome == "errored" and "restarted" in ended.error["message"]
+    for mock in (first, second):
+        mock.store.close()
+
+
+def test_an_unreachable_redis_stops_serve_with_the_reason(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "mockserver.cli", "serve", "--state-dir", str(tmp_path)]
+    done = subprocess.run([*command, "--store", "redis://127.0.0.1:1/0"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "cannot use Redis at 127.0.0.1:1" in done.stderr and "Traceback" not in done.stderr
