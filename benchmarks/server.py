@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -100,46 +100,60 @@ def wrk(url: str, headers: dict[str, str], seconds: int = 5) -> tuple[float, flo
     return rps, float(p99.group(1)) * scale  # type: ignore[union-attr]
 
 
-def _bare() -> tuple[float, float]:
+def _targets(stack: ExitStack) -> list[tuple[str, str, dict[str, str]]]:
+    """Every server of the comparison, started and left idle: (label, status URL, headers)."""
     port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "benchmarks.bare_app:app", "--port", str(port), "--no-access-log"]
-    with server([*command, "--log-level", "warning"], port, f"/pixelcut{STATUS}/x"):
-        return wrk(f"http://127.0.0.1:{port}/pixelcut{STATUS}/x", {})
+    bare = [sys.executable, "-m", "uvicorn", "benchmarks.bare_app:app", "--port", str(port), "--no-access-log"]
+    stack.enter_context(server([*bare, "--log-level", "warning"], port, f"/pixelcut{STATUS}/x"))
+    targets = [("bare Starlette (same stack)", f"http://127.0.0.1:{port}/pixelcut{STATUS}/x", {})]
+    if PRISM.exists():
+        port = free_port()
+        prism = [str(PRISM), "mock", str(SPEC), "--port", str(port), "--host", "127.0.0.1", "--verboseLevel", "silent"]
+        stack.enter_context(server(prism, port, f"{STATUS}/x"))
+        targets.append(("Prism 5 (our Pixelcut spec, static)", f"http://127.0.0.1:{port}{STATUS}/x", KEY))
+    for store, extra in (("memory", ()), ("sqlite", ()), ("memory", ("--journal-size", "0"))):
+        port, state = free_port(), stack.enter_context(tempfile.TemporaryDirectory())
+        stack.enter_context(server(mock_command(port, store, state, *extra), port, "/__mock/health"))
+        job = httpx.post(
+            f"http://127.0.0.1:{port}/pixelcut/v1/video/remove-background",
+            json={"video_url": "https://example.com/v.mp4"},
+            headers=KEY,
+            timeout=60,
+        ).json()["job_id"]
+        label = f"cutout-mock, {store} store" + (", journal off" if extra else "")
+        targets.append((label, f"http://127.0.0.1:{port}/pixelcut{STATUS}/{job}", KEY))
+    return targets
 
 
-def _prism() -> tuple[float, float] | None:
-    if not PRISM.exists():
-        return None
-    port = free_port()
-    command = [str(PRISM), "mock", str(SPEC), "--port", str(port), "--host", "127.0.0.1", "--verboseLevel", "silent"]
-    with server(command, port, f"{STATUS}/x"):
-        return wrk(f"http://127.0.0.1:{port}{STATUS}/x", KEY)
+def status_poll(rounds: int = 3) -> Table:
+    """Each server loaded in turn, for several rounds; medians per server.
 
-
-def status_poll() -> Table:
+    Interleaved because this machine's speed drifts over seconds: one server measured after
+    another would fold that drift into the ratio.
+    """
     if shutil.which("wrk") is None:
         return ["note"], [["wrk not installed: apt-get install wrk"]]
-    base_rps, base_p99 = _bare()
-    prism = _prism()
-    rows = [["bare Starlette (same stack)", f"{base_rps:,.0f}", f"{base_p99:.2f}", "1.00", "-"]]
-    if prism is not None:
-        rows.append(["Prism 5 (our Pixelcut spec, static)", f"{prism[0]:,.0f}", f"{prism[1]:.2f}", "-", "1.00"])
-    for store, extra in (("memory", ()), ("sqlite", ()), ("memory", ("--journal-size", "0"))):
-        port = free_port()
-        command = mock_command(port, store, state := tempfile.mkdtemp(), *extra)
-        with server(command, port, "/__mock/health"):
-            job = httpx.post(
-                f"http://127.0.0.1:{port}/pixelcut/v1/video/remove-background",
-                json={"video_url": "https://example.com/v.mp4"},
-                headers=KEY,
-                timeout=60,
-            ).json()["job_id"]
-            rps, p99 = wrk(f"http://127.0.0.1:{port}/pixelcut{STATUS}/{job}", KEY)
-        shutil.rmtree(state, ignore_errors=True)
-        label = f"cutout-mock, {store} store" + (", journal off" if extra else "")
-        to_prism = f"{rps / prism[0]:.2f}" if prism else "Prism not installed"
-        rows.append([label, f"{rps:,.0f}", f"{p99:.2f}", f"{rps / base_rps:.2f}", to_prism])
-    return ["server (GET job status, c=32, 5 s, wrk)", "req/s", "p99 ms", "x bare", "x Prism"], rows
+    with ExitStack() as stack:
+        targets = _targets(stack)
+        runs: dict[str, list[tuple[float, float]]] = {label: [] for label, _, _ in targets}
+        for _ in range(rounds):
+            for label, url, headers in targets:
+                runs[label].append(wrk(url, headers, seconds=3))
+    rps = {label: statistics.median(r for r, _ in found) for label, found in runs.items()}
+    p99 = {label: statistics.median(p for _, p in found) for label, found in runs.items()}
+    bare, prism = rps["bare Starlette (same stack)"], rps.get("Prism 5 (our Pixelcut spec, static)")
+    rows = [
+        [
+            label,
+            f"{rps[label]:,.0f}",
+            f"{p99[label]:.2f}",
+            f"{rps[label] / bare:.2f}",
+            f"{rps[label] / prism:.2f}" if prism else "Prism not installed",
+        ]
+        for label in runs
+    ]
+    header = [f"server (GET job status, c=32, median of {rounds} x 3 s, wrk)", "req/s", "p99 ms", "x bare", "x Prism"]
+    return header, rows
 
 
 def run() -> list[tuple[str, Table]]:

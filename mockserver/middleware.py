@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.core.clock import Clock
-from mockserver.core.journal import Entry, Journal
-from mockserver.core.sharing import SharedControls
+from mockserver.core.journal import Entry
+from mockserver.core.sharing import JournalLike, SharedControls
 
 BODY_LIMIT = 4096  # bytes of a body kept in the journal
 
@@ -28,12 +27,19 @@ class HostRouting:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1").split(":")[0].lower()
-            prefix = self.host_prefixes.get(host)
+            prefix = self.host_prefixes.get(_host(scope["headers"]))
             if prefix is not None:
                 bases = self._bases["http" if scope.get("scheme") == "http" else "https"]
                 scope = {**scope, "path": prefix + scope["path"], "raw_path": None, "cutout.bases": bases}
         await self.app(scope, receive, send)
+
+
+def _host(headers: list[tuple[bytes, bytes]]) -> str:
+    """The Host header's name, without its port (a scan: no dict of every header per request)."""
+    for name, value in headers:
+        if name == b"host":
+            return value.decode("latin-1").split(":")[0].lower()
+    return ""
 
 
 class SurfaceMount:
@@ -54,44 +60,49 @@ class SurfaceMount:
 class JournalRecorder:
     """Records every request outside /__mock with its response (bodies truncated, binary as a size)."""
 
-    def __init__(self, app: ASGIApp, journal: Journal, clock: Clock, prefixes: dict[str, str]) -> None:
+    BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})  # their receive is not wrapped
+
+    def __init__(self, app: ASGIApp, journal: JournalLike, clock: Clock, prefixes: dict[str, str]) -> None:
         self.app, self.journal, self.clock = app, journal, clock
-        self.prefixes = sorted(prefixes.items(), key=lambda item: -len(item[0]))  # path prefix -> provider
+        # Each provider's prefix is one path segment: found by a dict lookup, as SegmentRouter does.
+        self.providers = {prefix.strip("/"): name for prefix, name in prefixes.items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith("/__mock"):
             await self.app(scope, receive, send)
             return
         started, at = time.perf_counter(), self.clock.now()
-        request_body, response_body = bytearray(), bytearray()
-        response: dict[str, Any] = {"status": 500, "headers": []}
+        request_body: list[bytes] = []
+        response_body: list[bytes] = []
+        start: list[Message] = []
 
         async def recording_receive() -> Message:
             message = await receive()
-            if message["type"] == "http.request" and len(request_body) < BODY_LIMIT:
-                request_body.extend(message.get("body", b"")[: BODY_LIMIT - len(request_body)])
+            if message["type"] == "http.request" and len(request_body) < 4:  # enough for BODY_LIMIT
+                request_body.append(message.get("body", b""))
             return message
 
         async def recording_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                response["status"], response["headers"] = message["status"], message.get("headers", [])
-            elif message["type"] == "http.response.body" and len(response_body) < BODY_LIMIT:
-                response_body.extend(message.get("body", b"")[: BODY_LIMIT - len(response_body)])
+                start.append(message)
+            elif message["type"] == "http.response.body" and len(response_body) < 4:
+                response_body.append(message.get("body", b""))
             await send(message)
 
+        wrapped = receive if scope["method"] in self.BODYLESS else recording_receive
         try:
-            await self.app(scope, recording_receive, recording_send)
+            await self.app(scope, wrapped, recording_send)
         finally:
-            self._record(scope, at, started, bytes(request_body), bytes(response_body), response)
+            self._record(scope, at, started, request_body, response_body, start[0] if start else None)
 
     def _record(
         self,
         scope: Scope,
         at: float,
         started: float,
-        request_body: bytes,
-        response_body: bytes,
-        response: dict[str, Any],
+        request_body: list[bytes],
+        response_body: list[bytes],
+        start: Message | None,
     ) -> None:
         path = scope["path"]
         self.journal.record(
@@ -101,17 +112,24 @@ class JournalRecorder:
                 method=scope["method"],
                 path=path,
                 query=scope.get("query_string", b""),
-                provider=next((name for prefix, name in self.prefixes if path.startswith(prefix)), None),
+                provider=self.providers.get(path.split("/", 2)[1]),
                 operation=scope.get("cutout.operation"),
                 key=scope.get("cutout.key"),
-                status=response["status"],
+                status=start["status"] if start else 500,
                 duration_ms=round((time.perf_counter() - started) * 1000, 3),
                 request_headers=tuple(scope.get("headers", ())),
-                request_body=request_body,
-                response_headers=tuple(response["headers"]),
-                response_body=response_body,
+                request_body=_kept(request_body),
+                response_headers=tuple(start.get("headers", ())) if start else (),
+                response_body=_kept(response_body),
             )
         )
+
+
+def _kept(chunks: list[bytes]) -> bytes:
+    """The first BODY_LIMIT bytes of a body (one chunk, the usual case, is sliced without a join)."""
+    if len(chunks) == 1:
+        return chunks[0][:BODY_LIMIT]
+    return b"".join(chunks)[:BODY_LIMIT]
 
 
 class SyncControls:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import sys
 import time
@@ -64,6 +65,7 @@ def serve(settings: Settings) -> None:
 
     # The loop uvicorn would choose itself (uvloop when installed): plain asyncio.run() would give
     # the default loop, which measured less than half the throughput.
+    gc.freeze()
     with asyncio.Runner(loop_factory=configs[0].get_loop_factory()) as runner:
         runner.run(run_all())
 

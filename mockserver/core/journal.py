@@ -92,8 +92,7 @@ class Journal:
         self._lock = threading.Lock()
 
     def next_id(self) -> int:
-        with self._lock:
-            return next(self._ids)
+        return next(self._ids)  # itertools.count's next is atomic under the GIL: no lock
 
     def record(self, entry: Entry) -> None:
         with self._lock:
