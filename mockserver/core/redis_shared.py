@@ -58,10 +58,6 @@ _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 def services(
@@ -199,7 +195,6 @@ class RedisLeases:
         self._millis = max(1, int(seconds * 1000))
         self.holder = f"{process_name()}/{uuid.uuid4().hex[:8]}"  # two mocks in one process hold apart
         self._renew = store.client.register_script(_RENEW)
-        self._release = store.client.register_script(_RELEASE)
 
     def _key(self, provider: str, job_id: str) -> str:
         return self._store.key("lease", provider, job_id)
@@ -216,4 +211,4 @@ class RedisLeases:
             pipe.execute()
 
     def release(self, provider: str, job_id: str) -> None:
-        self._release(keys=[self._key(provider, job_id)], args=[self.holder])
+        self._store.release(self._key(provider, job_id), self.holder)

@@ -51,7 +51,7 @@ local text = string.format('%.6f', after)
 redis.call('HSET', KEYS[1], 'balance', text)
 return text
 """
-_UNLOCK = """
+_DELETE_IF_HELD = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
@@ -81,10 +81,14 @@ class RedisStore:
         self.client, self.prefix = connect(url)
         self._poll = self.client.register_script(_POLL)
         self._charge = self.client.register_script(_CHARGE)
-        self._unlock = self.client.register_script(_UNLOCK)
+        self._delete_if_held = self.client.register_script(_DELETE_IF_HELD)
 
     def key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
+
+    def release(self, name: str, holder: str) -> None:
+        """Delete the lock or lease `name` if `holder` still holds it (one that lapsed may be another's)."""
+        self._delete_if_held(keys=[name], args=[holder])
 
     # --- jobs ---------------------------------------------------------------------------------
 
@@ -136,7 +140,7 @@ class RedisStore:
         try:
             yield
         finally:
-            self._unlock(keys=[lock], args=[token])
+            self.release(lock, token)
 
     def update_job(self, provider: str, job_id: str, change: Callable[[Job], None]) -> Job | None:
         with self._locked(f"{provider}:{job_id}"):
