@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import socket
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
@@ -77,24 +78,34 @@ def journal_matches(entry: Mapping[str, Any], path: str | None, method: str | No
     return (path is None or path in entry["path"]) and (method is None or entry["method"] == method.upper())
 
 
-class StoredFaults(Faults):
-    """Fault rules kept in shared storage; the seeded draw of `probability` stays per process."""
+class StoredFaults(Faults, ABC):
+    """Fault rules kept in shared storage; the seeded draw of `probability` stays per process.
 
+    Abstract: a backend gives the storage operations below. `remove` and `clear` are abstract
+    too, so no backend can fall back on the in-memory list of `Faults` without saying so.
+    """
+
+    @abstractmethod
     def stored(self) -> list[Rule]:
         """The rules in order, each with its `fired` count."""
-        raise NotImplementedError
 
+    @abstractmethod
     def insert(self, rule: Rule) -> str:
         """Store a new rule at the end; its id."""
-        raise NotImplementedError
 
+    @abstractmethod
     def count(self, rule: Rule) -> bool:
         """Count one firing, atomically, if the rule still exists and has times left."""
-        raise NotImplementedError
 
+    @abstractmethod
     def has_rules(self) -> bool:
         """Cheap: asked on every request (the common answer is no)."""
-        raise NotImplementedError
+
+    @abstractmethod
+    def remove(self, rule_id: str) -> bool: ...
+
+    @abstractmethod
+    def clear(self) -> None: ...
 
     def add(self, rule: Rule) -> Rule:
         rule.id = self.insert(rule)
