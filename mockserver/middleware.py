@@ -27,7 +27,7 @@ class HostRouting:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            prefix = self.host_prefixes.get(_host(scope["headers"]))
+            prefix = self.host_prefixes.get(_host(scope["headers"]).split(":")[0].lower())
             if prefix is not None:
                 bases = self._bases["http" if scope.get("scheme") == "http" else "https"]
                 scope = {**scope, "path": prefix + scope["path"], "raw_path": None, "cutout.bases": bases}
@@ -35,10 +35,10 @@ class HostRouting:
 
 
 def _host(headers: list[tuple[bytes, bytes]]) -> str:
-    """The Host header's name, without its port (a scan: no dict of every header per request)."""
+    """The Host header as sent (a scan: no dict of every header per request)."""
     for name, value in headers:
         if name == b"host":
-            return value.decode("latin-1").split(":")[0].lower()
+            return value.decode("latin-1")
     return ""
 
 
@@ -50,8 +50,7 @@ class SurfaceMount:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
-            base = f"{scope.get('scheme', 'http')}://{host}"
+            base = f"{scope.get('scheme', 'http')}://{_host(scope['headers'])}"
             path = scope["path"] if scope["path"].startswith("/__mock") else self.prefix + scope["path"]
             scope = {**scope, "path": path, "raw_path": None, "cutout.bases": {self.prefix: base}}
         await self.app(scope, receive, send)
