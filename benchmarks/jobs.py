@@ -66,7 +66,7 @@ def _redis() -> Iterator[str | None]:
 
 
 def scaling() -> Table:
-    rows = []
+    measured: list[tuple[str, int, float, float, float]] = []  # store, workers, jobs/s, req/s, p99
     with _redis() as redis_url:
         setups = [("sqlite", 1), ("sqlite", 2)] + ([(redis_url, 1), (redis_url, 2)] if redis_url else [])
         for store, workers in setups:
@@ -77,21 +77,21 @@ def scaling() -> Table:
                 rate = jobs_per_second(base)
                 rps, p99 = _status_rps(base) if shutil.which("wrk") else (float("nan"), float("nan"))
             shutil.rmtree(state, ignore_errors=True)
-            name = "redis" if store == redis_url else store
-            rows.append([name, str(workers), f"{rate:.1f}", f"{rps:,.0f}", f"{p99:.2f}"])
-    base_rows = {(r[0]): r for r in rows if r[1] == "1"}
-    for row in rows:
-        single = base_rows[row[0]]
-        row.append(f"{float(row[2]) / float(single[2]):.2f} / {_ratio(row[3], single[3])}")
+            measured.append(("redis" if store == redis_url else store, workers, rate, rps, p99))
+    single = {name: (rate, rps) for name, workers, rate, rps, _ in measured if workers == 1}
+    rows = [
+        [
+            name,
+            str(workers),
+            f"{rate:.1f}",
+            f"{rps:,.0f}",
+            f"{p99:.2f}",
+            f"{rate / single[name][0]:.2f} / {rps / single[name][1]:.2f}",
+        ]
+        for name, workers, rate, rps, p99 in measured
+    ]
     header = ["store", "workers", "jobs/s (submit -> complete)", "status req/s", "status p99 ms", "x one worker"]
     return header, rows
-
-
-def _ratio(value: str, single: str) -> str:
-    try:
-        return f"{float(value.replace(',', '')) / float(single.replace(',', '')):.2f}"
-    except ValueError:
-        return "-"
 
 
 def run() -> list[tuple[str, Table]]:
