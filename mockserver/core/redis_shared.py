@@ -159,13 +159,9 @@ class RedisJournal:
         method: str | None = None,
         limit: int = 100,
     ) -> list[dict[str, Any]]:
-        found = []
-        for line in self._store.client.lrange(self._list, 0, -1):
-            number, _, data = line.partition(" ")
-            entry = {**json.loads(data), "id": int(number)}
-            if (provider is None or entry["provider"] == provider) and (key is None or entry["key"] == key):
-                found.append(entry)
-        return [entry for entry in found if journal_matches(entry, path, method)][-limit:]
+        lines = (line.partition(" ") for line in self._store.client.lrange(self._list, 0, -1))
+        entries = ({**json.loads(data), "id": int(number)} for number, _, data in lines)
+        return [entry for entry in entries if journal_matches(entry, provider, key, path, method)][-limit:]
 
 
 class RedisCell:

@@ -74,8 +74,20 @@ def process_name() -> str:
     return f"{socket.gethostname()}/{os.getpid()}"
 
 
-def journal_matches(entry: Mapping[str, Any], path: str | None, method: str | None) -> bool:
-    return (path is None or path in entry["path"]) and (method is None or entry["method"] == method.upper())
+def journal_matches(
+    entry: Mapping[str, Any],
+    provider: str | None = None,
+    key: str | None = None,
+    path: str | None = None,
+    method: str | None = None,
+) -> bool:
+    """The journal's filters on one stored entry (`path` matches as a substring)."""
+    return (
+        (provider is None or entry["provider"] == provider)
+        and (key is None or entry["key"] == key)
+        and (path is None or path in entry["path"])
+        and (method is None or entry["method"] == method.upper())
+    )
 
 
 class StoredFaults(Faults, ABC):

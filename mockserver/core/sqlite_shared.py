@@ -150,7 +150,7 @@ class SqliteJournal:
             sql, args = sql + " AND key = ?", [*args, key]
         rows = self._store.read(sql + " ORDER BY id", tuple(args))
         entries = ({**json.loads(data), "id": row_id} for row_id, data in rows)
-        return [entry for entry in entries if journal_matches(entry, path, method)][-limit:]
+        return [entry for entry in entries if journal_matches(entry, path=path, method=method)][-limit:]
 
 
 class SqliteCell:
