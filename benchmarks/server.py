@@ -125,7 +125,7 @@ def _targets(stack: ExitStack) -> list[tuple[str, str, dict[str, str]]]:
     return targets
 
 
-def status_poll(rounds: int = 3) -> Table:
+def status_poll(rounds: int = 5) -> Table:
     """Each server loaded in turn, for several rounds; medians per server.
 
     Interleaved because this machine's speed drifts over seconds: one server measured after

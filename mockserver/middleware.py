@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.core.clock import Clock
 from mockserver.core.journal import Entry
 from mockserver.core.sharing import JournalLike, SharedControls
+from mockserver.http import raw_header
 
 BODY_LIMIT = 4096  # bytes of a body kept in the journal
 
@@ -27,19 +29,11 @@ class HostRouting:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            prefix = self.host_prefixes.get(_host(scope["headers"]).split(":")[0].lower())
+            prefix = self.host_prefixes.get(raw_header(scope["headers"], "host").split(":")[0].lower())
             if prefix is not None:
                 bases = self._bases["http" if scope.get("scheme") == "http" else "https"]
                 scope = {**scope, "path": prefix + scope["path"], "raw_path": None, "cutout.bases": bases}
         await self.app(scope, receive, send)
-
-
-def _host(headers: list[tuple[bytes, bytes]]) -> str:
-    """The Host header as sent (a scan: no dict of every header per request)."""
-    for name, value in headers:
-        if name == b"host":
-            return value.decode("latin-1")
-    return ""
 
 
 class SurfaceMount:
@@ -50,14 +44,29 @@ class SurfaceMount:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            base = f"{scope.get('scheme', 'http')}://{_host(scope['headers'])}"
+            base = f"{scope.get('scheme', 'http')}://{raw_header(scope['headers'], 'host')}"
             path = scope["path"] if scope["path"].startswith("/__mock") else self.prefix + scope["path"]
             scope = {**scope, "path": path, "raw_path": None, "cutout.bases": {self.prefix: base}}
         await self.app(scope, receive, send)
 
 
+RESPONSE = "cutout.response"  # scope key: the Response the app answered with, for the journal
+
+
+def note_response(scope: Scope, response: Response) -> Response:
+    """Tell the journal what this request was answered with (every responder of the app calls it)."""
+    scope[RESPONSE] = response
+    return response
+
+
 class JournalRecorder:
-    """Records every request outside /__mock with its response (bodies truncated, binary as a size)."""
+    """Records every request outside /__mock with its response (bodies truncated, binary as a size).
+
+    The response is read from the object the app noted (``note_response``), not from the messages
+    sent: wrapping ``send`` for every request cost a status poll more than the record itself. A
+    request nothing noted ended in an exception, which Starlette answers 500, and is recorded so.
+    Bodies of files and streams are not kept (a file shows as its Content-Length).
+    """
 
     BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})  # their receive is not wrapped
 
@@ -71,9 +80,13 @@ class JournalRecorder:
             await self.app(scope, receive, send)
             return
         started, at = time.perf_counter(), self.clock.now()
+        if scope["method"] in self.BODYLESS:
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                self._record(scope, at, started, b"")
+            return
         request_body: list[bytes] = []
-        response_body: list[bytes] = []
-        start: list[Message] = []
 
         async def recording_receive() -> Message:
             message = await receive()
@@ -81,54 +94,37 @@ class JournalRecorder:
                 request_body.append(message.get("body", b""))
             return message
 
-        async def recording_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                start.append(message)
-            elif message["type"] == "http.response.body" and len(response_body) < 4:
-                response_body.append(message.get("body", b""))
-            await send(message)
-
-        wrapped = receive if scope["method"] in self.BODYLESS else recording_receive
         try:
-            await self.app(scope, wrapped, recording_send)
+            await self.app(scope, recording_receive, send)
         finally:
-            self._record(scope, at, started, request_body, response_body, start[0] if start else None)
+            self._record(scope, at, started, b"".join(request_body)[:BODY_LIMIT])
 
-    def _record(
-        self,
-        scope: Scope,
-        at: float,
-        started: float,
-        request_body: list[bytes],
-        response_body: list[bytes],
-        start: Message | None,
-    ) -> None:
+    def _record(self, scope: Scope, at: float, started: float, request_body: bytes) -> None:
+        response: Response | None = scope.get(RESPONSE)
+        if response is None:
+            status, headers, body = 500, (), b""
+        else:
+            status, headers = response.status_code, tuple(response.raw_headers)
+            body = b"" if scope["method"] == "HEAD" else getattr(response, "body", b"")[:BODY_LIMIT]
         path = scope["path"]
         self.journal.record(
             Entry(
-                id=self.journal.next_id(),
-                at=at,
-                method=scope["method"],
-                path=path,
-                query=scope.get("query_string", b""),
-                provider=self.providers.get(path.split("/", 2)[1]),
-                operation=scope.get("cutout.operation"),
-                key=scope.get("cutout.key"),
-                status=start["status"] if start else 500,
-                duration_ms=round((time.perf_counter() - started) * 1000, 3),
-                request_headers=tuple(scope.get("headers", ())),
-                request_body=_kept(request_body),
-                response_headers=tuple(start.get("headers", ())) if start else (),
-                response_body=_kept(response_body),
+                0,  # the journal numbers it
+                at,
+                scope["method"],
+                path,
+                scope.get("query_string", b""),
+                self.providers.get(path.split("/", 2)[1]),
+                scope.get("cutout.operation"),
+                scope.get("cutout.key"),
+                status,
+                (time.perf_counter() - started) * 1000,
+                tuple(scope["headers"]),
+                request_body,
+                headers,
+                body,
             )
         )
-
-
-def _kept(chunks: list[bytes]) -> bytes:
-    """The first BODY_LIMIT bytes of a body (one chunk, the usual case, is sliced without a join)."""
-    if len(chunks) == 1:
-        return chunks[0][:BODY_LIMIT]
-    return b"".join(chunks)[:BODY_LIMIT]
 
 
 class SyncControls:

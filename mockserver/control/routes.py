@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from mockserver.control import actions, scenario
 from mockserver.control.actions import ControlError
+from mockserver.http import JsonResponse
 from mockserver.runtime import Mock
 from mockserver.samples import sample
 from mockserver.spec import Operation, Validator, load_spec, operations, parameter_errors
@@ -124,7 +125,7 @@ async def list_faults(mock: Mock, request: Request) -> Any:
 
 
 async def add_fault(mock: Mock, request: Request) -> Any:
-    return JSONResponse(actions.add_fault(mock, await _json(request)), 201)
+    return JsonResponse(actions.add_fault(mock, await _json(request)), 201)
 
 
 async def clear_faults(mock: Mock, request: Request) -> Any:
@@ -223,8 +224,8 @@ def _endpoint(mock: Mock, handler: ControlHandler, contract: Contract) -> Callab
             if mock.controls is not None and request.method != "GET":
                 mock.controls.publish()  # other workers take the clock and limits from here
         except ControlError as refusal:
-            return JSONResponse({"detail": refusal.detail}, refusal.status)
-        return answer if isinstance(answer, Response) else JSONResponse(answer)
+            return JsonResponse({"detail": refusal.detail}, refusal.status)
+        return answer if isinstance(answer, Response) else JsonResponse(answer)
 
     return endpoint
 

@@ -141,10 +141,8 @@ class RedisJournal:
         self._list, self._seq = store.key("journal"), store.key("journal", "seq")
         self._record = store.client.register_script(_RECORD)
 
-    def next_id(self) -> int:
-        return 0  # the script numbers the entry
-
     def record(self, entry: Entry) -> None:
+        """The script numbers the entry."""
         self._record(keys=[self._list, self._seq], args=[json.dumps(entry.to_dict()), self._capacity])
 
     def clear(self) -> None:

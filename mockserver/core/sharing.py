@@ -28,8 +28,7 @@ from mockserver.core.ratelimit import Limit, RateLimiter
 
 
 class JournalLike(Protocol):
-    def next_id(self) -> int: ...
-    def record(self, entry: Entry) -> None: ...
+    def record(self, entry: Entry) -> None: ...  # numbers the entry: its own id is ignored
     def clear(self) -> None: ...
     def query(
         self,

@@ -117,10 +117,8 @@ class SqliteJournal:
         self._store, self._capacity = store, capacity
         self._writes = 0
 
-    def next_id(self) -> int:
-        return 0  # the row id is the entry's id
-
     def record(self, entry: Entry) -> None:
+        """The row id numbers the entry."""
         with self._store.transaction() as db:
             db.execute(
                 "INSERT INTO journal (provider, key, data) VALUES (?, ?, ?)",

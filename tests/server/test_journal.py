@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mockserver.core.journal import Entry, Journal
 
@@ -60,8 +64,54 @@ async def test_rejected_requests_are_recorded_too(client: httpx.AsyncClient) -> 
 def test_journal_is_bounded() -> None:
     journal = Journal(capacity=3)
     for i in range(5):
-        journal.record(
-            Entry(journal.next_id(), float(i), "GET", f"/p{i}", b"", None, None, None, 200, 1.0, (), b"", (), b"")
-        )
+        journal.record(Entry(0, float(i), "GET", f"/p{i}", b"", None, None, None, 200, 1.0, (), b"", (), b""))
     assert [e["path"] for e in journal.query()] == ["/p2", "/p3", "/p4"]
     assert [e["path"] for e in journal.query(limit=1)] == ["/p4"]
+
+
+PATHS = st.one_of(
+    st.sampled_from(
+        [
+            "/pixelcut/v1/credits",
+            "/pixelcut/v1/credits/",
+            "/pixelcut/v1/remove-background",
+            "/pixelcut/v1/video/remove-background/job/nope",
+            "/pixelcut/assets/public/result/nope.png",
+            "/fal/queue/pixelcut/video-background-removal/requests/nope/status",
+            "/pixazo/v1/status/nope",
+            "/pixelapi/v1/models",
+            "/pixelapi/v1/files/nope",
+            "/",
+            "/nowhere",
+        ]
+    ),
+    st.builds(
+        "/{}/{}".format,
+        st.sampled_from(["pixelcut", "fal", "pixazo", "pixelapi", "x"]),
+        st.text(alphabet="abcz/-.%0", max_size=12),
+    ),
+)
+
+
+async def test_every_answer_is_recorded_as_sent(app: Any) -> None:
+    """Hypothesis: whatever answers a request (an operation, the provider's 404, a 405, the media
+    route), the journal records the status and content type the client received."""
+    import anyio
+
+    transport = httpx.ASGITransport(app=app)
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.sampled_from(["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]), PATHS)
+    def check(method: str, path: str) -> None:
+        async def call() -> tuple[httpx.Response, dict[str, Any]]:
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+                response = await c.request(method, path, headers={"X-API-KEY": "sk_j", "Authorization": "Key k"})
+                return response, (await c.get("/__mock/journal", params={"limit": 1})).json()["entries"][-1]
+
+        response, entry = anyio.from_thread.run(call)
+        assert (entry["method"], entry["status"]) == (method, response.status_code)
+        assert entry["response_headers"].get("content-type") == response.headers.get("content-type")
+        if method != "HEAD" and "json" in response.headers.get("content-type", ""):
+            assert entry["response_body"] == response.text
+
+    await anyio.to_thread.run_sync(check)

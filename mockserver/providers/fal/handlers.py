@@ -8,13 +8,14 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from mockserver.core.clock import iso
 from mockserver.core.jobs import Job, State
 from mockserver.core.webhooks import Headers
 from mockserver.engine import inputs
 from mockserver.engine.errors import InvalidOption
+from mockserver.http import JsonResponse
 from mockserver.providers.base import Context
 from mockserver.providers.fal import vocabulary as words
 from mockserver.providers.work import VideoJob, cutout_options, input_stem, submit_video_cutout
@@ -61,7 +62,7 @@ async def queue_submit(ctx: Context) -> Response:
         "queue_position": job.queue_position(ctx.now()),
         **_urls(ctx, job.id),
     }
-    return JSONResponse(body)
+    return JsonResponse(body)
 
 
 def _logs(job: Job, state: State) -> list[dict[str, str]]:
@@ -99,7 +100,7 @@ async def queue_status(ctx: Context) -> Response:
     job = ctx.own_job(ctx.request.path_params["request_id"])
     ctx.extra_headers["x-fal-request-id"] = job.id
     body, state = _status_body(ctx, job, _wants_logs(ctx))
-    return JSONResponse(body, 200 if state.terminal else 202)
+    return JsonResponse(body, 200 if state.terminal else 202)
 
 
 async def queue_status_stream(ctx: Context) -> Response:
@@ -155,7 +156,7 @@ def _result_response(ctx: Context, job: Job) -> Response:
     if not state.terminal:
         raise words.detail(400, "Request is still in progress")
     status, body = _result(ctx, job, state)
-    return JSONResponse(body, status, headers=words.error_headers(body) if status >= 400 else None)
+    return JsonResponse(body, status, headers=words.error_headers(body) if status >= 400 else None)
 
 
 def webhook_payload(ctx: Context, job: Job) -> dict[str, Any]:
@@ -185,7 +186,7 @@ def webhook_headers(ctx: Context, job: Job) -> Headers:
 
 async def jwks(ctx: Context) -> Response:
     """The public keys that verify the mock's webhook signatures (https://rest.fal.ai/.well-known/jwks.json)."""
-    return JSONResponse(ctx.mock.signer.jwks())
+    return JsonResponse(ctx.mock.signer.jwks())
 
 
 async def queue_result(ctx: Context) -> Response:
@@ -198,7 +199,7 @@ async def queue_cancel(ctx: Context) -> Response:
     request_id = ctx.request.path_params["request_id"]
     job = ctx.mock.store.get_job(ctx.provider.name, request_id)
     if job is None or job.owner != ctx.key:
-        return JSONResponse({"status": "NOT_FOUND"}, 404)
+        return JsonResponse({"status": "NOT_FOUND"}, 404)
     ctx.extra_headers["x-fal-request-id"] = job.id  # echoed only once it names a real request
     now = ctx.now()
     cancelled = []
@@ -212,8 +213,8 @@ async def queue_cancel(ctx: Context) -> Response:
     if cancelled:
         ctx.mock.refund_job(ctx.provider.name, request_id)
         ctx.job_changed(cancelled[0])
-        return JSONResponse({"status": "CANCELLATION_REQUESTED"}, 202)
-    return JSONResponse({"status": "ALREADY_COMPLETED"}, 400)
+        return JsonResponse({"status": "CANCELLATION_REQUESTED"}, 202)
+    return JsonResponse({"status": "ALREADY_COMPLETED"}, 400)
 
 
 async def run(ctx: Context) -> Response:
@@ -221,11 +222,11 @@ async def run(ctx: Context) -> Response:
     job = await _start(ctx, inline=True)
     stored = ctx.mock.store.get_job(ctx.provider.name, job.id) or job
     status, body = _result(ctx, stored, stored.final_state())
-    return JSONResponse(body, status, headers=words.error_headers(body) if status >= 400 else None)
+    return JsonResponse(body, status, headers=words.error_headers(body) if status >= 400 else None)
 
 
 async def storage_token(ctx: Context) -> Response:
-    return JSONResponse(
+    return JsonResponse(
         {
             "token": words.cdn_token(ctx.key),
             "token_type": "Bearer",
@@ -242,4 +243,4 @@ async def cdn_upload(ctx: Context) -> Response:
     ref = ctx.mock.media.save(
         ctx.provider.name, name, ctx.body.content_type, words.UPLOAD_TTL, data=ctx.body.files["body"]
     )
-    return JSONResponse({"access_url": ctx.media_url(ref)})
+    return JsonResponse({"access_url": ctx.media_url(ref)})

@@ -12,7 +12,7 @@ from mockserver.core.accounts import FramePrice
 from mockserver.core.jobs import MediaRef, State
 from mockserver.core.ratelimit import Decision
 from mockserver.engine.errors import MediaError
-from mockserver.http import ApiError, BadBody
+from mockserver.http import ApiError, BadBody, header
 
 APP = "pixelcut/video-background-removal"
 STATUS = {State.QUEUED: "IN_QUEUE", State.RUNNING: "IN_PROGRESS"}  # every other state is COMPLETED
@@ -52,7 +52,7 @@ def validation(loc: list[str | int], msg: str, kind: str) -> ApiError:
 
 def api_key(request: Request) -> str | None:
     """``Authorization: Key <key>`` for the API; ``Bearer <cdn token>`` (which names its key) on the CDN."""
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    scheme, _, value = header(request, "authorization").partition(" ")
     value = value.strip()
     if scheme.lower() == "key":
         return value or None

@@ -1,6 +1,7 @@
 """Pixazo gateway (gateway.pixazo.ai): Pixelcut video background removal through APIM."""
 
 from mockserver.core.jobs import State
+from mockserver.http import header
 from mockserver.providers.base import Provider, Surface
 from mockserver.providers.pixazo import handlers, vocabulary
 from mockserver.providers.pixazo.routes import HANDLERS
@@ -16,7 +17,7 @@ PIXAZO = Provider(
     },
     vocabulary=vocabulary.PixazoVocabulary(),
     handlers=HANDLERS,
-    api_key=lambda request: request.headers.get("ocp-apim-subscription-key"),
+    api_key=lambda request: header(request, "ocp-apim-subscription-key") or None,
     starting_balance=10.0,
     video_price=vocabulary.VIDEO_PRICE,
     media_surface="media",

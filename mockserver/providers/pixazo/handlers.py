@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from mockserver.core.clock import iso
 from mockserver.core.jobs import Job, State
 from mockserver.engine import inputs
 from mockserver.engine.errors import InvalidOption
+from mockserver.http import JsonResponse
 from mockserver.providers.base import Context
 from mockserver.providers.pixazo import vocabulary as words
 from mockserver.providers.work import VideoJob, cutout_options, submit_video_cutout
@@ -28,7 +29,7 @@ async def submit(ctx: Context) -> Response:
     webhook = ctx.request.headers.get("x-webhook-url")
     await submit_video_cutout(ctx, words.MODEL_ID, spec, job_id=request_id, webhook_url=webhook)
     polling_url = ctx.url("gateway", f"/v2/requests/status/{request_id}")
-    return JSONResponse({"request_id": request_id, "status": "QUEUED", "polling_url": polling_url}, 202)
+    return JsonResponse({"request_id": request_id, "status": "QUEUED", "polling_url": polling_url}, 202)
 
 
 def status_body(ctx: Context, job: Job, final: bool = False) -> dict[str, Any]:
@@ -60,4 +61,4 @@ def webhook_payload(ctx: Context, job: Job) -> dict[str, Any]:
 
 
 async def status(ctx: Context) -> Response:
-    return JSONResponse(status_body(ctx, ctx.own_job(ctx.request.path_params["request_id"])))
+    return JsonResponse(status_body(ctx, ctx.own_job(ctx.request.path_params["request_id"])))

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from mockserver.core.clock import iso
 from mockserver.core.jobs import Job, State
@@ -20,6 +20,7 @@ from mockserver.engine import generate, imageops, inputs
 from mockserver.engine.compose import TRANSPARENT, composite, encode_png
 from mockserver.engine.errors import MediaError
 from mockserver.engine.segment import segment
+from mockserver.http import JsonResponse
 from mockserver.providers.base import Context
 from mockserver.providers.pixelapi import vocabulary as words
 from mockserver.providers.work import image_job, load_input_image
@@ -51,7 +52,7 @@ async def _accepted(
         "credits_used": cost,
         **extra,
     }
-    return JSONResponse(body)
+    return JsonResponse(body)
 
 
 async def _image_source(ctx: Context, name: str = "image") -> tuple[bytes | None, str | None]:
@@ -232,7 +233,7 @@ def _generation(ctx: Context, job: Job) -> dict[str, Any]:
 
 
 async def get_generation(ctx: Context) -> Response:
-    return JSONResponse(_generation(ctx, ctx.own_job(ctx.request.path_params["generation_id"])))
+    return JsonResponse(_generation(ctx, ctx.own_job(ctx.request.path_params["generation_id"])))
 
 
 MODELS = [
@@ -250,12 +251,12 @@ MODELS = [
 
 
 async def list_models(ctx: Context) -> Response:
-    return JSONResponse({"models": MODELS})
+    return JsonResponse({"models": MODELS})
 
 
 async def account_balance(ctx: Context) -> Response:
     assert ctx.account is not None
-    return JSONResponse(
+    return JsonResponse(
         {
             "credits_remaining": ctx.account.balance,
             "plan": ctx.account.plan,
@@ -277,7 +278,7 @@ async def account_usage(ctx: Context) -> Response:
     limit, days = _query_int(ctx, "limit", 50, 1, 500), _query_int(ctx, "days", 30, 1, 365)
     since = ctx.now() - days * 86400
     jobs = [j for j in ctx.mock.store.list_jobs(ctx.provider.name, ctx.key) if j.created_at >= since]
-    return JSONResponse({"usage": [_generation(ctx, j) for j in reversed(jobs)][:limit]})
+    return JsonResponse({"usage": [_generation(ctx, j) for j in reversed(jobs)][:limit]})
 
 
 # --- virtual try-on -------------------------------------------------------------------------
@@ -341,7 +342,7 @@ async def virtual_tryon(ctx: Context) -> Response:
     job_id = ctx.mock.ids.hex(24)
     cost = words.COSTS["virtual-tryon"]
     await ctx.submit("virtual-tryon", {"category": category}, work, job_id=job_id, cost=cost, run_seconds=3.0)
-    return JSONResponse({"job_id": job_id, "status": "queued", "credits_used": cost})
+    return JsonResponse({"job_id": job_id, "status": "queued", "credits_used": cost})
 
 
 async def tryon_job(ctx: Context) -> Response:
@@ -361,4 +362,4 @@ async def tryon_job(ctx: Context) -> Response:
         body["inference_time_ms"] = round((job.finished_at() - job.started_at()) * 1000)
     elif state.terminal:
         body["error_message"] = (job.error or {}).get("message", "Try-on failed")
-    return JSONResponse(body)
+    return JsonResponse(body)

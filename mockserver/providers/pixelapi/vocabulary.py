@@ -13,7 +13,7 @@ from mockserver.core.ratelimit import Decision, Limit
 from mockserver.core.store import Account
 from mockserver.engine import inputs
 from mockserver.engine.errors import MediaError
-from mockserver.http import ApiError, BadBody
+from mockserver.http import ApiError, BadBody, header
 
 STATUS = {
     State.QUEUED: "queued",
@@ -64,17 +64,17 @@ def state_word(state: State, request: Request) -> str:
 
 
 def user_agent_gate(request: Request) -> ApiError | None:
-    agent = request.headers.get("user-agent", "").strip()
+    agent = header(request, "user-agent").strip()
     if not agent or _LIBRARY_AGENT.match(agent):
         return detail(403, "Blocked by CDN: set a custom User-Agent header (e.g. MyApp/1.0)")
     return None
 
 
 def api_key(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    scheme, _, token = header(request, "authorization").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
-    return request.headers.get("x-api-key")
+    return header(request, "x-api-key") or None
 
 
 def media_path(ref: MediaRef) -> str:

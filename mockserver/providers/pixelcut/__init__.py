@@ -1,5 +1,6 @@
 """Pixelcut (api.developer.pixelcut.ai): image and video background removal."""
 
+from mockserver.http import header
 from mockserver.providers.base import Provider, Surface
 from mockserver.providers.pixelcut import vocabulary
 from mockserver.providers.pixelcut.routes import HANDLERS
@@ -14,7 +15,7 @@ PIXELCUT = Provider(
     },
     vocabulary=vocabulary.PixelcutVocabulary(),
     handlers=HANDLERS,
-    api_key=lambda request: request.headers.get("x-api-key"),
+    api_key=lambda request: header(request, "x-api-key") or None,
     starting_balance=100.0,
     media_surface="assets",
     media_route="/public/result/{media_id}.{ext}",

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from mockserver.core.jobs import State
 from mockserver.engine import compose, inputs
 from mockserver.engine.errors import InvalidOption, MediaError
 from mockserver.engine.segment import segment
 from mockserver.engine.video import choose_format
+from mockserver.http import JsonResponse
 from mockserver.providers.base import Context
 from mockserver.providers.pixelcut import vocabulary as words
 from mockserver.providers.work import VideoJob, input_stem, load_input_image, submit_video_cutout
@@ -81,7 +82,7 @@ async def remove_background(ctx: Context) -> Response:
     ref = ctx.mock.media.save(
         ctx.provider.name, f"{input_stem(url or 'image')}.png", "image/png", words.RESULT_TTL, data=png
     )
-    return JSONResponse({"result_url": ctx.media_url(ref)})
+    return JsonResponse({"result_url": ctx.media_url(ref)})
 
 
 def _cutout_png(rgb: Any, shadow: compose.Shadow | None, crop: bool, margins: dict[str, tuple[str, float]]) -> bytes:
@@ -106,7 +107,7 @@ async def video_remove_background(ctx: Context) -> Response:
         url, fmt, background, inputs.PIXELCUT_VIDEO, words.RESULT_TTL, f"{input_stem(url, 'video')}.{fmt.extension}"
     )
     await submit_video_cutout(ctx, "video-remove-background", spec, job_id=job_id)
-    return JSONResponse({"job_id": job_id}, 202, headers={"Location": f"/v1/video/remove-background/job/{job_id}"})
+    return JsonResponse({"job_id": job_id}, 202, headers={"Location": f"/v1/video/remove-background/job/{job_id}"})
 
 
 async def video_job_status(ctx: Context) -> Response:
@@ -119,9 +120,9 @@ async def video_job_status(ctx: Context) -> Response:
         code = words.JOB_ERROR_CODE.get(state, "invalid_parameter")
         message = (job.error or {}).get("message", "Job processing failed")
         body["error"] = {"message": message, "error_code": code}
-    return JSONResponse(body)
+    return JsonResponse(body)
 
 
 async def get_credits(ctx: Context) -> Response:
     assert ctx.account is not None
-    return JSONResponse({"credits": ctx.account.balance})
+    return JsonResponse({"credits": ctx.account.balance})
