@@ -86,12 +86,15 @@ def _text(body: bytes, headers: dict[str, str], method: str) -> str:
     return f"<{size} bytes {content_type or 'binary'}>"
 
 
+_MARSHAL_VERSION = 2  # binary floats, no back-references: half the time of the default (4)
+
+
 class Journal:
     """The in-process journal: a bounded deque of entries, each kept as one marshalled bytes object.
 
     One object per request instead of the ~25 an entry holds (path, header tuples, bodies...): on a
     real server, keeping 10,000 requests' scattered objects and freeing the oldest on each request
-    cost a status poll ~8 % of its throughput; marshalling one costs ~1 us. Bytes are not tracked by
+    cost a status poll ~8 % of its throughput; marshalling one costs ~0.4 us. Bytes are not tracked by
     the cyclic GC either, so a full journal adds nothing to a collection. No lock: ``deque.append``
     and ``list(deque)`` each run in C under the GIL, so a reader never sees half an entry.
     """
@@ -102,7 +105,7 @@ class Journal:
 
     def record(self, entry: Entry) -> None:
         """Numbered here (itertools.count's next is atomic under the GIL)."""
-        self._entries.append(marshal.dumps((next(self._ids), *entry[1:])))
+        self._entries.append(marshal.dumps((next(self._ids), *entry[1:]), _MARSHAL_VERSION))
 
     def clear(self) -> None:
         self._entries.clear()
