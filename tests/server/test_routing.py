@@ -82,7 +82,18 @@ def test_surface_names() -> None:
 
 async def test_unknown_paths_and_methods(client: httpx.AsyncClient) -> None:
     assert (await client.get("/nothing/here")).status_code == 404
-    assert (await client.delete("/pixelcut/v1/credits")).status_code == 405
+    not_allowed = await client.delete("/pixelcut/v1/credits")
+    assert not_allowed.status_code == 405 and not_allowed.headers["allow"] in ("GET, HEAD", "HEAD, GET")
+    assert (await client.head("/pixelcut/v1/credits", headers={"X-API-KEY": "sk_h"})).status_code == 200
+
+
+async def test_a_trailing_slash_is_the_providers_404_not_a_redirect(client: httpx.AsyncClient) -> None:
+    """Starlette would redirect ``/v1/credits/`` to ``/v1/credits``; the providers document no such
+    path, so it is answered like any unknown one (and a client's stray slash shows up at once)."""
+    r = await client.get("/pixelcut/v1/credits/", headers={"X-API-KEY": "sk_s"})
+    assert r.status_code == 404 and set(r.json()) == {"error", "error_code"}
+    status = await client.get("/fal/queue/pixelcut/video-background-removal/requests/x/status/")
+    assert status.status_code == 404 and "detail" in status.json()
 
 
 async def test_sqlite_state_survives_a_restart(tmp_path: Path) -> None:
