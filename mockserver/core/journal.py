@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import marshal
 from collections import deque
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 KEPT_HEADERS = frozenset(
@@ -86,6 +87,23 @@ def _text(body: bytes, headers: dict[str, str], method: str) -> str:
     return f"<{size} bytes {content_type or 'binary'}>"
 
 
+def journal_matches(
+    entry: Mapping[str, Any],
+    provider: str | None = None,
+    key: str | None = None,
+    path: str | None = None,
+    method: str | None = None,
+) -> bool:
+    """The journal's filters on one entry as a mapping (`path` matches as a substring): every
+    journal, in memory, SQLite or Redis, filters with this."""
+    return (
+        (provider is None or entry["provider"] == provider)
+        and (key is None or entry["key"] == key)
+        and (path is None or path in entry["path"])
+        and (method is None or entry["method"] == method.upper())
+    )
+
+
 _MARSHAL_VERSION = 2  # binary floats, no back-references: half the time of the default (4)
 
 
@@ -120,13 +138,6 @@ class Journal:
         limit: int = 100,
     ) -> list[dict[str, Any]]:
         """Matching entries, oldest first; `path` matches as a substring."""
-        entries = [Entry._make(marshal.loads(raw)) for raw in list(self._entries)]
-        found = [
-            e
-            for e in entries
-            if (provider is None or e.provider == provider)
-            and (key is None or e.key == key)
-            and (path is None or path in e.path)
-            and (method is None or e.method == method.upper())
-        ]
+        entries = (Entry._make(marshal.loads(raw)) for raw in list(self._entries))
+        found = [e for e in entries if journal_matches(e._asdict(), provider, key, path, method)]
         return [e.to_dict() for e in found[-limit:]]

@@ -9,7 +9,8 @@ interfaces over its own storage; what does not depend on the storage is written 
   conditional count, and a request that loses that race picks again, so `times=3` fires 3 times.
 - ``SharedControls``: the clock and the rate-limit policy are one versioned document; a process
   compares the version before each request and loads the document when another changed it.
-- ``journal_matches``: the journal's filters once, for every stored journal.
+
+(The journal's filters, ``journal.journal_matches``, serve the in-memory journal too.)
 """
 
 from __future__ import annotations
@@ -71,22 +72,6 @@ class Shared:
 def process_name() -> str:
     """This process among replicas on several machines (ids are seeded with it, leases held by it)."""
     return f"{socket.gethostname()}/{os.getpid()}"
-
-
-def journal_matches(
-    entry: Mapping[str, Any],
-    provider: str | None = None,
-    key: str | None = None,
-    path: str | None = None,
-    method: str | None = None,
-) -> bool:
-    """The journal's filters on one stored entry (`path` matches as a substring)."""
-    return (
-        (provider is None or entry["provider"] == provider)
-        and (key is None or entry["key"] == key)
-        and (path is None or path in entry["path"])
-        and (method is None or entry["method"] == method.upper())
-    )
 
 
 class StoredFaults(Faults, ABC):

@@ -13,9 +13,9 @@ from typing import Any
 
 from mockserver.core.clock import MockClock
 from mockserver.core.faults import Rule
-from mockserver.core.journal import Entry
+from mockserver.core.journal import Entry, journal_matches
 from mockserver.core.ratelimit import Decision, Limit, RateLimiter, take_token
-from mockserver.core.sharing import Shared, SharedControls, StoredFaults, journal_matches
+from mockserver.core.sharing import Shared, SharedControls, StoredFaults
 from mockserver.core.store import SqliteStore
 
 SCHEMA = """
