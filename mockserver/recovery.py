@@ -43,6 +43,8 @@ def recover(mock: Mock, *, files: bool = True) -> Recovered:
             job.outcome, job.error, job.done_at = State.ERRORED, dict(LOST), now
 
     for job in mock.store.unfinished_jobs():
+        if mock.holds_lease(job.provider, job.id):
+            continue  # its work runs here: no claim to try (one Redis round trip per job and sweep)
         if mock.leases is not None and not mock.leases.claim(job.provider, job.id):
             continue  # a live replica runs it
         mock.store.update_job(job.provider, job.id, end)

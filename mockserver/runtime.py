@@ -254,6 +254,10 @@ class Mock:
             self.store.update_job(job.provider, job.id, add)
         return taken
 
+    def holds_lease(self, provider: str, job_id: str) -> bool:
+        """Whether this process leased the job and runs its work now."""
+        return (provider, job_id) in self._running
+
     def renew_leases(self) -> None:
         """Tell the other replicas this process still runs its jobs."""
         if self.leases is not None:
