@@ -82,9 +82,7 @@ class RedisRateLimiter(RateLimiter):
         self._take = store.client.register_script(_TAKE_TOKEN)
 
     def reset(self) -> None:
-        names = list(self._store.client.scan_iter(match=self._store.key("bucket", "*"), count=1000))
-        if names:
-            self._store.client.unlink(*names)
+        self._store.delete_kinds("bucket")
 
     def take(self, provider: str, key: str, limit: Limit) -> Decision:
         now = self._clock.now()

@@ -223,9 +223,12 @@ class RedisStore:
 
     def reset(self) -> None:
         """Delete the jobs, accounts and media records of this mock (its prefix), nothing else."""
-        names = [self.key(fixed) for fixed in ("jobs", "unfinished", "accounts")]
-        for kind in ("job", "owner", "account", "media"):
-            names += self.client.scan_iter(match=self.key(kind, "*"), count=1000)
+        self.client.unlink(*(self.key(fixed) for fixed in ("jobs", "unfinished", "accounts")))
+        self.delete_kinds("job", "owner", "account", "media")
+
+    def delete_kinds(self, *kinds: str) -> None:
+        """Delete every key of these kinds under this prefix (``job`` -> ``<prefix>job:*``), in batches."""
+        names = [name for kind in kinds for name in self.client.scan_iter(match=self.key(kind, "*"), count=1000)]
         for start in range(0, len(names), 1000):
             self.client.unlink(*names[start : start + 1000])
 
