@@ -10,7 +10,7 @@ Fixtures:
 - ``webhook_receiver``: a real local endpoint that records deliveries.
 
 Marker: ``@pytest.mark.cutout(provider="fal", scenario={...} | "file.yaml", clock="virtual" | "real",
-progression="polls" | "timed", rate_limits=False)``.
+progression="polls" | "timed", rate_limits=False, engine="auto" | "classic" | "u2netp" | "onnx:PATH")``.
 
 Defaults suit a test: a frozen clock, rate limits off, seed 0, and jobs that move on polls (queued,
 running, then done on the third status poll), so SDKs that poll on their own finish without anyone
@@ -38,12 +38,14 @@ from mockserver.settings import Settings
 MARKER = "cutout"
 CLOCKS = ("virtual", "real")
 PROGRESSIONS = ("polls", "timed")
+ENGINES = ("auto", "classic", "u2netp")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        f"{MARKER}(provider=None, scenario=None, clock='virtual', progression='polls', rate_limits=False): "
+        f"{MARKER}(provider=None, scenario=None, clock='virtual', progression='polls', rate_limits=False, "
+        "engine='auto'): "
         "set up the cutout-mock fixtures for this test",
     )
 
@@ -55,6 +57,7 @@ class Options:
     clock: str = "virtual"
     progression: str = "polls"
     rate_limits: bool = False
+    engine: str = "auto"
 
     @classmethod
     def of(cls, request: pytest.FixtureRequest) -> Options:
@@ -66,6 +69,8 @@ class Options:
             raise pytest.UsageError(f"cutout marker: clock must be one of {CLOCKS}")
         if options.progression not in PROGRESSIONS:
             raise pytest.UsageError(f"cutout marker: progression must be one of {PROGRESSIONS}")
+        if options.engine not in ENGINES and not options.engine.startswith("onnx:"):
+            raise pytest.UsageError(f"cutout marker: engine must be one of {ENGINES} or 'onnx:PATH'")
         return options
 
     def scenario_document(self, root: Path) -> dict[str, Any] | None:
@@ -85,6 +90,7 @@ def _prepare(control: MockControl, settings: Settings, options: Options, root: P
     if options.rate_limits:
         control.set_rate_limits(True)
     settings.progression = options.progression  # read per job, so it applies from the next submit
+    settings.engine = options.engine  # likewise
     document = options.scenario_document(root)
     if document:
         control.load_scenario(document)

@@ -75,7 +75,7 @@ def _segment_command(args: argparse.Namespace) -> int:
         requested = args.format or _EXTENSION_FORMAT.get(Path(args.output).suffix.lstrip(".").lower())
         fmt = choose_format(background, requested)
         bar = ProgressBar()
-        kwargs = {} if args.engine == "classic" else {"engine": engine}
+        kwargs = {} if args.engine in ("auto", "classic") else {"engine": engine}
         stats = process_video(src, args.output, fmt, background, progress=bar, **kwargs)
         bar.close()
     finally:
@@ -126,6 +126,7 @@ def _serve_command(args: argparse.Namespace) -> int:
         public_url=args.public_url,
         workers=args.workers,
         lease_seconds=args.lease_seconds,
+        **({"engine": args.engine} if args.engine else {}),
     )
     try:
         serve(settings)
@@ -160,6 +161,12 @@ def _verify_server_command(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+_ENGINE_HELP = (
+    "segmentation engine: auto (default: classic where it is safe, else the shipped u2netp model), "
+    "classic, u2netp, or onnx:PATH (your own saliency model)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cutout-mock", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -173,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="transparent, black, white, green, blue, magenta, custom or a hex colour",
     )
     seg.add_argument("--background-color", help="with --background custom: #RRGGBB")
-    seg.add_argument("--engine", default="classic", help="classic (default) or onnx:<path>")
+    seg.add_argument("--engine", default="auto", help=_ENGINE_HELP)
     seg.add_argument("--shadow", action="store_true", help="images: add a cast shadow (Pixelcut's default light)")
     seg.add_argument("--crop", action="store_true", help="images: crop to the subject")
     seg.set_defaults(handler=_segment_command)
@@ -202,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--scenario", type=Path, help="YAML/JSON set-up applied at start: seed, clock, rate_limits, accounts, faults"
     )
     srv.add_argument("--seed", type=int, help="seed ids and randomness for repeatable runs")
+    srv.add_argument("--engine", help=_ENGINE_HELP)
     srv.add_argument("--allow-fetch", action="store_true", help="allow input URLs on private networks")
     srv.add_argument("--journal-size", type=int, default=10_000, help="requests kept in /__mock/journal (0: off)")
     srv.add_argument("--no-rate-limits", action="store_true", help="turn the providers' per-key rate limits off")

@@ -32,6 +32,7 @@ from mockserver.core.store import MemoryStore, SqliteStore, Store
 from mockserver.core.webhooks import Webhooks
 from mockserver.engine import inputs
 from mockserver.engine.errors import MediaError
+from mockserver.engine.segment import Segmenter, get_segmenter
 from mockserver.samples import SampleTransport
 from mockserver.settings import Settings
 
@@ -131,6 +132,7 @@ class Mock:
             self.limiter = RateLimiter(self.clock, settings.rate_limits)
             self.journal = Journal(settings.journal_size)
             self.faults = Faults(settings.seed)
+        get_segmenter(settings.engine)  # an unknown engine or a missing model file fails at start-up
         self.media = MediaStore(state_dir / "media", self.store, self.clock, self.ids)
         self.signer = Signer.load_or_create(state_dir / "keys" / "webhook-ed25519.pem")
         self.webhooks = Webhooks(self.clock, self.ids, self._webhook_client)
@@ -145,6 +147,11 @@ class Mock:
             f"{settings.host}:{own_port}",
         }
         self._app: Any = None
+
+    @property
+    def engine(self) -> Segmenter:
+        """The segmentation engine of `settings.engine`, read per job (the plugin's marker sets it per test)."""
+        return get_segmenter(self.settings.engine)
 
     def reseed(self, seed: int | None) -> None:
         """Ids and fault draws repeat from here on (per process when several workers share the port)."""

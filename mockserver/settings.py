@@ -21,7 +21,7 @@ class Settings:
     keys_file: Path | None = None  # JSON {provider: {key: {"balance": n, "plan": p}}}: strict auth
     scenario_file: Path | None = None  # YAML/JSON set-up applied at start (control/scenario.py)
     seed: int | None = None
-    engine: str = "classic"
+    engine: str = "auto"  # "auto", "classic", "u2netp" or "onnx:<path>" (engine/segment.py); read per job
     allow_private_fetch: bool = False
     journal_size: int = 10_000  # requests kept in the journal; 0 turns it off
     rate_limits: bool = True  # per-key limits of each provider (off in the test settings unless asked)

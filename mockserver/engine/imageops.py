@@ -15,7 +15,7 @@ import numpy as np
 from mockserver.engine.compose import over_image
 from mockserver.engine.errors import InvalidOption, MediaError, ResolutionTooHigh
 from mockserver.engine.generate import prompt_rng, scene
-from mockserver.engine.segment import segment
+from mockserver.engine.segment import Segmenter, segment
 
 UPSCALE_MAX_INPUT_SIDE = 2048  # a 4x output of 8192 px is the most the mock will render
 
@@ -122,9 +122,11 @@ def remove_object(rgb: np.ndarray, mask: np.ndarray | None = None, prompt: str |
     return np.where(keep, filled, rgb)
 
 
-def replace_background(rgb: np.ndarray, prompt: str, seed: int | None = None) -> np.ndarray:
+def replace_background(
+    rgb: np.ndarray, prompt: str, seed: int | None = None, engine: Segmenter | None = None
+) -> np.ndarray:
     h, w = rgb.shape[:2]
-    alpha = segment(rgb, require_subject=True)
+    alpha = segment(rgb, engine, require_subject=True)
     return over_image(rgb, alpha, scene(prompt, w, h, seed))
 
 
@@ -139,7 +141,9 @@ class TryOnError(MediaError):
         self.code = code
 
 
-def virtual_tryon(person: np.ndarray, garment: np.ndarray, category: str) -> np.ndarray:
+def virtual_tryon(
+    person: np.ndarray, garment: np.ndarray, category: str, engine: Segmenter | None = None
+) -> np.ndarray:
     """The garment, cut out of its photo, fitted to the person's torso rows and clipped to the body."""
     if category not in TRYON_CATEGORIES:
         raise TryOnError("invalid_category", "category must be one of: upperbody, lowerbody, dress")
@@ -148,7 +152,7 @@ def virtual_tryon(person: np.ndarray, garment: np.ndarray, category: str) -> np.
         raise TryOnError("image_too_small", f"Person image is too small (minimum 100px), got {pw}x{ph}px")
     if pw > ph:
         raise TryOnError("wrong_aspect_ratio", "Person image is wider than tall; use a portrait photo")
-    body = segment(person) > 0.5
+    body = segment(person, engine) > 0.5
     rows = np.flatnonzero(body.any(axis=1))
     if len(rows) < ph * 0.3:
         raise TryOnError("body_segmentation_failed", "Could not identify the clothing region")
@@ -159,7 +163,7 @@ def virtual_tryon(person: np.ndarray, garment: np.ndarray, category: str) -> np.
     if len(cols) == 0 or y1 - y0 < 8:
         raise TryOnError("body_segmentation_failed", "Could not identify the clothing region")
     x0, x1 = cols[0], cols[-1] + 1
-    g_alpha = segment(garment)
+    g_alpha = segment(garment, engine)
     ys, xs = np.nonzero(g_alpha > 0.5)
     if len(ys) == 0:
         raise TryOnError("body_segmentation_failed", "Could not find the garment in its image")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -85,3 +86,30 @@ def test_corrupt_and_missing_inputs(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["segment", str(tmp_path / "missing.png"), str(tmp_path / "o.png")]) == 2
     err = capsys.readouterr().err
     assert "could not be opened" in err and "No such file" in err
+
+
+@pytest.mark.parametrize("engine", ["auto", "classic", "u2netp"])
+def test_image_cutout_with_each_engine(photo: tuple[Path, np.ndarray], tmp_path: Path, engine: str) -> None:
+    path, truth = photo
+    out = tmp_path / "cut.png"
+    assert main(["segment", str(path), str(out), "--engine", engine]) == 0
+    with Image.open(out) as image:
+        assert iou(np.asarray(image)[..., 3] / 255, truth) >= 0.90
+
+
+def test_an_unknown_engine_is_a_clear_error(
+    photo: tuple[Path, np.ndarray], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["segment", str(photo[0]), str(tmp_path / "o.png"), "--engine", "u2net"]) == 2
+    assert "unknown engine 'u2net'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_serve_refuses_an_unknown_engine_at_start(tmp_path: Path, how: str) -> None:
+    command = [sys.executable, "-m", "mockserver.cli", "serve", "--port", "0", "--state-dir", str(tmp_path)]
+    env = {**os.environ, "CUTOUT_MOCK_ENGINE": "onnx:/nowhere/model.onnx"} if how == "environment" else None
+    flags = ["--engine", "onnx:/nowhere/model.onnx"] if how == "flag" else []
+    done = subprocess.run([*command, *flags], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 2
+    assert "ONNX model not found: /nowhere/model.onnx" in done.stderr
+    assert "Traceback" not in done.stderr

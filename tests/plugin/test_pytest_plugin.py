@@ -147,3 +147,52 @@ def test_x(cutout_mock):
     result = _run(pytester, source)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*clock must be one of*"])
+
+
+def test_the_marker_chooses_the_engine(pytester: pytest.Pytester) -> None:
+    """A cluttered photo: classic takes clutter for the subject, the default (auto) finds it."""
+    source = """
+import base64, io
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from mockserver.engine.metrics import iou
+from mockserver.engine.synth import make_image
+
+SAMPLE = make_image(1008, (256, 256), background="clutter")
+
+
+def cut_out():
+    png = io.BytesIO()
+    Image.fromarray(SAMPLE.rgb).save(png, "PNG")
+    url = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()
+    with httpx.Client(base_url="https://api.developer.pixelcut.ai", headers={"X-API-KEY": "sk_engine"}) as http:
+        r = http.post("/v1/remove-background", json={"image_url": url}, headers={"Accept": "image/png"})
+    assert r.status_code == 200, r.text
+    return np.asarray(Image.open(io.BytesIO(r.content)))[..., 3] / 255
+
+
+@pytest.mark.cutout(engine="classic")
+def test_classic(cutout_mock):
+    assert iou(cut_out(), SAMPLE.alpha) < 0.5
+
+
+def test_default_is_auto(cutout_mock):
+    assert iou(cut_out(), SAMPLE.alpha) > 0.9
+
+
+@pytest.mark.cutout(engine="u2netp")
+def test_u2netp(cutout_mock):
+    assert iou(cut_out(), SAMPLE.alpha) > 0.9
+
+
+@pytest.mark.cutout(engine="u2net")
+def test_unknown(cutout_mock):
+    pass
+"""
+    result = _run(pytester, source)
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(["*engine must be one of*"])

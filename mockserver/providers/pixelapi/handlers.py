@@ -19,7 +19,7 @@ from mockserver.core.jobs import Job, State
 from mockserver.engine import generate, imageops, inputs
 from mockserver.engine.compose import TRANSPARENT, composite, encode_png
 from mockserver.engine.errors import MediaError
-from mockserver.engine.segment import segment
+from mockserver.engine.segment import Segmenter, segment
 from mockserver.http import JsonResponse
 from mockserver.providers.base import Context
 from mockserver.providers.pixelapi import vocabulary as words
@@ -70,13 +70,17 @@ async def _image_source(ctx: Context, name: str = "image") -> tuple[bytes | None
     return upload, url
 
 
-def _image_operation(operation: str, transform: Callable[[np.ndarray], np.ndarray]) -> Callable[[Context], Any]:
+def _image_operation(
+    operation: str, transform: Callable[..., np.ndarray], *, uses_engine: bool = False
+) -> Callable[[Context], Any]:
+    """A handler for an image-in, image-out job; `uses_engine`: `transform` takes the mock's engine."""
+
     async def handler(ctx: Context) -> Response:
         data, url = await _image_source(ctx)
         work = image_job(
             ctx.mock,
             words.IMAGE_LIMITS,
-            transform,
+            partial(transform, engine=ctx.mock.engine) if uses_engine else transform,
             ttl=words.OUTPUT_TTL,
             file_name=f"{operation}.png",
             data=data,
@@ -88,11 +92,11 @@ def _image_operation(operation: str, transform: Callable[[np.ndarray], np.ndarra
     return handler
 
 
-def _cutout(rgb: np.ndarray) -> np.ndarray:
-    return composite(rgb, segment(rgb, require_subject=True), TRANSPARENT)
+def _cutout(rgb: np.ndarray, engine: Segmenter) -> np.ndarray:
+    return composite(rgb, segment(rgb, engine, require_subject=True), TRANSPARENT)
 
 
-remove_background_cutout = _image_operation("remove-background", _cutout)
+remove_background_cutout = _image_operation("remove-background", _cutout, uses_engine=True)
 restore_face = _image_operation("restore-face", imageops.restore_face)
 upscale = _image_operation("upscale", imageops.upscale4x)
 
@@ -103,7 +107,12 @@ async def replace_background(ctx: Context) -> Response:
         raise words.detail(422, [{"loc": ["body", "prompt"], "msg": "field required", "type": "value_error.missing"}])
     data, url = await _image_source(ctx)
     seed = ctx.field("seed")
-    transform = partial(imageops.replace_background, prompt=prompt, seed=seed if isinstance(seed, int) else None)
+    transform = partial(
+        imageops.replace_background,
+        prompt=prompt,
+        seed=seed if isinstance(seed, int) else None,
+        engine=ctx.mock.engine,
+    )
     work = image_job(
         ctx.mock,
         words.IMAGE_LIMITS,
@@ -332,7 +341,7 @@ async def virtual_tryon(ctx: Context) -> Response:
 
     async def work(job: Job) -> WorkResult:
         try:
-            pixels = await asyncio.to_thread(imageops.virtual_tryon, person, garment, category)
+            pixels = await asyncio.to_thread(imageops.virtual_tryon, person, garment, category, mock.engine)
         except imageops.TryOnError as problem:
             return WorkResult(State.FAILED, error={"code": problem.code, "message": problem.message})
         png = await asyncio.to_thread(encode_png, pixels)

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from mockserver.core.jobs import State
 from mockserver.engine import compose, inputs
 from mockserver.engine.errors import InvalidOption, MediaError
-from mockserver.engine.segment import segment
+from mockserver.engine.segment import Segmenter, segment
 from mockserver.engine.video import choose_format
 from mockserver.http import JsonResponse
 from mockserver.providers.base import Context
@@ -73,7 +73,7 @@ async def remove_background(ctx: Context) -> Response:
     ctx.charge(cost)
     try:
         rgb = await load_input_image(ctx.mock, inputs.PIXELCUT_IMAGE, data=upload, url=url)
-        png = _cutout_png(rgb, shadow, crop, margins)
+        png = _cutout_png(rgb, ctx.mock.engine, shadow, crop, margins)
     except MediaError:
         ctx.mock.accounts.refund(ctx.provider.name, ctx.key, cost)  # failures are not charged
         raise
@@ -85,8 +85,10 @@ async def remove_background(ctx: Context) -> Response:
     return JsonResponse({"result_url": ctx.media_url(ref)})
 
 
-def _cutout_png(rgb: Any, shadow: compose.Shadow | None, crop: bool, margins: dict[str, tuple[str, float]]) -> bytes:
-    alpha = segment(rgb, require_subject=True)
+def _cutout_png(
+    rgb: Any, engine: Segmenter, shadow: compose.Shadow | None, crop: bool, margins: dict[str, tuple[str, float]]
+) -> bytes:
+    alpha = segment(rgb, engine, require_subject=True)
     rgba = compose.composite(rgb, alpha, compose.TRANSPARENT)
     if shadow:
         rgba = compose.add_shadow(rgba, compose.cast_shadow(alpha, shadow))
