@@ -16,10 +16,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from benchmarks.panel import contact_sheet, load_panel
 from mockserver.engine.codecs import FORMATS
 from mockserver.engine.compose import TRANSPARENT, Background
 from mockserver.engine.metrics import MatteScore
-from mockserver.engine.segment import segment
+from mockserver.engine.segment import get_segmenter
 from mockserver.engine.synth import BACKGROUNDS, PLAIN, Clip, make_image
 from mockserver.engine.video import process_video
 
@@ -30,31 +31,95 @@ def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q))
 
 
-def image_quality(per_kind: int = 15) -> Table:
+ENGINES = ("classic", "u2netp", "auto")
+
+
+def image_quality(per_kind: int = 10) -> Table:
+    """Each engine on the synthetic sets (512x512): IoU, MAE, edge MAE and ms, one thread."""
     rows = []
-    for size in ((512, 512), (720, 1280)):
-        for kind in BACKGROUNDS:
+    for kind in BACKGROUNDS:
+        samples = [make_image(seed, (512, 512), background=kind) for seed in range(1000, 1000 + per_kind)]
+        for name in ENGINES:
+            engine = get_segmenter(name)
             scores, times = [], []
-            for seed in range(1000, 1000 + per_kind):
-                sample = make_image(seed, size, background=kind)
+            for sample in samples:
                 start = time.perf_counter()
-                alpha = segment(sample.rgb)
+                alpha = engine.segment(sample.rgb)
                 times.append((time.perf_counter() - start) * 1000)
                 scores.append(MatteScore.of(alpha, sample.alpha))
             ious = [s.iou for s in scores]
             rows.append(
                 [
-                    f"{size[1]}x{size[0]}",
                     kind + ("" if kind in PLAIN else " *"),
+                    name,
                     f"{statistics.mean(ious):.4f}",
                     f"{min(ious):.3f}",
                     f"{statistics.mean(s.mae for s in scores) * 1e3:.2f}",
                     f"{statistics.mean(s.edge_mae for s in scores) * 1e3:.1f}",
                     f"{statistics.median(times):.1f}",
-                    f"{_pct(times, 90):.1f}",
                 ]
             )
-    header = ["size", "background", "IoU mean", "IoU worst", "MAE e-3", "edge MAE e-3", "ms median", "ms p90"]
+    header = ["background", "engine", "IoU mean", "IoU worst", "MAE e-3", "edge MAE e-3", "ms median"]
+    return header, rows
+
+
+_PANEL_CHILD = """
+import json, resource, sys, time, cv2
+cv2.setNumThreads(1)
+from benchmarks.panel import load_panel
+from mockserver.engine.metrics import iou
+from mockserver.engine.segment import get_segmenter
+engine = get_segmenter(sys.argv[1])
+ious, times = [], []
+for photo in load_panel():
+    ious.append(iou(engine.segment(photo.rgb), photo.truth))
+    h, w = photo.rgb.shape[:2]
+    square = cv2.resize(photo.rgb, (512, 512), interpolation=cv2.INTER_AREA)
+    engine.segment(square)
+    start = time.perf_counter()
+    engine.segment(square)
+    times.append((time.perf_counter() - start) * 1000)
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"ious": ious, "ms": times, "rss_mib": rss}))
+"""
+
+
+CONTACT_SHEET = Path(__file__).with_name("panel-contact-sheet.png")
+
+
+def photo_panel(sheet: Path = CONTACT_SHEET) -> Table:
+    """The real-photo panel per engine (IoU against the references; ms per photo resized to 512²; each
+    engine in a process of its own for its peak RSS), and the contact sheet original | classic | auto."""
+    rows = []
+    for name in ENGINES:
+        out = subprocess.run([sys.executable, "-c", _PANEL_CHILD, name], capture_output=True, text=True, check=True)
+        result = json.loads(out.stdout)
+        ious, times = result["ious"], result["ms"]
+        rows.append(
+            [
+                name,
+                str(len(ious)),
+                f"{statistics.mean(ious):.3f}",
+                f"{min(ious):.3f}",
+                str(sum(i >= 0.9 for i in ious)),
+                f"{statistics.median(times):.0f}",
+                f"{_pct(times, 90):.0f}",
+                f"{result['rss_mib']:.0f}",
+            ]
+        )
+    photos = load_panel()
+    engines = [get_segmenter("classic"), get_segmenter("auto")]
+    contact_sheet([(p, [e.segment(p.rgb) for e in engines]) for p in photos], sheet)
+    header = [
+        "engine",
+        "photos",
+        "IoU mean",
+        "IoU worst",
+        "photos >= 0.90",
+        "ms median (512²)",
+        "ms p90",
+        "peak RSS MiB",
+    ]
     return header, rows
 
 
@@ -119,7 +184,11 @@ def memory_vs_length() -> Table:
 def run() -> list[tuple[str, Table]]:
     cv2.setNumThreads(1)
     return [
-        ("Engine: image quality and speed (one thread; * = not a plain background)", image_quality()),
+        ("Engine: synthetic images per engine (512x512, one thread; * = not a plain background)", image_quality()),
+        (
+            "Engine: real-photo panel per engine (fixtures/photos; contact sheet benchmarks/panel-contact-sheet.png)",
+            photo_panel(),
+        ),
         ("Engine: video throughput (one segmentation thread, pipelined with the codecs)", video_speed()),
         ("Engine: memory against clip length (webm_vp9, transparent)", memory_vs_length()),
     ]

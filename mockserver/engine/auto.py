@@ -7,11 +7,12 @@ touching part). u2netp finds the subject on nearly every photo but at 320² its 
 So, per image:
 
 1. classic runs first (~40 ms at 512²) and measures itself (ClassicMatte): its answer is kept when
-   the backdrop is plain (``noise``), the border is explained by a smooth fit (``border_foreign``:
-   nothing touches the frame) and the mask is neither collapsed nor the whole frame (``area``);
-2. otherwise u2netp's mask is taken, and classic's edge-band alpha refines it where the plate
-   explains the background next to the edge (``ClassicSegmenter.refine``'s fit), which halves
-   u2netp's edge error on plain and spotlit backdrops and eats edges on busy ones (measured);
+   the backdrop is plain (``noise``, ``border_edges``), the border is explained by a smooth fit
+   (``border_foreign``: nothing touches the frame), the subject stands out crisply (``ambiguity``:
+   not blurred or low in contrast) and the mask is neither collapsed nor the whole frame (``area``);
+2. otherwise u2netp's mask is taken, and classic's edge-band alpha refines it where the background
+   next to the edge is plain (``ClassicSegmenter.refine``'s residual), which halves u2netp's edge
+   error on plain and spotlit backdrops; on busy ones it eats edges, so there the neural alpha stays;
 3. a neural mask that collapsed (nothing, or a speck) falls back to classic's if that one has not
    collapsed too; otherwise the alpha is empty and ``segment(require_subject=True)`` says so.
 
@@ -38,21 +39,23 @@ class Gates:
     max_noise: float = 6.5  # 8-bit levels, RMS
     max_border_foreign: float = 0.02
     max_border_edges: float = 0.01
+    max_ambiguity: float = 0.15
     min_area: float = 0.005  # fraction of the frame
     max_area: float = 0.85
-    min_refine_fit: float = 0.9  # fraction of background pixels by the edge within the plate's noise
+    max_refine_noise: float = 6.0  # 8-bit levels, RMS, of the background next to the neural mask's edge
 
     def classic_is_safe(self, matte: ClassicMatte) -> bool:
         return (
             matte.noise <= self.max_noise
             and matte.border_foreign <= self.max_border_foreign
             and matte.border_edges <= self.max_border_edges
+            and matte.ambiguity <= self.max_ambiguity
             and self.min_area <= matte.area <= self.max_area
         )
 
 
 class AutoSegmenter:
-    """Classic where it is safe, else u2netp refined by classic's edge band where that fits."""
+    """Classic where it is safe, else u2netp, refined by classic's edge band where the backdrop is plain."""
 
     name = "auto"
 
@@ -79,5 +82,5 @@ class AutoSegmenter:
         mask = soft > 0.5
         if mask.mean() < self.gates.min_area:
             return matte.alpha if matte.area >= self.gates.min_area else np.zeros_like(soft)
-        refined, fit = self.classic.refine(rgb, mask)
-        return refined if fit >= self.gates.min_refine_fit else soft
+        refined, noise = self.classic.refine(rgb, mask)
+        return refined if noise <= self.gates.max_refine_noise else soft

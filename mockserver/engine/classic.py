@@ -34,6 +34,7 @@ class _Coarse:
     noise: float = 0.0  # RMS residual of the background seeds around the plate, 8-bit levels per channel
     border_foreign: float = 0.0  # fraction of the border strip that the quadratic plate cannot explain
     border_edges: float = 0.0  # fraction of the border strip on the edge barrier
+    ambiguity: float = 0.0  # pixels between the hysteresis thresholds, per pixel of the mask
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,9 @@ class ClassicMatte:
     textured cloth or a street 15 and more). ``border_foreign``: fraction of the frame's border
     strip unlike the border's own smooth fit, i.e. a subject touching the frame or clutter there.
     ``border_edges``: fraction of the border strip on an edge (plain backdrops under 1 %, clutter more).
+    ``ambiguity``: pixels neither clearly plate nor clearly subject (between the hysteresis
+    thresholds), per pixel of the mask: crisp subjects measure under 0.13, blurred or low-contrast
+    ones more.
     """
 
     alpha: np.ndarray  # HxW float32 in [0, 1], full resolution
@@ -52,6 +56,7 @@ class ClassicMatte:
     noise: float
     border_foreign: float
     border_edges: float
+    ambiguity: float
 
 
 class ClassicSegmenter:
@@ -71,15 +76,17 @@ class ClassicSegmenter:
         _check_rgb(rgb)
         coarse = _coarse_mask(self._small(rgb).astype(np.float32))
         alpha = _band_alpha(rgb, coarse)
-        return ClassicMatte(alpha, float(coarse.mask.mean()), coarse.noise, coarse.border_foreign, coarse.border_edges)
+        return ClassicMatte(
+            alpha, float(coarse.mask.mean()), coarse.noise, coarse.border_foreign, coarse.border_edges, coarse.ambiguity
+        )
 
     def refine(self, rgb: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, float]:
         """Full-resolution edge alpha for another engine's binary `mask` (HxW bool, any size).
 
         The background plate is estimated from outside the mask, and alpha is solved in the edge
-        band as for classic's own mask. Returns the alpha and how well the plate explains the
-        background near the edge (the fraction of those pixels within the plate's noise): refining
-        helps only where that is high (a plain or spotlit backdrop); on a busy one it eats edges.
+        band as for classic's own mask. Returns the alpha and the background's RMS residual around
+        the plate next to the edge, in 8-bit levels: refining helps only where that is low (a plain
+        or spotlit backdrop); on a busy one it eats edges.
         """
         _check_rgb(rgb)
         small = self._small(rgb).astype(np.float32)
@@ -87,12 +94,12 @@ class ClassicSegmenter:
         coarse_mask = cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
         seeds = ~cv2.dilate(coarse_mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
         if seeds.mean() < 0.02:
-            return mask.astype(np.float32), 0.0
-        plate, inv_cov, dist = _plate_and_distance(small, seeds, _quadratic_plate(small))
+            return mask.astype(np.float32), np.inf
+        plate, inv_cov, _ = _plate_and_distance(small, seeds, _quadratic_plate(small))
         ring = cv2.dilate(coarse_mask.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool) & seeds
-        fit = float((dist[ring] < 4.0).mean()) if ring.any() else 0.0
+        noise = float(np.sqrt(np.trace(_residual_cov(small, plate, ring)) / 3)) if ring.any() else np.inf
         coarse = _Coarse(coarse_mask, plate, inv_cov, np.zeros_like(coarse_mask))
-        return _band_alpha(rgb, coarse), fit
+        return _band_alpha(rgb, coarse), noise
 
     def _small(self, rgb: np.ndarray) -> np.ndarray:
         full_h, full_w = rgb.shape[:2]
@@ -325,7 +332,8 @@ def _coarse_mask(img: np.ndarray) -> _Coarse:
     noise = float(np.sqrt(np.trace(_residual_cov(img, plate, seeds & ~mask)) / 3))
     border = _border_mask(h, w)
     border_foreign, border_edges = float(quad_object[border].mean()), float(edges[border].mean())
-    return _Coarse(mask, plate, inv_cov, shadow & ~mask, noise, border_foreign, border_edges)
+    ambiguity = float(((dist > 4.0) & (dist < 9.0)).sum() / max(int(mask.sum()), 1))
+    return _Coarse(mask, plate, inv_cov, shadow & ~mask, noise, border_foreign, border_edges, ambiguity)
 
 
 # --- full-resolution alpha ------------------------------------------------------------------
