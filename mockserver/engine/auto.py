@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mockserver.engine.classic import ClassicMatte, ClassicSegmenter
+from mockserver.engine.classic import PLAIN_NOISE, ClassicMatte, ClassicSegmenter
 from mockserver.engine.neural import OnnxSegmenter, u2netp
 
 __all__ = ["AutoSegmenter", "Gates"]
@@ -36,7 +36,7 @@ __all__ = ["AutoSegmenter", "Gates"]
 class Gates:
     """Where auto trusts classic and where it refines the neural mask (see the module docstring)."""
 
-    max_noise: float = 6.5  # 8-bit levels, RMS
+    max_noise: float = PLAIN_NOISE  # 8-bit levels, RMS
     max_border_foreign: float = 0.02
     max_border_edges: float = 0.01
     max_ambiguity: float = 0.15
@@ -81,6 +81,6 @@ class AutoSegmenter:
         soft = self.neural.segment(rgb)
         mask = soft > 0.5
         if mask.mean() < self.gates.min_area:
-            return matte.alpha if matte.area >= self.gates.min_area else np.zeros_like(soft)
+            return np.zeros_like(soft) if matte.collapsed else matte.alpha
         refined, noise = self.classic.refine(rgb, mask)
         return refined if noise <= self.gates.max_refine_noise else soft

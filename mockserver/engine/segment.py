@@ -14,13 +14,12 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from mockserver.engine.auto import AutoSegmenter
-from mockserver.engine.classic import ClassicSegmenter
+from mockserver.engine.classic import COLLAPSED_AREA, ClassicSegmenter
 from mockserver.engine.errors import NoForeground
 
 __all__ = ["ENGINES", "AutoSegmenter", "ClassicSegmenter", "Segmenter", "get_segmenter", "segment"]
 
 ENGINES = ("auto", "classic", "u2netp", "onnx:<path>")
-MIN_SUBJECT = 0.0005  # fraction of the frame under which a mask counts as collapsed
 
 
 @runtime_checkable
@@ -62,6 +61,6 @@ def segment(rgb: np.ndarray, engine: Segmenter | None = None, *, require_subject
     NoForeground, which each provider maps to its own failure (Pixelcut's ``unknown_foreground``).
     """
     alpha = (engine or get_segmenter()).segment(rgb)
-    if require_subject and float((alpha > 0.5).mean()) < MIN_SUBJECT:
+    if require_subject and float((alpha > 0.5).mean()) < COLLAPSED_AREA:
         raise NoForeground("The foreground subject of the image could not be detected")
     return alpha

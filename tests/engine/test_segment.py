@@ -16,7 +16,7 @@ from hypothesis.extra.numpy import arrays
 from mockserver.engine.errors import NoForeground
 from mockserver.engine.metrics import MatteScore, iou
 from mockserver.engine.segment import ClassicSegmenter, Segmenter, get_segmenter, segment
-from mockserver.engine.synth import PLAIN, make_image
+from mockserver.engine.synth import PLAIN, fruit_on_cloth, make_image
 
 SEEDS = range(1000, 1060)  # report seeds; the engine was tuned on 0-59
 CLASSIC = ClassicSegmenter()
@@ -90,6 +90,16 @@ def test_cluttered_backgrounds_known_limit() -> None:
         iou(segment(s.rgb, CLASSIC), s.alpha) for s in (make_image(seed, background="clutter") for seed in SEEDS[:10])
     ]
     assert np.mean(scores) >= 0.9
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_no_engine_reports_success_on_a_collapsed_mask(seed: int) -> None:
+    """Fruit on a grainy cloth: classic's flood leaks into the subject and it says so (NoForeground,
+    Pixelcut's unknown_foreground) rather than return an empty cut-out; auto falls back to u2netp."""
+    sample = fruit_on_cloth(seed)
+    with pytest.raises(NoForeground):
+        segment(sample.rgb, CLASSIC, require_subject=True)
+    assert iou(segment(sample.rgb, get_segmenter("auto"), require_subject=True), sample.alpha) >= 0.95
 
 
 def test_deterministic() -> None:
