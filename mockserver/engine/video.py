@@ -4,6 +4,19 @@ Segmentation runs in a worker thread, pipelined with the codecs on the calling t
 FFmpeg release the GIL). At most ``window`` frames are in flight, so memory does not grow with the
 clip's length. No temporal filter: research/segmentation.md §5 measured that per-frame alpha from the
 deterministic classic engine flickers no more than the ground truth, and smoothing only cost time.
+
+Inputs are taken as phones make them:
+
+- **Rotation**: the display matrix of the first frame (a portrait phone video is a landscape raster
+  with a 90-degree matrix) is applied to every frame, so the output is upright and carries no matrix.
+- **Timestamps**: each frame keeps its presentation time and duration (in the input stream's time
+  base, counted from the first frame), so variable frame rate and the total duration survive.
+- **Audio**: decoded and re-encoded beside the video in the codec the output format carries (the
+  table in `codecs`), interleaved as it is decoded; none for GIF, none when the input has none.
+- **Duration**: the limit is enforced on decoded time, not on what the container says: the first
+  frame (video or audio) that starts ``max_seconds`` or more after the first video frame stops the
+  work with DurationTooLong, so a file that hides or understates its length is never processed whole.
+- **10-bit** and other pixel formats are converted to 8-bit RGB by swscale when decoded.
 """
 
 from __future__ import annotations
@@ -14,13 +27,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import NamedTuple
 
 import av
 import numpy as np
 
-from mockserver.engine.codecs import ALPHA_FORMATS, FORMATS, VideoFormat, VideoWriter
+from mockserver.engine.codecs import ALPHA_FORMATS, FORMATS, AudioTrack, Orientation, VideoFormat, VideoWriter
 from mockserver.engine.compose import Background, composite
-from mockserver.engine.errors import InvalidOption, MalformedVideo
+from mockserver.engine.errors import DurationTooLong, InvalidOption, MalformedVideo
 from mockserver.engine.segment import ClassicSegmenter, Segmenter
 
 VIDEO_SEGMENTER = ClassicSegmenter(proc_long_side=320)  # §5: same quality as 512 on video, faster
@@ -36,6 +50,8 @@ class VideoStats:
     format: str
     content_type: str
     bytes: int
+    seconds: float = 0.0  # decoded: from the first frame's start to the last frame's end
+    audio: bool = False  # the output has an audio stream
 
 
 def choose_format(
@@ -59,25 +75,155 @@ def choose_format(
     return FORMATS[name]
 
 
-def _frames(path: str | Path) -> tuple[Iterator[np.ndarray], int, int, Fraction, int | None]:
-    try:
-        container = av.open(str(path))
-        stream = container.streams.video[0]
-    except (av.FFmpegError, IndexError) as exc:
-        raise MalformedVideo(f"the video could not be decoded: {exc}") from None
-    fps = stream.average_rate or stream.guessed_rate or DEFAULT_FPS
-    total = stream.frames or None
+class Timed(NamedTuple):
+    """A decoded, upright frame and its time: pts and duration in the input stream's time base,
+    pts counted from the first frame."""
 
-    def gen() -> Iterator[np.ndarray]:
+    rgb: np.ndarray
+    pts: int
+    duration: int
+
+
+@dataclass(frozen=True)
+class Source:
+    """What the input is, read from its first video frame (the display matrix lives on frames)."""
+
+    path: str
+    width: int  # as displayed (after the orientation)
+    height: int
+    fps: Fraction
+    time_base: Fraction
+    origin: int  # pts of the first video frame
+    orientation: Orientation
+    total: int | None
+    audio: AudioTrack | None
+    end: int | None = None  # where the container says the video ends (pts), when it says
+
+    @classmethod
+    def open(cls, path: str | Path) -> Source:
         try:
-            for frame in container.decode(stream):
-                yield frame.to_ndarray(format="rgb24")
+            with av.open(str(path)) as container:
+                stream = container.streams.video[0]
+                first = next(container.decode(stream))
+                fps = Fraction(stream.average_rate or stream.guessed_rate or DEFAULT_FPS)
+                time_base = Fraction(stream.time_base or first.time_base or 1 / fps)
+                audio = None
+                if container.streams.audio:
+                    context = container.streams.audio[0].codec_context
+                    if context.sample_rate and context.channels:
+                        audio = AudioTrack(context.sample_rate, context.channels)
+                orientation = Orientation.of(first)
+                width, height = orientation.size(first.width, first.height)
+                origin = first.pts if first.pts is not None else 0
+                return cls(
+                    str(path),
+                    width,
+                    height,
+                    fps,
+                    time_base,
+                    origin,
+                    orientation,
+                    stream.frames or None,
+                    audio,
+                    _stated_end(container, stream, time_base),
+                )
+        except (av.FFmpegError, IndexError, StopIteration) as exc:
+            raise MalformedVideo(f"the video could not be decoded: {exc}") from None
+
+    def seconds(self, ticks: int) -> float:
+        return float(ticks * self.time_base)
+
+    def frames(
+        self,
+        *,
+        max_seconds: float | None = None,
+        on_audio: Callable[[av.AudioFrame, float], None] | None = None,
+    ) -> Iterator[Timed]:
+        """Upright frames with their times; audio frames go to `on_audio` as they are demuxed.
+
+        A frame's duration is the gap to the next frame (the last one keeps its own, else 1/fps).
+        Raises DurationTooLong as soon as a frame starts `max_seconds` or more after the first.
+        """
+        tb, default = self.time_base, max(1, round(1 / (self.fps * self.time_base)))
+        limit = None if max_seconds is None else Fraction(max_seconds)
+        origin_seconds = self.origin * tb
+        try:
+            container = av.open(self.path)
+        except av.FFmpegError as exc:
+            raise MalformedVideo(f"the video could not be decoded: {exc}") from None
+        try:
+            video = container.streams.video[0]
+            streams = [video]
+            if on_audio is not None and container.streams.audio:
+                streams.append(container.streams.audio[0])
+            pending: Timed | None = None
+            last, heard = -1, Fraction(0)  # heard: where the next audio frame starts (s)
+            for packet in container.demux(*streams):
+                if packet.stream.type == "audio":
+                    for sound in _decode_audio(packet):
+                        if sound.pts is not None and sound.time_base:
+                            heard = sound.pts * sound.time_base - origin_seconds
+                        if limit is not None and heard >= limit:
+                            raise self._too_long(max_seconds)
+                        assert on_audio is not None
+                        on_audio(sound, float(heard))
+                        heard += Fraction(sound.samples, sound.sample_rate or 1)
+                    continue
+                for frame in packet.decode():
+                    pts = None if frame.pts is None else frame.pts - self.origin
+                    if pts is None or pts <= last:  # a missing or repeated timestamp: right after the last
+                        pts = 0 if pending is None else last + pending.duration
+                    if limit is not None and pts * tb >= limit:
+                        raise self._too_long(max_seconds)
+                    if pending is not None:
+                        yield pending._replace(duration=pts - pending.pts)
+                    rgb = frame.to_ndarray(format="rgb24")
+                    if not self.orientation.identity:
+                        rgb = self.orientation.apply(rgb)
+                    pending, last = Timed(rgb, pts, frame.duration or default), pts
+            if pending is not None:
+                yield pending._replace(duration=self._last_duration(pending, default))
         except av.FFmpegError as exc:
             raise MalformedVideo(f"the video is corrupt: {exc}") from None
         finally:
             container.close()
 
-    return gen(), stream.codec_context.width, stream.codec_context.height, Fraction(fps), total
+    def _last_duration(self, last: Timed, default: int) -> int:
+        """The last frame lasts until the container's stated end, when that is plausible.
+
+        A decoder gives a frame its packet's duration, which in MP4 is a dts delta (wrong for the
+        last frame once B-frames reorder a VFR clip); the stated end is what the input's own duration
+        is measured by. A stated end far past the last frame (a lying header) is not believed.
+        """
+        if self.end is not None:
+            rest = self.end - self.origin - last.pts
+            if 0 < rest <= 4 * max(last.duration, default):
+                return rest
+        return last.duration
+
+    @staticmethod
+    def _too_long(max_seconds: float | None) -> DurationTooLong:
+        return DurationTooLong(f"the video is longer than {max_seconds:g} s (decoded time)")
+
+
+def _stated_end(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, time_base: Fraction
+) -> int | None:
+    """End of the video stream (in its pts) by the stream's or the container's duration, if any."""
+    if stream.duration:
+        return (stream.start_time or 0) + stream.duration
+    if container.duration:
+        start = container.start_time or 0
+        return round(Fraction(start + container.duration, av.time_base) / time_base)
+    return None
+
+
+def _decode_audio(packet: av.Packet) -> list[av.AudioFrame]:
+    """Audio frames of a packet; a broken audio packet is skipped, not fatal (the video matters)."""
+    try:
+        return packet.decode()
+    except av.InvalidDataError:
+        return []
 
 
 def cutout_frames(
@@ -108,25 +254,62 @@ def process_video(
     *,
     engine: Segmenter = VIDEO_SEGMENTER,
     max_frames: int | None = None,
+    max_seconds: float | None = None,
     progress: Callable[[int, int | None], None] | None = None,
     segment: bool = True,
+    audio: bool = True,
 ) -> VideoStats:
-    """Cut out every frame of `src` into `dst`. ``segment=False`` is the passthrough reference."""
-    frames, width, height, fps, total = _frames(src)
-    if max_frames is not None:
-        frames = (f for i, f in zip(range(max_frames), frames, strict=False))
-    if segment:
-        rgba_frames: Iterable[np.ndarray] = cutout_frames(frames, background, engine)
-    else:
-        opaque = np.ones((height, width), np.float32)
-        rgba_frames = (composite(f, opaque, background) for f in frames)
-    with VideoWriter(dst, fmt, width, height, fps) as writer:
+    """Cut out every frame of `src` into `dst`. ``segment=False`` is the passthrough reference.
+
+    `max_seconds` refuses (DurationTooLong) an input whose decoded time reaches it, whatever its
+    container says; `audio=False` leaves the input's audio out.
+    """
+    source = Source.open(src)
+    writer = VideoWriter(
+        dst,
+        fmt,
+        source.width,
+        source.height,
+        source.fps,
+        time_base=source.time_base,
+        audio=source.audio if audio else None,
+    )
+    times: deque[tuple[int, int]] = deque()
+    processed = 0
+    with writer:
+        on_audio = writer.write_audio if writer.has_audio else None
+        timed: Iterator[Timed] = source.frames(max_seconds=max_seconds, on_audio=on_audio)
+        if max_frames is not None:
+            timed = (f for _, f in zip(range(max_frames), timed, strict=False))
+
+        def pixels() -> Iterator[np.ndarray]:
+            for frame in timed:
+                times.append((frame.pts, frame.duration))
+                yield frame.rgb
+
+        if segment:
+            rgba_frames: Iterable[np.ndarray] = cutout_frames(pixels(), background, engine)
+        else:
+            opaque = np.ones((source.height, source.width), np.float32)
+            rgba_frames = (composite(f, opaque, background) for f in pixels())
+        end = 0
         for rgba in rgba_frames:
-            writer.write(rgba)
+            pts, duration = times.popleft()
+            writer.write(rgba, pts, duration)
+            end = pts + duration
+            processed += 1
             if progress:
-                progress(writer.frames, total)
-    if writer.frames == 0:
-        raise MalformedVideo("the video has no decodable frames")
+                progress(processed, source.total)
+        if processed == 0:
+            raise MalformedVideo("the video has no decodable frames")
     return VideoStats(
-        writer.frames, writer.out_width, writer.out_height, fps, fmt.name, fmt.content_type, Path(dst).stat().st_size
+        processed,
+        writer.out_width,
+        writer.out_height,
+        source.fps,
+        fmt.name,
+        fmt.content_type,
+        Path(dst).stat().st_size,
+        source.seconds(end),
+        writer.has_audio,
     )
