@@ -25,6 +25,7 @@ import httpx
 import numpy as np
 from PIL import Image, ImageOps
 
+from mockserver.engine.codecs import Orientation
 from mockserver.engine.errors import (
     DurationTooLong,
     EmptyFile,
@@ -204,14 +205,20 @@ def load_image(data: bytes, limits: ImageLimits = PIXELCUT_IMAGE) -> np.ndarray:
 class VideoInfo:
     container: str
     codec: str
-    width: int
+    width: int  # as displayed: a portrait phone video (a landscape raster with a matrix) is portrait
     height: int
-    seconds: float
+    seconds: float  # what the container says; 0.0 when it does not say (process_video checks decoded time)
     frames: int | None
+    audio: bool = False
 
 
 def probe_video(path: str | Path, limits: VideoLimits = PIXELCUT_VIDEO) -> VideoInfo:
-    """Check a video file against the limits without decoding more than its first frame."""
+    """Check a video file against the limits without decoding more than its first frame.
+
+    The duration checked here is the one the container states, which a file can hide (a live WebM,
+    MPEG-TS) or understate; `video.process_video(max_seconds=...)` enforces the same limit on the
+    decoded timestamps, so such a file is stopped there instead.
+    """
     size = Path(path).stat().st_size
     if size == 0:
         raise EmptyFile("the video file is empty")
@@ -240,14 +247,16 @@ def probe_video(path: str | Path, limits: VideoLimits = PIXELCUT_VIDEO) -> Video
         if seconds > limits.max_seconds:
             raise DurationTooLong(f"the video is {seconds:.1f} s long; the limit is {limits.max_seconds:g} s")
         try:
-            next(container.decode(stream))
+            first = next(container.decode(stream))
         except (av.FFmpegError, StopIteration):
             raise MalformedVideo("the video has no decodable frame") from None
+        w, h = Orientation.of(first).size(w, h)
         container_name = "gif" if "gif" in names else container.format.name
-        return VideoInfo(container_name, codec, w, h, seconds, stream.frames or None)
+        return VideoInfo(container_name, codec, w, h, seconds, stream.frames or None, bool(container.streams.audio))
 
 
 def _duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
+    """The duration the file states: the video stream's, else the container's, else frames / rate."""
     if stream.duration and stream.time_base:
         return float(stream.duration * stream.time_base)
     if container.duration:

@@ -79,14 +79,19 @@ def video_cutout(mock: Mock, spec: VideoJob, price: FramePrice | None = None) ->
             del data
             info = await asyncio.to_thread(inputs.probe_video, src, spec.limits)
             out = Path(tmp) / f"output.{spec.fmt.extension}"
-            stats = await asyncio.to_thread(process_video, src, out, spec.fmt, spec.background)
+            # The container's duration was checked by the probe; a file that hides or understates it
+            # is stopped on its decoded time (DurationTooLong, the provider's too-long error, refunded).
+            stats = await asyncio.to_thread(
+                process_video, src, out, spec.fmt, spec.background, max_seconds=spec.limits.max_seconds
+            )
             ref = mock.media.save(job.provider, spec.file_name, spec.fmt.content_type, spec.ttl, source=out)
         result = {
             "frames": stats.frames,
             "width": stats.width,
             "height": stats.height,
             "fps": float(stats.fps),
-            "input_seconds": info.seconds,
+            "input_seconds": stats.seconds or info.seconds,  # decoded, not what the container claims
+            "audio": stats.audio,
         }
         if price is not None:
             mock.charge_job(job, price.cost(stats.frames) - price.amount)
