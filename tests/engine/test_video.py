@@ -1,20 +1,33 @@
-"""Video: quality gates through real codecs, all nine formats round-tripped, the format rules."""
+"""Video: quality gates through real codecs, all nine formats round-tripped, the format rules, and
+videos as phones make them (rotation, variable frame rate, audio, odd sizes, 10-bit, hidden duration)."""
 
 from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
 
 from mockserver.engine.codecs import ALPHA_FORMATS, FORMATS, VideoWriter, read_rgba
 from mockserver.engine.compose import TRANSPARENT, Background, parse_background
-from mockserver.engine.errors import InvalidOption, MalformedVideo
+from mockserver.engine.errors import DurationTooLong, InvalidOption, MalformedVideo
+from mockserver.engine.inputs import probe_video
 from mockserver.engine.metrics import iou
 from mockserver.engine.synth import Clip
 from mockserver.engine.video import choose_format, process_video
+from tests.phone_media import (
+    SUBJECT,
+    Scene,
+    decode,
+    irregular,
+    long_hidden_webm,
+    lying_duration,
+    regular,
+    write_video,
+)
 
 
 def test_video_quality_gates(small_clip: tuple[Clip, Path], tmp_path: Path) -> None:
@@ -124,3 +137,221 @@ class TestChooseFormat:
     def test_unknown_format(self) -> None:
         with pytest.raises(InvalidOption, match="unknown output_format"):
             choose_format(TRANSPARENT, "avi_xvid")
+
+
+# --- videos as phones make them ------------------------------------------------------------------
+
+GREEN = parse_background("green")
+PORTRAIT = Scene(96, 160, 48, 45, 26)  # as displayed; stored as a 160x96 raster with a -90 matrix
+LANDSCAPE = Scene(160, 96, 50, 40, 24, drift=2)
+ODD = Scene(161, 97, 50, 40, 24, drift=2)
+AUDIO_FORMATS = {name: f.audio for name, f in FORMATS.items()}
+DECODED_AUDIO = {"libopus": "opus", "aac": "aac", "pcm_s16le": "pcm_s16le", None: None}
+
+
+def _background(name: str) -> Background:
+    return TRANSPARENT if FORMATS[name].alpha else GREEN
+
+
+def _subject(frame: np.ndarray, name: str) -> np.ndarray:
+    """Where the output shows the subject: alpha, or (opaque formats) not the green backdrop."""
+    if FORMATS[name].alpha:
+        return frame[..., 3] >= 128
+    return np.abs(frame[..., :3].astype(int) - (0, 255, 0)).max(axis=2) > 80
+
+
+def _disc(scene: Scene, i: int) -> np.ndarray:
+    mask = np.zeros((scene.height, scene.width), np.uint8)
+    cv2.circle(mask, (scene.cx + scene.drift * i, scene.cy), scene.r, 1, -1)
+    return mask.astype(bool)
+
+
+def _tick(name: str) -> float:
+    """One tick of the coarser clock: GIF counts centiseconds, Matroska milliseconds."""
+    return 0.01 if name == "gif" else 0.001
+
+
+@pytest.fixture(scope="module")
+def phone(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each kind of phone input, made once for the module."""
+    d = tmp_path_factory.mktemp("phone")
+    times = irregular(24)
+    return {
+        "portrait": write_video(
+            d / "portrait.mp4",
+            (np.ascontiguousarray(np.rot90(PORTRAIT.frame(i), 1)) for i in range(20)),
+            regular(20, 20),
+            rotation=-90,
+        ),
+        "vfr": write_video(d / "vfr.mp4", (LANDSCAPE.frame(i) for i in range(len(times))), times),
+        "audio": write_video(
+            d / "audio.mp4", (LANDSCAPE.frame(i) for i in range(30)), regular(30, 20), audio_seconds=1.5
+        ),
+        "odd": write_video(d / "odd.webm", (ODD.frame(i) for i in range(12)), regular(12, 12), codec="libvpx-vp9"),
+        "hevc10": write_video(
+            d / "hevc10.mp4",
+            (LANDSCAPE.frame(i) for i in range(8)),
+            regular(8, 8),
+            codec="libx265",
+            pix_fmt="yuv420p10le",
+        ),
+        "h264_10": write_video(
+            d / "h264_10.mp4", (LANDSCAPE.frame(i) for i in range(8)), regular(8, 8), pix_fmt="yuv420p10le"
+        ),
+        "hidden": long_hidden_webm(d / "hidden.webm"),
+        "lying": lying_duration(d / "lying.mkv"),
+    }
+
+
+@pytest.mark.parametrize("name", ["webm_vp9", "mov_proresks", "gif", "mp4_h264"])
+def test_portrait_phone_video_comes_back_portrait(phone: dict[str, Path], tmp_path: Path, name: str) -> None:
+    src = decode(phone["portrait"])
+    assert (src.width, src.height, src.rotation) == (160, 96, -90), "the input is a landscape raster with a matrix"
+    info = probe_video(phone["portrait"])
+    assert (info.width, info.height) == (96, 160), "the probe reports the size as displayed"
+    out = tmp_path / f"o.{FORMATS[name].extension}"
+    stats = process_video(phone["portrait"], out, FORMATS[name], _background(name))
+    assert (stats.width, stats.height) == (96, 160)
+    decoded = decode(out)
+    assert (decoded.width, decoded.height, decoded.rotation) == (96, 160, 0), "upright, and no matrix left"
+    for i, frame in enumerate(read_rgba(out)):
+        subject = _subject(frame, name)
+        assert subject[PORTRAIT.inside(i)] and not subject[PORTRAIT.outside()]
+        assert iou(subject.astype(float), _disc(PORTRAIT, i).astype(float)) >= 0.85
+
+
+@pytest.mark.parametrize(("rotation", "hflip"), [(-90, False), (90, False), (180, False), (0, True), (90, True)])
+def test_every_display_matrix_is_applied(tmp_path: Path, rotation: int, hflip: bool) -> None:
+    """The raster is the displayed scene turned back; the passthrough output must be the scene."""
+    scene = Scene(96, 64, 20, 16, 10)
+    shown = scene.frame(0)
+    raster = np.fliplr(shown) if hflip else shown  # the matrix mirrors after rotating
+    raster = np.ascontiguousarray(np.rot90(raster, -rotation // 90))
+    src = tmp_path / "in.mkv"
+    write_video(
+        src, [raster] * 3, regular(3, 10), container="matroska", rotation=rotation, hflip=hflip, options={"crf": "1"}
+    )
+    out = tmp_path / "o.mov"
+    process_video(src, out, FORMATS["mov_proresks"], TRANSPARENT, segment=False)
+    frame = next(read_rgba(out))[..., :3].astype(int)
+    assert frame.shape == shown.shape
+    assert np.abs(frame - shown).mean() < 3, "the raster was not turned the way its matrix says"
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_variable_frame_rate_keeps_every_timestamp(phone: dict[str, Path], tmp_path: Path, name: str) -> None:
+    src = decode(phone["vfr"])
+    gaps = np.diff(src.times)
+    assert gaps.max() - gaps.min() > 0.05, "the input is not VFR"
+    out = tmp_path / f"o.{FORMATS[name].extension}"
+    stats = process_video(phone["vfr"], out, FORMATS[name], _background(name))
+    decoded = decode(out)
+    assert len(decoded.times) == len(src.times) == stats.frames
+    assert np.abs(np.array(decoded.times) - src.times).max() <= _tick(name) / 2 + 1e-6
+    assert src.duration is not None and decoded.duration is not None
+    assert abs(decoded.duration - src.duration) <= _tick(name) + 1e-6, "the total duration changed"
+    assert abs(stats.seconds - src.duration) <= 0.001
+    assert decoded.audio_codec is None and not stats.audio, "no audio in, no audio out"
+
+
+def _dominant_hz(path: Path) -> float:
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        # The first channel: a row of a planar frame, every n-th sample of a packed one.
+        chunks = [
+            f.to_ndarray()[0] if f.format.is_planar else f.to_ndarray()[0, :: len(f.layout.channels)]
+            for f in container.decode(stream)
+        ]
+        rate = stream.codec_context.sample_rate
+    mono = np.concatenate(chunks).astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(mono * np.hanning(len(mono))))
+    return float(np.fft.rfftfreq(len(mono), 1 / rate)[spectrum.argmax()])
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_audio_is_kept_where_the_format_carries_it(phone: dict[str, Path], tmp_path: Path, name: str) -> None:
+    src = decode(phone["audio"])
+    assert src.audio_seconds is not None and src.audio_seconds >= 1.5
+    out = tmp_path / f"o.{FORMATS[name].extension}"
+    stats = process_video(phone["audio"], out, FORMATS[name], _background(name))
+    decoded = decode(out)
+    assert decoded.audio_codec == DECODED_AUDIO[AUDIO_FORMATS[name]] and stats.audio == (name != "gif")
+    if name == "gif":
+        return
+    assert decoded.audio_seconds is not None
+    assert abs(decoded.audio_seconds - src.audio_seconds) <= 0.05
+    assert abs(_dominant_hz(out) - 440) < 5, "the audio is not the input's sine"
+    assert np.abs(np.array(decoded.times) - src.times).max() <= _tick(name) / 2 + 1e-6, "audio moved the video"
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_odd_sizes_are_kept_where_the_codec_allows(phone: dict[str, Path], tmp_path: Path, name: str) -> None:
+    fmt = FORMATS[name]
+    out = tmp_path / f"o.{fmt.extension}"
+    stats = process_video(phone["odd"], out, fmt, _background(name))
+    expected = (162, 98) if fmt.encoder in ("libx264", "libx265") else (161, 97)
+    assert (stats.width, stats.height) == expected
+    decoded = decode(out)
+    assert (decoded.width, decoded.height) == expected
+    for i, frame in enumerate(read_rgba(out)):
+        subject = _subject(frame[:97, :161], name)
+        assert iou(subject.astype(float), _disc(ODD, i).astype(float)) >= 0.85
+        if fmt.alpha:  # alpha intact to the last row and column
+            assert frame[-1, :, 3].max() <= 5 and frame[:, -1, 3].max() <= 5
+            assert frame[ODD.inside(i)][3] >= 250
+
+
+def test_gif_keeps_a_subject_on_the_bottom_row(tmp_path: Path) -> None:
+    frames = _ramp_frames(3)
+    for f in frames:
+        f[-1, :, 3] = 255  # the subject touches the bottom edge
+    path = tmp_path / "o.gif"
+    with VideoWriter(path, FORMATS["gif"], 130, 64, Fraction(10)) as writer:
+        for frame in frames:
+            writer.write(frame)
+    for frame, decoded in zip(frames, read_rgba(path), strict=True):
+        assert np.array_equal(decoded[..., 3] > 127, frame[..., 3] >= 128)
+
+
+@pytest.mark.parametrize("kind", ["hevc10", "h264_10"])
+def test_ten_bit_inputs_decode(phone: dict[str, Path], tmp_path: Path, kind: str) -> None:
+    with av.open(str(phone[kind])) as container:
+        assert next(container.decode(video=0)).format.name == "yuv420p10le"
+    out = tmp_path / "o.mov"
+    process_video(phone[kind], out, FORMATS["mov_proresks"], TRANSPARENT)
+    for i, frame in enumerate(read_rgba(out)):
+        inside, outside = frame[LANDSCAPE.inside(i)], frame[LANDSCAPE.outside()]
+        assert inside[3] >= 250 and np.abs(inside[:3].astype(int) - SUBJECT).max() <= 12
+        assert outside[3] <= 5
+        assert iou(frame[..., 3] / 255, _disc(LANDSCAPE, i).astype(float)) >= 0.85
+
+
+@pytest.mark.parametrize("kind", ["hidden", "lying"])
+def test_duration_limit_is_on_decoded_time(phone: dict[str, Path], tmp_path: Path, kind: str) -> None:
+    """90 s at one frame per 2 s; the container states nothing (live WebM) or 5 s (patched)."""
+    assert probe_video(phone[kind]).seconds in (0.0, 5.0), "the probe should have been fooled"
+    done: list[int] = []
+    with pytest.raises(DurationTooLong):
+        process_video(
+            phone[kind],
+            tmp_path / "o.webm",
+            FORMATS["webm_vp9"],
+            TRANSPARENT,
+            max_seconds=60,
+            progress=lambda n, total: done.append(n),
+        )
+    assert len(decode(phone[kind]).times) == 45
+    assert len(done) <= 30, "frames past 60 s were processed"
+
+
+def test_a_clip_inside_the_limit_passes(phone: dict[str, Path], tmp_path: Path) -> None:
+    stats = process_video(phone["hidden"], tmp_path / "o.webm", FORMATS["webm_vp9"], TRANSPARENT, max_seconds=90)
+    assert stats.frames == 45 and 88 <= stats.seconds <= 90
+
+
+def test_audio_past_the_limit_is_refused(tmp_path: Path) -> None:
+    src = write_video(tmp_path / "in.mp4", (LANDSCAPE.frame(i) for i in range(10)), regular(10, 10), audio_seconds=4.0)
+    with pytest.raises(DurationTooLong):
+        process_video(src, tmp_path / "o.webm", FORMATS["webm_vp9"], TRANSPARENT, max_seconds=3)
+    stats = process_video(src, tmp_path / "o.webm", FORMATS["webm_vp9"], TRANSPARENT, max_seconds=5)
+    assert stats.audio and abs(decode(tmp_path / "o.webm").audio_seconds - 4.0) <= 0.05
