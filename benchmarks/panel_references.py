@@ -241,7 +241,6 @@ PANEL: tuple[Photo, ...] = (
     ),
     Photo("chelsea", "animal", "scikit_image", "skimage/data/chelsea.png"),
     Photo("coffee", "food", "scikit_image", "skimage/data/coffee.png"),
-    Photo("motorcycle", "product", "scikit_image", "skimage/data/motorcycle_left.png"),
     Photo("clock", "product", "scikit_image", "skimage/data/clock_motion.png"),
     Photo("grace_hopper", "portrait", "matplotlib", "matplotlib/mpl-data/sample_data/grace_hopper.jpg"),
     Photo("china", "street", "scikit_learn", "sklearn/datasets/images/china.jpg"),
