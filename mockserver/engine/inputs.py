@@ -23,7 +23,7 @@ from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 import av
 import httpx
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from mockserver.engine.codecs import Orientation
 from mockserver.engine.errors import (
@@ -41,6 +41,7 @@ from mockserver.engine.errors import (
     UnsupportedImageFormat,
     UnsupportedVideoFormat,
 )
+from mockserver.engine.pictures import Picture, from_pillow
 
 MB = 1024 * 1024
 
@@ -164,8 +165,8 @@ async def _get(client: httpx.AsyncClient, url: str, policy: FetchPolicy) -> tupl
 # --- images ---------------------------------------------------------------------------------
 
 
-def load_image(data: bytes, limits: ImageLimits = PIXELCUT_IMAGE) -> np.ndarray:
-    """Validated RGB uint8 pixels (EXIF orientation applied, transparency flattened on white)."""
+def _open_image(data: bytes, limits: ImageLimits) -> Image.Image:
+    """The opened (not yet decoded) image, checked against the limits from its header alone."""
     if not data:
         raise EmptyFile("the image file is empty")
     if len(data) > limits.max_bytes:
@@ -186,16 +187,23 @@ def load_image(data: bytes, limits: ImageLimits = PIXELCUT_IMAGE) -> np.ndarray:
         raise ResolutionTooHigh(f"{w}x{h} is larger than {limits.max_side}x{limits.max_side}")
     if min(w, h) < limits.min_side:
         raise ResolutionTooLow(f"{w}x{h} is smaller than {limits.min_side}x{limits.min_side}")
+    return image
+
+
+def load_picture(data: bytes, limits: ImageLimits = PIXELCUT_IMAGE) -> Picture:
+    """Validated sRGB pixels and the file's own alpha (engine/pictures.py: every mode and bit depth,
+    transparency, ICC profiles, CMYK, EXIF orientation)."""
+    image = _open_image(data, limits)
     try:
-        image = ImageOps.exif_transpose(image)
         image.load()
+        return from_pillow(image, data)
     except Exception:
         raise MalformedImage("the image data is truncated or corrupt") from None
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        flat = Image.new("RGB", image.size, (255, 255, 255))
-        flat.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
-        image = flat
-    return np.asarray(image.convert("RGB"))
+
+
+def load_image(data: bytes, limits: ImageLimits = PIXELCUT_IMAGE) -> np.ndarray:
+    """Validated sRGB RGB uint8 pixels (as `load_picture`, transparency flattened on white)."""
+    return load_picture(data, limits).flattened()
 
 
 # --- videos ---------------------------------------------------------------------------------
