@@ -1,8 +1,9 @@
 """From an image and its alpha to the bytes a client receives.
 
-Backgrounds (transparent, named presets, ``{r,g,b}``, ``#RGB``/``#RRGGBB``), straight-alpha RGBA PNG,
-Pixelcut's options (``shadow`` cast from the alpha by a virtual light, ``crop``, ``margin``) and
-compositing over a colour or another image. Shared by the image endpoints and the video loop.
+Backgrounds (transparent, named presets, ``{r,g,b}``, ``#RGB``/``#RRGGBB``), straight-alpha RGBA PNG
+whose edge pixels carry the foreground colour (engine/matting.py), Pixelcut's options (``shadow`` cast
+from the alpha by a virtual light, ``crop``, ``margin``) and compositing over a colour or another
+image. Shared by the image endpoints and the video loop.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import cv2
 import numpy as np
 
 from mockserver.engine.errors import InvalidOption
+from mockserver.engine.matting import estimate_foreground
 
 NAMED_COLOURS: dict[str, tuple[int, int, int]] = {
     "black": (0, 0, 0),
@@ -76,20 +78,31 @@ def parse_background(background: str | None = "transparent", colour: object = No
     return Background(parse_colour(background))
 
 
-def composite(rgb: np.ndarray, alpha: np.ndarray, background: Background) -> np.ndarray:
-    """HxWx4 uint8: straight alpha when transparent, else opaque over the colour."""
+def composite(rgb: np.ndarray, alpha: np.ndarray, background: Background, *, foreground: bool = True) -> np.ndarray:
+    """HxWx4 uint8: straight alpha when transparent, else opaque over the colour.
+
+    With `foreground` (the default) the semi-transparent pixels carry the estimated foreground colour
+    F (engine/matting.py), not the input's mix with its old background: transparent outputs store F,
+    opaque ones ``F a + C (1 - a)``, so no rim of the old background's colour is left. Pass False when
+    `rgb` is already the foreground colour (``matting.cut_out``) or to save its cost: at 720p about
+    4 ms for a classic matte (thin band), 30 ms for a soft u2netp one; 2.5 and 10 ms at 512².
+    """
     a = np.clip(alpha, 0, 1)
+    colour = estimate_foreground(rgb, a) if foreground else rgb
     if background.transparent:
-        return np.dstack([rgb, np.rint(a * 255).astype(np.uint8)])
+        return np.dstack([colour, np.rint(a * 255).astype(np.uint8)])
     a3 = a[..., None]
-    out = rgb.astype(np.float32) * a3 + np.float32(background.colour) * (1 - a3)
+    out = colour.astype(np.float32) * a3 + np.float32(background.colour) * (1 - a3)
     return np.dstack([np.rint(out).astype(np.uint8), np.full(alpha.shape, 255, np.uint8)])
 
 
-def over_image(rgb: np.ndarray, alpha: np.ndarray, scene: np.ndarray) -> np.ndarray:
-    """The subject over another image of the same size (replace-background, try-on)."""
-    a3 = np.clip(alpha, 0, 1)[..., None]
-    return np.rint(rgb * a3 + scene * (1 - a3)).astype(np.uint8)
+def over_image(rgb: np.ndarray, alpha: np.ndarray, scene: np.ndarray, *, foreground: bool = True) -> np.ndarray:
+    """The subject over another image of the same size (replace-background, try-on), with its
+    estimated foreground colour at the edge (as `composite`) unless `foreground` is False."""
+    a = np.clip(alpha, 0, 1)
+    colour = estimate_foreground(rgb, a) if foreground else rgb
+    a3 = a[..., None]
+    return np.rint(colour * a3 + scene * (1 - a3)).astype(np.uint8)
 
 
 def encode_png(pixels: np.ndarray, level: int = 1) -> bytes:
