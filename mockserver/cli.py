@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from mockserver.engine import compose, inputs
+from mockserver.engine import compose, inputs, matting
 from mockserver.engine.codecs import FORMATS
 from mockserver.engine.errors import MalformedImage, MediaError, UnsupportedImageFormat
-from mockserver.engine.segment import get_segmenter, segment
+from mockserver.engine.segment import get_segmenter
 from mockserver.engine.video import choose_format, process_video
 
 _EXTENSION_FORMAT = {"webm": "webm_vp9", "mkv": "mkv_vp9", "mov": "mov_proresks", "gif": "gif", "mp4": "mp4_h264"}
@@ -55,12 +55,12 @@ def _segment_command(args: argparse.Namespace) -> int:
     engine = get_segmenter(args.engine)
     background = compose.parse_background(args.background, args.background_color)
     try:
-        rgb = inputs.load_image(data, _LOOSE_IMAGE)
+        picture = inputs.load_picture(data, _LOOSE_IMAGE)
     except (MalformedImage, UnsupportedImageFormat):
-        rgb = None
-    if rgb is not None:
-        alpha = segment(rgb, engine)
-        rgba = compose.composite(rgb, alpha, background)
+        picture = None
+    if picture is not None:
+        colour, alpha = matting.cut_out(picture, engine)
+        rgba = compose.composite(colour, alpha, background, foreground=False)
         shadow = compose.Shadow() if args.shadow else None
         if shadow:
             rgba = compose.add_shadow(rgba, compose.cast_shadow(alpha, shadow))

@@ -100,31 +100,42 @@ def video_cutout(mock: Mock, spec: VideoJob, price: FramePrice | None = None) ->
     return work
 
 
-async def load_input_image(
+async def load_input_picture(
     mock: Mock, limits: inputs.ImageLimits, *, data: bytes | None = None, url: str | None = None
-) -> np.ndarray:
-    """Pixels of an uploaded file (preferred, as the docs say) or of a fetched URL."""
+) -> inputs.Picture:
+    """sRGB pixels and own alpha of an uploaded file (preferred, as the docs say) or of a fetched URL."""
     if data is None:
         assert url is not None
         data = await mock.fetch(url, limits.max_bytes)
-    return await asyncio.to_thread(inputs.load_image, data, limits)
+    return await asyncio.to_thread(inputs.load_picture, data, limits)
+
+
+async def load_input_image(
+    mock: Mock, limits: inputs.ImageLimits, *, data: bytes | None = None, url: str | None = None
+) -> np.ndarray:
+    """As `load_input_picture`, flattened on white (operations that do not keep transparency)."""
+    return (await load_input_picture(mock, limits, data=data, url=url)).flattened()
 
 
 def image_job(
     mock: Mock,
     limits: inputs.ImageLimits,
-    operation: Callable[[np.ndarray], np.ndarray],
+    operation: Callable[[np.ndarray], np.ndarray] | Callable[[inputs.Picture], np.ndarray],
     *,
     ttl: float,
     file_name: str,
     data: bytes | None = None,
     url: str | None = None,
+    picture: bool = False,
 ) -> Work:
-    """Load the input, run `operation` on its pixels in a thread, store the PNG."""
+    """Load the input, run `operation` on its pixels in a thread, store the PNG.
+
+    `operation` gets the flattened RGB, or with `picture` the whole Picture (its own alpha too).
+    """
 
     async def work(job: Job) -> WorkResult:
-        rgb = await load_input_image(mock, limits, data=data, url=url)
-        pixels = await asyncio.to_thread(operation, rgb)
+        loaded = await load_input_picture(mock, limits, data=data, url=url)
+        pixels = await asyncio.to_thread(operation, loaded if picture else loaded.flattened())  # type: ignore[arg-type]
         png = await asyncio.to_thread(encode_png, pixels)
         ref = mock.media.save(job.provider, file_name, "image/png", ttl, data=png)
         return WorkResult(State.SUCCEEDED, [ref], {"width": pixels.shape[1], "height": pixels.shape[0]})

@@ -16,10 +16,10 @@ from starlette.responses import Response
 
 from mockserver.core.clock import iso
 from mockserver.core.jobs import Job, State
-from mockserver.engine import generate, imageops, inputs
+from mockserver.engine import generate, imageops, inputs, matting
 from mockserver.engine.compose import TRANSPARENT, composite, encode_png
 from mockserver.engine.errors import MediaError
-from mockserver.engine.segment import Segmenter, segment
+from mockserver.engine.segment import Segmenter
 from mockserver.http import JsonResponse
 from mockserver.providers.base import Context
 from mockserver.providers.pixelapi import vocabulary as words
@@ -71,9 +71,10 @@ async def _image_source(ctx: Context, name: str = "image") -> tuple[bytes | None
 
 
 def _image_operation(
-    operation: str, transform: Callable[..., np.ndarray], *, uses_engine: bool = False
+    operation: str, transform: Callable[..., np.ndarray], *, uses_engine: bool = False, picture: bool = False
 ) -> Callable[[Context], Any]:
-    """A handler for an image-in, image-out job; `uses_engine`: `transform` takes the mock's engine."""
+    """A handler for an image-in, image-out job; `uses_engine`: `transform` takes the mock's engine;
+    `picture`: it takes the input's Picture (own alpha kept) instead of RGB flattened on white."""
 
     async def handler(ctx: Context) -> Response:
         data, url = await _image_source(ctx)
@@ -85,6 +86,7 @@ def _image_operation(
             file_name=f"{operation}.png",
             data=data,
             url=url,
+            picture=picture,
         )
         return await _accepted(ctx, operation, work, words.COSTS[operation])
 
@@ -92,11 +94,12 @@ def _image_operation(
     return handler
 
 
-def _cutout(rgb: np.ndarray, engine: Segmenter) -> np.ndarray:
-    return composite(rgb, segment(rgb, engine, require_subject=True), TRANSPARENT)
+def _cutout(picture: inputs.Picture, engine: Segmenter) -> np.ndarray:
+    colour, alpha = matting.cut_out(picture, engine, require_subject=True)
+    return composite(colour, alpha, TRANSPARENT, foreground=False)
 
 
-remove_background_cutout = _image_operation("remove-background", _cutout, uses_engine=True)
+remove_background_cutout = _image_operation("remove-background", _cutout, uses_engine=True, picture=True)
 restore_face = _image_operation("restore-face", imageops.restore_face)
 upscale = _image_operation("upscale", imageops.upscale4x)
 

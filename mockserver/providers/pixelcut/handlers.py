@@ -8,14 +8,14 @@ from typing import Any
 from starlette.responses import Response
 
 from mockserver.core.jobs import State
-from mockserver.engine import compose, inputs
+from mockserver.engine import compose, inputs, matting
 from mockserver.engine.errors import InvalidOption, MediaError
-from mockserver.engine.segment import Segmenter, segment
+from mockserver.engine.segment import Segmenter
 from mockserver.engine.video import choose_format
 from mockserver.http import JsonResponse
 from mockserver.providers.base import Context
 from mockserver.providers.pixelcut import vocabulary as words
-from mockserver.providers.work import VideoJob, input_stem, load_input_image, submit_video_cutout
+from mockserver.providers.work import VideoJob, input_stem, load_input_picture, submit_video_cutout
 
 MARGIN_FIELDS = {
     "margin": ("top", "bottom", "left", "right"),
@@ -72,8 +72,8 @@ async def remove_background(ctx: Context) -> Response:
     cost = words.IMAGE_COST + (words.SHADOW_COST if shadow else 0)
     ctx.charge(cost)
     try:
-        rgb = await load_input_image(ctx.mock, inputs.PIXELCUT_IMAGE, data=upload, url=url)
-        png = _cutout_png(rgb, ctx.mock.engine, shadow, crop, margins)
+        picture = await load_input_picture(ctx.mock, inputs.PIXELCUT_IMAGE, data=upload, url=url)
+        png = _cutout_png(picture, ctx.mock.engine, shadow, crop, margins)
     except MediaError:
         ctx.mock.accounts.refund(ctx.provider.name, ctx.key, cost)  # failures are not charged
         raise
@@ -86,10 +86,14 @@ async def remove_background(ctx: Context) -> Response:
 
 
 def _cutout_png(
-    rgb: Any, engine: Segmenter, shadow: compose.Shadow | None, crop: bool, margins: dict[str, tuple[str, float]]
+    picture: inputs.Picture,
+    engine: Segmenter,
+    shadow: compose.Shadow | None,
+    crop: bool,
+    margins: dict[str, tuple[str, float]],
 ) -> bytes:
-    alpha = segment(rgb, engine, require_subject=True)
-    rgba = compose.composite(rgb, alpha, compose.TRANSPARENT)
+    colour, alpha = matting.cut_out(picture, engine, require_subject=True)
+    rgba = compose.composite(colour, alpha, compose.TRANSPARENT, foreground=False)
     if shadow:
         rgba = compose.add_shadow(rgba, compose.cast_shadow(alpha, shadow))
     if crop or margins:
