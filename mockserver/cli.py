@@ -59,7 +59,7 @@ def _segment_command(args: argparse.Namespace) -> int:
     except (MalformedImage, UnsupportedImageFormat):
         picture = None
     if picture is not None:
-        colour, alpha = matting.cut_out(picture, engine)
+        colour, alpha = matting.cut_out(picture, engine, require_subject=True)
         rgba = compose.composite(colour, alpha, background, foreground=False)
         shadow = compose.Shadow() if args.shadow else None
         if shadow:

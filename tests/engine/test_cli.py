@@ -14,7 +14,7 @@ from PIL import Image
 from mockserver.cli import main
 from mockserver.engine.codecs import read_rgba
 from mockserver.engine.metrics import iou
-from mockserver.engine.synth import make_image
+from mockserver.engine.synth import fruit_on_cloth, make_image
 
 
 @pytest.fixture
@@ -102,6 +102,15 @@ def test_an_unknown_engine_is_a_clear_error(
 ) -> None:
     assert main(["segment", str(photo[0]), str(tmp_path / "o.png"), "--engine", "u2net"]) == 2
     assert "unknown engine 'u2net'" in capsys.readouterr().err
+
+
+def test_a_collapsed_mask_is_an_error_not_an_empty_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path, out = tmp_path / "fruit.png", tmp_path / "cut.png"
+    Image.fromarray(fruit_on_cloth(4).rgb).save(path)
+    assert main(["segment", str(path), str(out), "--engine", "classic"]) == 2
+    assert "foreground subject of the image could not be detected" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["segment", str(path), str(out)]) == 0  # auto falls back to u2netp
 
 
 @pytest.mark.parametrize("how", ["flag", "environment"])
