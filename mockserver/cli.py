@@ -103,7 +103,7 @@ def _store(value: str) -> str:
 
 def _serve_command(args: argparse.Namespace) -> int:
     from mockserver.control.actions import ControlError
-    from mockserver.core.store import StoreUnavailable
+    from mockserver.core.backends.base import StoreUnavailable
     from mockserver.server import serve
     from mockserver.settings import Settings
 

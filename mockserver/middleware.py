@@ -7,9 +7,9 @@ import time
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mockserver.core.backends.base import JournalLike, SharedControls
 from mockserver.core.clock import Clock
 from mockserver.core.journal import Entry
-from mockserver.core.sharing import JournalLike, SharedControls
 from mockserver.http import raw_header
 
 BODY_LIMIT = 4096  # bytes of a body kept in the journal

@@ -14,10 +14,10 @@ from typing import Any
 
 from starlette.requests import Request
 
+from mockserver.core.backends.base import Account
 from mockserver.core.faults import MAGIC_INPUTS, SCENARIOS, Rule, RuleError
 from mockserver.core.jobs import Job, Progression, State
 from mockserver.core.ratelimit import Limit
-from mockserver.core.store import Account
 from mockserver.providers import PROVIDERS
 from mockserver.providers.base import Context, Provider
 from mockserver.runtime import Mock

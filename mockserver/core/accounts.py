@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from mockserver.core.store import Account, Store
+from mockserver.core.backends.base import Account, Store
 
 _WELL_FORMED = re.compile(r"^[\x21-\x7e]{1,256}$")  # printable ASCII, no spaces
 

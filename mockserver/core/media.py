@@ -11,10 +11,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from mockserver.core.backends.base import Store
 from mockserver.core.clock import Clock
 from mockserver.core.ids import IdSource
 from mockserver.core.jobs import MediaRef
-from mockserver.core.store import Store
 
 
 @dataclass(frozen=True)

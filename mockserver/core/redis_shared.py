@@ -13,12 +13,12 @@ import uuid
 from dataclasses import asdict
 from typing import Any
 
+from mockserver.core.backends.base import Shared, SharedControls, StoredFaults, process_name
 from mockserver.core.clock import MockClock
 from mockserver.core.faults import Rule
 from mockserver.core.journal import Entry, journal_matches
 from mockserver.core.ratelimit import Decision, Limit, RateLimiter, decision
 from mockserver.core.redis_store import RedisStore
-from mockserver.core.sharing import Shared, SharedControls, StoredFaults, process_name
 
 _TAKE_TOKEN = """
 local now, requests, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])

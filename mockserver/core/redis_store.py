@@ -23,8 +23,8 @@ from dataclasses import asdict
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
+from mockserver.core.backends.base import Account, StoreUnavailable
 from mockserver.core.jobs import Job, MediaRef
-from mockserver.core.store import Account, StoreUnavailable
 
 try:
     import redis

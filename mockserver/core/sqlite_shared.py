@@ -11,11 +11,11 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from mockserver.core.backends.base import Shared, SharedControls, StoredFaults
 from mockserver.core.clock import MockClock
 from mockserver.core.faults import Rule
 from mockserver.core.journal import Entry, journal_matches
 from mockserver.core.ratelimit import Decision, Limit, RateLimiter, take_token
-from mockserver.core.sharing import Shared, SharedControls, StoredFaults
 from mockserver.core.store import SqliteStore
 
 SCHEMA = """

@@ -16,10 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mockserver.core.accounts import FramePrice
+from mockserver.core.backends.base import Account
 from mockserver.core.faults import Rule, magic_action
 from mockserver.core.jobs import Job, MediaRef, Progression, State
 from mockserver.core.ratelimit import Decision, Limit
-from mockserver.core.store import Account
 from mockserver.core.webhooks import Headers
 from mockserver.engine.errors import MediaError
 from mockserver.http import MAX_BODY, ApiError, BadBody, Body

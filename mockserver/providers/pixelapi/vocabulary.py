@@ -8,9 +8,9 @@ from typing import Any
 
 from starlette.requests import Request
 
+from mockserver.core.backends.base import Account
 from mockserver.core.jobs import MediaRef, State
 from mockserver.core.ratelimit import Decision, Limit
-from mockserver.core.store import Account
 from mockserver.engine import inputs
 from mockserver.engine.errors import MediaError
 from mockserver.http import ApiError, BadBody, header

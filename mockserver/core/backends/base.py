@@ -1,9 +1,10 @@
-"""What several processes must share beyond jobs and accounts, whatever holds it (SQLite or Redis).
+"""What every storage backend provides, and what is written once above them.
 
-With one process, rate-limit buckets, fault rules, the journal and the clock live in memory (the
-fast path). With several (``serve --workers N``, or replicas on one Redis), each would hold its own,
-and "5 requests a second" would become 5 per process. A shared backend provides the same
-interfaces over its own storage; what does not depend on the storage is written here once:
+A backend (``memory.py``, ``sqlite.py``, ``redis.py``) holds jobs, accounts and media records (the
+`Store`); with several processes (``serve --workers N``, or replicas on one Redis) it also holds what
+they must share, or "5 requests a second" would become 5 per process: rate-limit buckets, fault
+rules, the journal, the controls, and (Redis) job leases. What does not depend on the storage is
+written here once:
 
 - ``StoredFaults``: the rule list lives in storage; a rule's `times` is spent by one atomic
   conditional count, and a request that loses that race picks again, so `times=3` fires 3 times.
@@ -18,14 +19,45 @@ from __future__ import annotations
 import os
 import socket
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from mockserver.core.clock import MockClock
 from mockserver.core.faults import Faults, Rule, pick
+from mockserver.core.jobs import Job, MediaRef
 from mockserver.core.journal import Entry
 from mockserver.core.ratelimit import Limit, RateLimiter
+
+
+class StoreUnavailable(RuntimeError):
+    """The store ``--store`` names cannot be used (a Redis not installed or not reachable, a bad URL)."""
+
+
+@dataclass
+class Account:
+    provider: str
+    key: str
+    balance: float
+    plan: str = "starter"
+
+
+class Store(Protocol):
+    def put_job(self, job: Job) -> None: ...
+    def get_job(self, provider: str, job_id: str) -> Job | None: ...
+    def update_job(self, provider: str, job_id: str, change: Callable[[Job], None]) -> Job | None: ...
+    def poll_job(self, provider: str, job_id: str, owner: str) -> Job | None: ...
+    def list_jobs(self, provider: str | None = None, owner: str | None = None) -> list[Job]: ...
+    def unfinished_jobs(self) -> list[Job]: ...
+    def get_account(self, provider: str, key: str) -> Account | None: ...
+    def put_account(self, account: Account) -> None: ...
+    def charge(self, provider: str, key: str, amount: float) -> float | None: ...
+    def list_accounts(self, provider: str | None = None) -> list[Account]: ...
+    def delete_account(self, provider: str, key: str) -> bool: ...
+    def put_media(self, provider: str, ref: MediaRef) -> None: ...
+    def get_media(self, media_id: str) -> tuple[str, MediaRef] | None: ...
+    def reset(self) -> None: ...
+    def close(self) -> None: ...
 
 
 class JournalLike(Protocol):
