@@ -88,7 +88,7 @@ def open_store(settings: Settings) -> Store:
     if settings.store == "memory":
         return MemoryStore()
     if is_redis(settings.store):
-        from mockserver.core.redis_store import RedisStore  # redis-py is an optional extra
+        from mockserver.core.backends.redis import RedisStore  # redis-py is an optional extra
 
         return RedisStore(settings.store)
     return SqliteStore(settings.resolved_state_dir() / "cutout-mock.db")
@@ -101,9 +101,9 @@ def share(store: Store, clock: MockClock, settings: Settings) -> Shared | None:
     """
     args = (clock, settings.rate_limits, settings.journal_size, settings.seed)
     if is_redis(settings.store):
-        from mockserver.core import redis_shared
+        from mockserver.core.backends import redis
 
-        return redis_shared.services(store, *args, lease_seconds=settings.lease_seconds)  # type: ignore[arg-type]
+        return redis.services(store, *args, lease_seconds=settings.lease_seconds)  # type: ignore[arg-type]
     if settings.workers > 1 and isinstance(store, SqliteStore):
         return sqlite_shared.services(store, *args)
     return None
