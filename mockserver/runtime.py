@@ -20,6 +20,8 @@ import httpx
 from mockserver.core import sqlite_shared
 from mockserver.core.accounts import Accounts
 from mockserver.core.backends.base import JournalLike, Leases, Shared, SharedControls, Store, process_name
+from mockserver.core.backends.memory import MemoryStore
+from mockserver.core.backends.sqlite import SqliteStore
 from mockserver.core.clock import MockClock
 from mockserver.core.faults import Faults
 from mockserver.core.ids import IdSource
@@ -28,7 +30,6 @@ from mockserver.core.journal import Journal
 from mockserver.core.media import MediaStore
 from mockserver.core.ratelimit import RateLimiter
 from mockserver.core.signing import Signer
-from mockserver.core.store import MemoryStore, SqliteStore
 from mockserver.core.webhooks import Webhooks
 from mockserver.engine import inputs
 from mockserver.engine.errors import MediaError

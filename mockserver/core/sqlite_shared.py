@@ -12,11 +12,11 @@ from dataclasses import asdict
 from typing import Any
 
 from mockserver.core.backends.base import Shared, SharedControls, StoredFaults
+from mockserver.core.backends.sqlite import SqliteStore
 from mockserver.core.clock import MockClock
 from mockserver.core.faults import Rule
 from mockserver.core.journal import Entry, journal_matches
 from mockserver.core.ratelimit import Decision, Limit, RateLimiter, take_token
-from mockserver.core.store import SqliteStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS buckets (provider TEXT, key TEXT, tokens REAL, at REAL, PRIMARY KEY (provider, key));
