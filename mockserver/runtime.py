@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from mockserver.core import sqlite_shared
 from mockserver.core.accounts import Accounts
+from mockserver.core.backends import sqlite
 from mockserver.core.backends.base import JournalLike, Leases, Shared, SharedControls, Store, process_name
 from mockserver.core.backends.memory import MemoryStore
 from mockserver.core.backends.sqlite import SqliteStore
@@ -106,7 +106,7 @@ def share(store: Store, clock: MockClock, settings: Settings) -> Shared | None:
 
         return redis.services(store, *args, lease_seconds=settings.lease_seconds)  # type: ignore[arg-type]
     if settings.workers > 1 and isinstance(store, SqliteStore):
-        return sqlite_shared.services(store, *args)
+        return sqlite.services(store, *args)
     return None
 
 
