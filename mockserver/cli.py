@@ -1,24 +1,31 @@
-"""The ``cutout-mock`` command line.
+"""The cutout-mock command line: `serve` (the mock server) and `segment` (cut out one file).
 
-``cutout-mock segment INPUT OUTPUT``: cut out a local file or URL (image -> PNG, video -> any of the
-nine formats), with the same engine and options the mock server uses, and a progress bar for video.
+`serve`'s flags are made from the fields of `Settings` (mockserver/settings.py), with the same
+precedence everywhere: defaults < CUTOUT_MOCK_* environment < flags.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import MISSING, Field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from mockserver.engine import compose, inputs, matting
 from mockserver.engine.codecs import FORMATS
 from mockserver.engine.errors import MalformedImage, MediaError, UnsupportedImageFormat
 from mockserver.engine.segment import get_segmenter
 from mockserver.engine.video import choose_format, process_video
+from mockserver.settings import Settings, SettingsError, env_name, env_values, parse_setting, serve_fields, setting_type
 
+DESCRIPTION = (
+    "A mock server for the Pixelcut, fal, Pixazo and PixelAPI background-removal APIs, "
+    "and its cut-out engine on the command line."
+)
 _EXTENSION_FORMAT = {"webm": "webm_vp9", "mkv": "mkv_vp9", "mov": "mov_proresks", "gif": "gif", "mp4": "mp4_h264"}
 _LOOSE_IMAGE = inputs.ImageLimits(max_bytes=200 * inputs.MB, min_side=8, max_side=20000)
 _LOOSE_VIDEO = inputs.VideoLimits(max_bytes=10_000 * inputs.MB, max_seconds=24 * 3600, min_side=8, max_side=8192)
@@ -84,52 +91,63 @@ def _segment_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _expose(value: str) -> tuple[str, int]:
+def _check_expose(value: dict[str, int]) -> dict[str, int]:
     from mockserver.app import surfaces
 
-    name, _, port = value.partition("=")
-    if name not in surfaces() or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"use NAME=PORT with NAME one of {', '.join(surfaces())}")
-    return name, int(port)
+    known = surfaces()
+    for name in value:
+        if name not in known:
+            raise ValueError(f"no surface {name!r}: use NAME=PORT with NAME one of {', '.join(known)}")
+    return value
 
 
-def _store(value: str) -> str:
+def _check_store(value: str) -> str:
     from mockserver.runtime import is_redis
 
     if value in ("sqlite", "memory") or is_redis(value):
         return value
-    raise argparse.ArgumentTypeError("use sqlite, memory or a redis:// URL")
+    raise ValueError("use sqlite, memory or a redis:// URL")
+
+
+_CHECKS: dict[str, Callable[[Any], Any]] = {"expose": _check_expose, "store": _check_store}
+
+
+def read_setting(name: str, raw: str) -> Any:
+    """A serve setting from text, the same for a flag and an environment variable."""
+    value = parse_setting(name, raw)
+    return _CHECKS[name](value) if name in _CHECKS else value
+
+
+def settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
+    """`serve`'s settings: defaults < serve's own defaults < `environ`'s CUTOUT_MOCK_* < the flags in `args`."""
+    given = {f.name: getattr(args, f.name) for f in serve_fields() if hasattr(args, f.name)}
+    if "expose" in given:  # the flags' list replaces the variable's
+        given["expose"] = {name: port for pairs in given["expose"] for name, port in pairs.items()}
+    serve_defaults = {f.name: f.metadata["serve_default"] for f in serve_fields() if "serve_default" in f.metadata}
+    return Settings(**{**serve_defaults, **env_values(environ, read_setting), **given})
+
+
+def serve_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings `cutout-mock serve ARGV` runs with under `environ` (default: this process's)."""
+    args = build_parser().parse_args(["serve", *argv])
+    return settings_from(args, os.environ if environ is None else environ)
 
 
 def _serve_command(args: argparse.Namespace) -> int:
     from mockserver.control.actions import ControlError
     from mockserver.core.backends.base import StoreUnavailable
-    from mockserver.server import serve
-    from mockserver.settings import Settings
+    from mockserver.server import CannotListen, serve
 
-    settings = Settings.from_env(
-        host=args.host,
-        port=args.port,
-        state_dir=args.state_dir,
-        store=args.store,
-        clock=args.clock,
-        speed=args.speed,
-        progression=args.progression,
-        keys_file=args.keys,
-        scenario_file=args.scenario,
-        seed=args.seed,
-        allow_private_fetch=args.allow_fetch,
-        rate_limits=not args.no_rate_limits,
-        journal_size=args.journal_size,
-        expose=dict(args.expose),
-        tls=args.tls,
-        public_url=args.public_url,
-        workers=args.workers,
-        lease_seconds=args.lease_seconds,
-        **({"engine": args.engine} if args.engine else {}),
-    )
+    try:
+        settings = settings_from(args, os.environ)
+    except SettingsError as problem:
+        print(f"cutout-mock serve: {problem}", file=sys.stderr)
+        return 2
     try:
         serve(settings)
+    except CannotListen as problem:
+        print(f"cutout-mock: {problem}", file=sys.stderr)
+        return 2
     except ControlError as problem:
         print(f"cutout-mock: scenario: {problem.detail}", file=sys.stderr)
         return 2
@@ -161,18 +179,62 @@ def _verify_server_command(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-_ENGINE_HELP = (
-    "segmentation engine: auto (default: classic where it is safe, else the shipped u2netp model), "
-    "classic, u2netp, or onnx:PATH (your own saliency model)"
-)
+_ENGINE_HELP = Settings.__dataclass_fields__["engine"].metadata["help"]
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cutout-mock")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def _setting_help(f: Field[Any]) -> str:
+    default = f.metadata.get("serve_default", f.default)
+    if setting_type(f.name) is bool:
+        default = "on" if default else "off"
+    shown = "" if default in (None, MISSING) else f"default {default}; "
+    return f"{f.metadata['help']} [{shown}env {env_name(f.name)}]".replace("%", "%%")
+
+
+def _flag_type(name: str) -> Callable[[str], Any]:
+    def parse(raw: str) -> Any:
+        try:
+            return read_setting(name, raw)
+        except ValueError as problem:
+            raise argparse.ArgumentTypeError(str(problem)) from None
+
+    parse.__name__ = name  # argparse names the type in some errors
+    return parse
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per serve setting of `Settings`; a flag not given stays out of the namespace."""
+    for f in serve_fields():
+        flag, meta = f.metadata["flag"] or "--" + f.name.replace("_", "-"), f.metadata
+        kind, common = setting_type(f.name), {"dest": f.name, "help": _setting_help(f)}
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
+        elif kind is dict:
+            parser.add_argument(flag, action="append", type=_flag_type(f.name), metavar=meta["metavar"], **common)
+        else:
+            choices = meta["choices"]
+            parser.add_argument(flag, type=_flag_type(f.name), metavar=meta["metavar"], choices=choices, **common)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cutout-mock", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="cutout-mock", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"cutout-mock {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    seg = sub.add_parser("segment", help="cut out an image or a video (file path or URL)")
-    seg.add_argument("input")
-    seg.add_argument("output")
+    seg = sub.add_parser(
+        "segment",
+        help="cut out an image or a video (file path or URL)",
+        description="Cut out an image or a video with the engine the mock uses.",
+    )
+    seg.add_argument("input", help="an image or a video: a file path, an http(s) URL or a data: URL")
+    seg.add_argument("output", help="the file to write (a PNG for an image; a video's format from its extension)")
     seg.add_argument("--format", choices=sorted(FORMATS), help="video output format (default: from the extension)")
     seg.add_argument(
         "--background",
@@ -185,53 +247,18 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--crop", action="store_true", help="images: crop to the subject")
     seg.set_defaults(handler=_segment_command)
 
-    srv = sub.add_parser("serve", help="run the mock server with every provider")
-    srv.add_argument("--host", default="127.0.0.1")
-    srv.add_argument("--port", type=int, default=8080)
-    srv.add_argument(
-        "--state-dir", type=Path, default=Path("state"), help="SQLite database and media (default ./state)"
+    srv = sub.add_parser(
+        "serve",
+        help="run the mock server with every provider",
+        description="Run the mock server: every provider on one port, the control plane at /__mock.",
+        epilog=(
+            "Each setting also comes from the environment variable shown beside it. Precedence, lowest first: "
+            "defaults < CUTOUT_MOCK_* < flags. A --scenario file is not a settings file: it is applied once the "
+            "mock is built, as calls to /__mock would be."
+        ),
+        argument_default=argparse.SUPPRESS,
     )
-    srv.add_argument(
-        "--store",
-        type=_store,
-        default="sqlite",
-        help="sqlite (default, in --state-dir), memory, or redis://host:port/db[?prefix=name] shared by replicas",
-    )
-    srv.add_argument(
-        "--clock", choices=["real", "virtual"], default="real", help="virtual: frozen, moved from /__mock/clock"
-    )
-    srv.add_argument("--speed", type=float, default=1.0, help="real clock: job timings run this many times faster")
-    srv.add_argument(
-        "--progression", choices=["timed", "polls"], default="timed", help="polls: done on the third status poll"
-    )
-    srv.add_argument("--keys", type=Path, help="JSON {provider: {key: {balance, plan}}}: only these keys work")
-    srv.add_argument(
-        "--scenario", type=Path, help="YAML/JSON set-up applied at start: seed, clock, rate_limits, accounts, faults"
-    )
-    srv.add_argument("--seed", type=int, help="seed ids and randomness for repeatable runs")
-    srv.add_argument("--engine", help=_ENGINE_HELP)
-    srv.add_argument("--allow-fetch", action="store_true", help="allow input URLs on private networks")
-    srv.add_argument("--journal-size", type=int, default=10_000, help="requests kept in /__mock/journal (0: off)")
-    srv.add_argument("--no-rate-limits", action="store_true", help="turn the providers' per-key rate limits off")
-    srv.add_argument(
-        "--expose",
-        type=_expose,
-        action="append",
-        default=[],
-        metavar="NAME=PORT",
-        help="serve a surface at the root of its own port (e.g. fal-queue=8443)",
-    )
-    srv.add_argument("--tls", action="store_true", help="exposed ports speak https (self-signed certificate)")
-    srv.add_argument("--public-url", help="base URL of the main port in URLs the mock returns")
-    srv.add_argument(
-        "--workers", type=int, default=1, help="processes on the port, sharing state through the SQLite file or Redis"
-    )
-    srv.add_argument(
-        "--lease-seconds",
-        type=float,
-        default=15.0,
-        help="Redis: a stopped replica's running jobs end as errored this long after its last renewal",
-    )
+    _add_setting_flags(srv)
     srv.set_defaults(handler=_serve_command)
 
     verify = sub.add_parser("verify", help="verify a provider server against the contract").add_subparsers(

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import gc
 import os
+import socket
 import sys
 import time
 from dataclasses import fields
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from mockserver.app import create_app, surfaces
 from mockserver.control import scenario as scenario_file
@@ -17,7 +21,7 @@ from mockserver.middleware import SurfaceMount
 from mockserver.providers import PROVIDERS
 from mockserver.recovery import Recovered, recover
 from mockserver.runtime import Mock
-from mockserver.settings import Settings
+from mockserver.settings import Settings, env_name
 from mockserver.tls import self_signed
 
 
@@ -30,11 +34,59 @@ def base_urls(settings: Settings) -> list[tuple[str, str]]:
 
 
 def serve(settings: Settings) -> None:
+    """Listen first (a port in use stops here, before the state is touched), then build and run the app."""
     started = time.perf_counter()
-    settings.public_url = settings.public_url or f"http://{settings.host}:{settings.port}"
     if settings.workers > 1:
-        serve_workers(settings, started)
-        return
+        _check_workers(settings)
+    sockets = _listen_all(settings)
+    settings.public_url = settings.public_url or f"http://{settings.host}:{settings.port}"
+    try:
+        if settings.workers > 1:
+            serve_workers(settings, started, sockets[0])
+        else:
+            _serve_one(settings, started, sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+class CannotListen(Exception):
+    """A port this server cannot listen on; the message is one line for the user."""
+
+
+def listen(host: str, port: int, what: str = "", hint: str = "--port or CUTOUT_MOCK_PORT") -> socket.socket:
+    """A socket bound to host:port (as uvicorn binds one); port 0 takes any free port."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as problem:
+        sock.close()
+        if problem.errno == errno.EADDRINUSE:
+            raise CannotListen(
+                f"port {port}{what} is in use on {host}: stop what listens there, "
+                f"or choose another port with {hint} (0 takes any free port)"
+            ) from None
+        raise CannotListen(f"cannot listen on {host}:{port}{what}: {problem.strerror or problem}") from None
+    return sock
+
+
+def _listen_all(settings: Settings) -> list[socket.socket]:
+    """The main socket, then one per exposed surface; ports given as 0 are replaced by those chosen."""
+    sockets = [listen(settings.host, settings.port)]
+    try:
+        for name, port in settings.expose.items():
+            sockets.append(listen(settings.host, port, f" (--expose {name}={port})", "--expose"))
+    except CannotListen:
+        for sock in sockets:
+            sock.close()
+        raise
+    settings.port = sockets[0].getsockname()[1]
+    settings.expose = {name: sock.getsockname()[1] for name, sock in zip(settings.expose, sockets[1:], strict=True)}
+    return sockets
+
+
+def _serve_one(settings: Settings, started: float, sockets: list[socket.socket]) -> None:
     app = create_app(settings)
     recovered = recover(app.state.mock)
     known = surfaces()
@@ -54,7 +106,7 @@ def serve(settings: Settings) -> None:
     servers = [uvicorn.Server(c) for c in configs]
 
     async def run_all() -> None:
-        tasks = [asyncio.create_task(s.serve()) for s in servers]
+        tasks = [asyncio.create_task(s.serve(sockets=[sock])) for s, sock in zip(servers, sockets, strict=True)]
         while not all(s.started for s in servers):
             if any(t.done() for t in tasks):
                 break
@@ -74,16 +126,21 @@ class WorkersError(ValueError):
     """A --workers set-up that cannot share its state."""
 
 
-def serve_workers(settings: Settings, started: float) -> None:
-    """Several processes on one port (uvicorn's workers), sharing state through SQLite or Redis.
-
-    This process prepares the state once (scenario, crash recovery, the published clock) and then
-    supervises the workers; each builds its app from the same settings, passed in the environment.
-    """
+def _check_workers(settings: Settings) -> None:
     if settings.store == "memory":
         raise WorkersError("--workers needs a shared store: --store sqlite (one machine) or a redis:// URL")
     if settings.expose or settings.tls:
         raise WorkersError("--workers serves the main port only (no --expose or --tls)")
+
+
+def serve_workers(settings: Settings, started: float, sock: socket.socket) -> None:
+    """Several processes on one port (uvicorn's workers, on the socket bound here), sharing state through
+    SQLite or Redis.
+
+    This process prepares the state once (scenario, crash recovery, the published clock) and then
+    supervises the workers; each builds its app from the same settings, passed in the environment.
+    """
+    _check_workers(settings)
     mock = Mock(settings)
     if settings.scenario_file is not None:
         scenario_file.apply(mock, scenario_file.read(settings.scenario_file))
@@ -95,9 +152,9 @@ def serve_workers(settings: Settings, started: float) -> None:
         value = getattr(settings, field.name)
         if field.name in ("expose", "scenario_file") or value is None:
             continue
-        os.environ[f"CUTOUT_MOCK_{field.name.upper()}"] = str(value)
+        os.environ[env_name(field.name)] = str(value)
     _print_banner(settings, time.perf_counter() - started, None, recovered)
-    uvicorn.run(
+    config = uvicorn.Config(
         "mockserver.app:worker_app",
         factory=True,
         host=settings.host,
@@ -106,6 +163,8 @@ def serve_workers(settings: Settings, started: float) -> None:
         log_level="warning",
         access_log=False,
     )
+    with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run: Ctrl+C stops the workers quietly
+        Multiprocess(config, sockets=[sock]).run()
 
 
 def _print_banner(settings: Settings, seconds: float, cert: str | None, recovered: Recovered) -> None:
