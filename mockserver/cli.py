@@ -10,10 +10,11 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import MISSING, Field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from mockserver.engine import compose, inputs, matting
 from mockserver.engine.codecs import FORMATS
@@ -29,25 +30,35 @@ DESCRIPTION = (
 _EXTENSION_FORMAT = {"webm": "webm_vp9", "mkv": "mkv_vp9", "mov": "mov_proresks", "gif": "gif", "mp4": "mp4_h264"}
 _LOOSE_IMAGE = inputs.ImageLimits(max_bytes=200 * inputs.MB, min_side=8, max_side=20000)
 _LOOSE_VIDEO = inputs.VideoLimits(max_bytes=10_000 * inputs.MB, max_seconds=24 * 3600, min_side=8, max_side=8192)
+_OUTPUT_HELP = (
+    "The output's extension must name what is written, else nothing is done (exit 2): an image is cut out "
+    "to a PNG with alpha (.png); a video to .webm (VP9 with alpha, the default), .mkv (VP9 with alpha), "
+    ".mov (ProRes 4444 with alpha), .gif, or .mp4 (H.264 over --background), or to the --format given, "
+    "whose extension must match (mkv_h264 -> .mkv)."
+)
 
 
-class ProgressBar:
-    """A one-line text progress bar on stderr, redrawn in place."""
+@contextmanager
+def frames_progress(label: str) -> Iterator[Callable[[int, int | None], None]]:
+    """A progress bar for video frames on stderr (rich: count, rate, time left).
 
-    def __init__(self, stream: TextIO = sys.stderr, width: int = 30) -> None:
-        self.stream, self.width = stream, width
+    Drawn in place only when stderr is a terminal; into a pipe or a log it writes one final line and
+    no carriage returns.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    def __call__(self, done: int, total: int | None) -> None:
-        if total:
-            filled = min(self.width, self.width * done // total)
-            bar = "#" * filled + "." * (self.width - filled)
-            self.stream.write(f"\r[{bar}] {done}/{total} frames")
-        else:
-            self.stream.write(f"\r{done} frames")
-        self.stream.flush()
+    console = Console(stderr=True, force_terminal=sys.stderr.isatty())
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"))
+    rate = TextColumn("{task.fields[rate]}")
+    with Progress(*columns, rate, TimeRemainingColumn(), console=console) as progress:
+        task = progress.add_task(label, total=None, rate="")
 
-    def close(self) -> None:
-        self.stream.write("\n")
+        def update(done: int, total: int | None) -> None:
+            speed = progress.tasks[0].speed
+            progress.update(task, completed=done, total=total, rate=f"{speed:.1f}/s" if speed else "")
+
+        yield update
 
 
 def _read_input(source: str) -> bytes:
@@ -66,6 +77,7 @@ def _segment_command(args: argparse.Namespace) -> int:
     except (MalformedImage, UnsupportedImageFormat):
         picture = None
     if picture is not None:
+        _check_image_output(args.output)
         colour, alpha = matting.cut_out(picture, engine, require_subject=True)
         rgba = compose.composite(colour, alpha, background, foreground=False)
         shadow = compose.Shadow() if args.shadow else None
@@ -79,16 +91,30 @@ def _segment_command(args: argparse.Namespace) -> int:
     src = inputs.spool(data)
     try:
         inputs.probe_video(src, _LOOSE_VIDEO)
-        requested = args.format or _EXTENSION_FORMAT.get(Path(args.output).suffix.lstrip(".").lower())
-        fmt = choose_format(background, requested)
-        bar = ProgressBar()
+        fmt = choose_format(background, _video_output_format(args.output, args.format))
         kwargs = {} if args.engine in ("auto", "classic") else {"engine": engine}
-        stats = process_video(src, args.output, fmt, background, progress=bar, **kwargs)
-        bar.close()
+        with frames_progress(Path(args.output).name) as progress:
+            stats = process_video(src, args.output, fmt, background, progress=progress, **kwargs)
     finally:
         src.unlink(missing_ok=True)
     print(f"{args.output}: {stats.frames} frames {stats.width}x{stats.height} {stats.format}", file=sys.stderr)
     return 0
+
+
+def _check_image_output(output: str) -> None:
+    if Path(output).suffix.lower() != ".png":
+        raise ValueError(f"{output}: an image is cut out to a PNG with alpha; name the output .png")
+
+
+def _video_output_format(output: str, requested: str | None) -> str:
+    """The format to write: --format, else the extension's; refused when the extension names another."""
+    extension = Path(output).suffix.lstrip(".").lower()
+    if extension not in _EXTENSION_FORMAT:
+        named = f".{extension}" if extension else "no extension"
+        raise ValueError(f"{output}: a video is written as .webm, .mkv, .mov, .gif or .mp4, not {named}")
+    if requested and FORMATS[requested].extension != extension:
+        raise ValueError(f"{output}: --format {requested} writes a .{FORMATS[requested].extension} file")
+    return requested or _EXTENSION_FORMAT[extension]
 
 
 def _check_expose(value: dict[str, int]) -> dict[str, int]:
@@ -231,10 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
     seg = sub.add_parser(
         "segment",
         help="cut out an image or a video (file path or URL)",
-        description="Cut out an image or a video with the engine the mock uses.",
+        description="Cut out an image or a video with the engine the mock uses. " + _OUTPUT_HELP,
     )
     seg.add_argument("input", help="an image or a video: a file path, an http(s) URL or a data: URL")
-    seg.add_argument("output", help="the file to write (a PNG for an image; a video's format from its extension)")
+    seg.add_argument("output", help="the file to write: .png for an image; .webm .mkv .mov .gif .mp4 for a video")
     seg.add_argument("--format", choices=sorted(FORMATS), help="video output format (default: from the extension)")
     seg.add_argument(
         "--background",
