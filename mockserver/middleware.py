@@ -7,7 +7,7 @@ import time
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mockserver.core.backends.base import JournalLike, SharedControls
+from mockserver.core.backends.base import Journal, SharedControls
 from mockserver.core.clock import Clock
 from mockserver.core.journal import Entry
 from mockserver.http import raw_header
@@ -70,7 +70,7 @@ class JournalRecorder:
 
     BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})  # their receive is not wrapped
 
-    def __init__(self, app: ASGIApp, journal: JournalLike, clock: Clock, prefixes: dict[str, str]) -> None:
+    def __init__(self, app: ASGIApp, journal: Journal, clock: Clock, prefixes: dict[str, str]) -> None:
         self.app, self.journal, self.clock = app, journal, clock
         # Each provider's prefix is one path segment: found by a dict lookup, as SegmentRouter does.
         self.providers = {prefix.strip("/"): name for prefix, name in prefixes.items()}

@@ -19,16 +19,22 @@ import httpx
 
 from mockserver.core.accounts import Accounts
 from mockserver.core.backends import sqlite
-from mockserver.core.backends.base import JournalLike, Leases, Shared, SharedControls, Store, process_name
-from mockserver.core.backends.memory import MemoryStore
+from mockserver.core.backends.base import (
+    Faults,
+    Journal,
+    Leases,
+    RateLimiter,
+    Shared,
+    SharedControls,
+    Store,
+    process_name,
+)
+from mockserver.core.backends.memory import MemoryFaults, MemoryJournal, MemoryRateLimiter, MemoryStore
 from mockserver.core.backends.sqlite import SqliteStore
 from mockserver.core.clock import MockClock
-from mockserver.core.faults import Faults
 from mockserver.core.ids import IdSource
 from mockserver.core.jobs import Job, MediaRef, State
-from mockserver.core.journal import Journal
 from mockserver.core.media import MediaStore
-from mockserver.core.ratelimit import RateLimiter
 from mockserver.core.signing import Signer
 from mockserver.core.webhooks import Webhooks
 from mockserver.engine import inputs
@@ -126,13 +132,13 @@ class Mock:
             # ids seeded per process so two of them never hand out the same one.
             self.ids = IdSource(self.clock, None if settings.seed is None else f"{settings.seed}/{process_name()}")
             self.limiter: RateLimiter = shared.limiter
-            self.journal: JournalLike = shared.journal
+            self.journal: Journal = shared.journal
             self.faults: Faults = shared.faults
         else:
             self.ids = IdSource(self.clock, settings.seed)
-            self.limiter = RateLimiter(self.clock, settings.rate_limits)
-            self.journal = Journal(settings.journal_size)
-            self.faults = Faults(settings.seed)
+            self.limiter = MemoryRateLimiter(self.clock, settings.rate_limits)
+            self.journal = MemoryJournal(settings.journal_size)
+            self.faults = MemoryFaults(settings.seed)
         get_segmenter(settings.engine)  # an unknown engine or a missing model file fails at start-up
         self.media = MediaStore(state_dir / "media", self.store, self.clock, self.ids)
         self.signer = Signer.load_or_create(state_dir / "keys" / "webhook-ed25519.pem")

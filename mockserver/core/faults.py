@@ -5,16 +5,15 @@ answer with a status in the provider's own shape, add latency, send a malformed 
 job the request creates (stuck in the queue, failed, errored, blocked). Rules come from the control
 plane (``/__mock/faults``), from the ``X-Mock-Scenario`` header of one request (a named scenario), or
 from magic inputs: an input URL or prompt containing ``mock-fail`` (and friends) shapes its job.
-``times`` bounds how often a rule fires; ``probability`` draws from a seeded generator.
+``times`` bounds how often a rule fires; ``probability`` draws from a seeded generator. The rule list
+is kept by a storage backend (``backends.base.Faults``); choosing the rule that fires is `pick`.
 """
 
 from __future__ import annotations
 
-import itertools
 import random
-import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 REQUEST_ACTIONS = frozenset({"status", "latency", "malformed"})
@@ -96,6 +95,11 @@ class Rule:
             raise RuleError("header must be an object of name -> substring")
 
     @property
+    def spent(self) -> bool:
+        """Fired as many times as it may."""
+        return self.times is not None and self.fired >= self.times
+
+    @property
     def shapes_job(self) -> bool:
         return self.action in JOB_ACTIONS
 
@@ -109,53 +113,6 @@ class Rule:
         )
 
 
-class Faults:
-    """The rule list, in order; the first rule that matches and draws fires."""
-
-    def __init__(self, seed: int | None = None) -> None:
-        self._rules: list[Rule] = []
-        self._ids = itertools.count(1)
-        self._random = random.Random(seed)
-        self._lock = threading.Lock()
-
-    def reseed(self, seed: int | None) -> None:
-        with self._lock:
-            self._random = random.Random(seed)
-
-    def add(self, rule: Rule) -> Rule:
-        with self._lock:
-            rule.id = f"rule_{next(self._ids)}"
-            self._rules.append(rule)
-            return rule
-
-    def remove(self, rule_id: str) -> bool:
-        with self._lock:
-            before = len(self._rules)
-            self._rules = [r for r in self._rules if r.id != rule_id]
-            return len(self._rules) < before
-
-    def clear(self) -> None:
-        with self._lock:
-            self._rules.clear()
-
-    def listed(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [asdict(r) for r in self._rules]
-
-    def fire(
-        self, provider: str, operation: str, key: str | None, headers: Mapping[str, str], body: str
-    ) -> Rule | None:
-        """The rule that fires for this request, counted (rules whose times are spent drop out)."""
-        if not self._rules:
-            return None
-        with self._lock:
-            rule = pick(self._rules, self._random, provider, operation, key, headers, body)
-            if rule is None:
-                return None
-            rule.fired += 1
-            return Rule(**{**asdict(rule), "header": dict(rule.header)})
-
-
 def pick(
     rules: Iterable[Rule],
     draw: random.Random,
@@ -167,7 +124,7 @@ def pick(
 ) -> Rule | None:
     """The first rule, in order, with times left that matches the request and wins its draw."""
     for rule in rules:
-        if rule.times is not None and rule.fired >= rule.times:
+        if rule.spent:
             continue
         if not rule.matches(provider, operation, key, headers, body):
             continue

@@ -2,14 +2,12 @@
 
 Bounded (the oldest entries fall off), queryable by provider, key, path and method, and written by
 one ASGI middleware, so nothing a provider handler does can skip it. Entries keep raw headers and
-body bytes; decoding happens when someone asks, not on every request.
+body bytes; decoding happens when someone asks, not on every request. The journal itself is kept by
+a storage backend (``backends.base.Journal``): this module is the entry and its filters.
 """
 
 from __future__ import annotations
 
-import itertools
-import marshal
-from collections import deque
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -102,42 +100,3 @@ def journal_matches(
         and (path is None or path in entry["path"])
         and (method is None or entry["method"] == method.upper())
     )
-
-
-_MARSHAL_VERSION = 2  # binary floats, no back-references: half the time of the default (4)
-
-
-class Journal:
-    """The in-process journal: a bounded deque of entries, each kept as one marshalled bytes object.
-
-    One object per request instead of the ~25 an entry holds (path, header tuples, bodies...): on a
-    real server, keeping 10,000 requests' scattered objects and freeing the oldest on each request
-    cost a status poll ~8 % of its throughput; marshalling one costs ~0.4 us. Bytes are not tracked by
-    the cyclic GC either, so a full journal adds nothing to a collection. No lock: ``deque.append``
-    and ``list(deque)`` each run in C under the GIL, so a reader never sees half an entry.
-    """
-
-    def __init__(self, capacity: int = 10_000) -> None:
-        self._entries: deque[bytes] = deque(maxlen=capacity)
-        self._ids = itertools.count(1)
-
-    def record(self, entry: Entry) -> None:
-        """Numbered here (itertools.count's next is atomic under the GIL)."""
-        self._entries.append(marshal.dumps((next(self._ids), *entry[1:]), _MARSHAL_VERSION))
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-    def query(
-        self,
-        *,
-        provider: str | None = None,
-        key: str | None = None,
-        path: str | None = None,
-        method: str | None = None,
-        limit: int = 100,
-    ) -> list[dict[str, Any]]:
-        """Matching entries, oldest first; `path` matches as a substring."""
-        entries = (Entry._make(marshal.loads(raw)) for raw in list(self._entries))
-        found = [e for e in entries if journal_matches(e._asdict(), provider, key, path, method)]
-        return [e.to_dict() for e in found[-limit:]]

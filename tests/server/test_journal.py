@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mockserver.core.journal import Entry, Journal
+from mockserver.core.backends.memory import MemoryJournal
+from mockserver.core.journal import Entry
 
 pytestmark = pytest.mark.anyio
 
@@ -62,7 +63,7 @@ async def test_rejected_requests_are_recorded_too(client: httpx.AsyncClient) -> 
 
 
 def test_journal_is_bounded() -> None:
-    journal = Journal(capacity=3)
+    journal = MemoryJournal(capacity=3)
     for i in range(5):
         journal.record(Entry(0, float(i), "GET", f"/p{i}", b"", None, None, None, 200, 1.0, (), b"", (), b""))
     assert [e["path"] for e in journal.query()] == ["/p2", "/p3", "/p4"]

@@ -1,33 +1,38 @@
 """What every storage backend provides, and what is written once above them.
 
 A backend (``memory.py``, ``sqlite.py``, ``redis.py``) holds jobs, accounts and media records (the
-`Store`); with several processes (``serve --workers N``, or replicas on one Redis) it also holds what
-they must share, or "5 requests a second" would become 5 per process: rate-limit buckets, fault
-rules, the journal, the controls, and (Redis) job leases. What does not depend on the storage is
-written here once:
+`Store`). One process keeps its rate-limit buckets, fault rules and journal in memory (the fast
+path); several (``serve --workers N``, or replicas on one Redis) must share them through the store,
+or "5 requests a second" would become 5 per process, and share the controls and (Redis) job leases
+too. A backend gives the storage operations; what does not depend on the storage is written here
+once, over them:
 
-- ``StoredFaults``: the rule list lives in storage; a rule's `times` is spent by one atomic
-  conditional count, and a request that loses that race picks again, so `times=3` fires 3 times.
+- ``RateLimiter``: the policy (limits on or off, per-provider overrides); a backend keeps the
+  buckets, and the bucket arithmetic is ``ratelimit.take_token``.
+- ``Faults``: the rule list lives in storage; a rule's `times` is spent by one atomic conditional
+  count, and a request that loses that race picks again (``faults.pick``), so `times=3` fires 3 times.
 - ``SharedControls``: the clock and the rate-limit policy are one versioned document; a process
   compares the version before each request and loads the document when another changed it.
 
-(The journal's filters, ``journal.journal_matches``, serve the in-memory journal too.)
+(The journal's filters, ``journal.journal_matches``, serve every journal.)
 """
 
 from __future__ import annotations
 
 import os
+import random
 import socket
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from mockserver.core.clock import MockClock
-from mockserver.core.faults import Faults, Rule, pick
+from mockserver.core.clock import Clock, MockClock
+from mockserver.core.faults import Rule, pick
 from mockserver.core.jobs import Job, MediaRef
 from mockserver.core.journal import Entry
-from mockserver.core.ratelimit import Limit, RateLimiter
+from mockserver.core.ratelimit import Decision, Limit
 
 
 class StoreUnavailable(RuntimeError):
@@ -60,7 +65,96 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-class JournalLike(Protocol):
+class RateLimiter(ABC):
+    """Limits per (provider, key): the policy here, the buckets in a backend."""
+
+    def __init__(self, clock: Clock, enabled: bool = True) -> None:
+        self._clock = clock
+        self.default_enabled = enabled
+        self.enabled = enabled
+        self.overrides: dict[str, Limit] = {}  # provider -> limit set from the control plane
+
+    @abstractmethod
+    def take(self, provider: str, key: str, limit: Limit) -> Decision:
+        """One request against its bucket, decided atomically (``ratelimit.take_token``'s arithmetic)."""
+
+    @abstractmethod
+    def reset(self) -> None:
+        """Empty the buckets (a new plan or override takes effect at once)."""
+
+    def reset_policy(self) -> None:
+        self.enabled, self.overrides = self.default_enabled, {}
+        self.reset()
+
+    def configure(self, enabled: bool | None = None, provider: str | None = None, limit: Limit | None = None) -> None:
+        if enabled is not None:
+            self.enabled = enabled
+        if provider is not None and limit is not None:
+            self.overrides = {**self.overrides, provider: limit}
+            self.reset()
+
+
+class Faults(ABC):
+    """The fault rules, in order; the first rule that matches and draws fires.
+
+    A backend gives the storage operations below; the seeded draw of `probability` stays per process.
+    """
+
+    def __init__(self, seed: int | None = None) -> None:
+        self._random = random.Random(seed)
+        self._lock = threading.RLock()
+
+    def reseed(self, seed: int | None) -> None:
+        with self._lock:
+            self._random = random.Random(seed)
+
+    @abstractmethod
+    def stored(self) -> list[Rule]:
+        """The rules in order, each with its `fired` count (copies: changing one changes nothing kept)."""
+
+    @abstractmethod
+    def insert(self, rule: Rule) -> str:
+        """Store a new rule at the end; its id."""
+
+    @abstractmethod
+    def count(self, rule: Rule) -> bool:
+        """Count one firing, atomically, if the rule still exists and has times left."""
+
+    @abstractmethod
+    def has_rules(self) -> bool:
+        """Cheap: asked on every request (the common answer is no)."""
+
+    @abstractmethod
+    def remove(self, rule_id: str) -> bool: ...
+
+    @abstractmethod
+    def clear(self) -> None: ...
+
+    def add(self, rule: Rule) -> Rule:
+        rule.id = self.insert(rule)
+        return rule
+
+    def listed(self) -> list[dict[str, Any]]:
+        return [asdict(rule) for rule in self.stored()]
+
+    def fire(
+        self, provider: str, operation: str, key: str | None, headers: Mapping[str, str], body: str
+    ) -> Rule | None:
+        """The rule that fires for this request, counted (rules whose times are spent drop out)."""
+        if not self.has_rules():
+            return None
+        for _ in range(100):  # another process spending the last `times` makes this one pick again
+            with self._lock:
+                rule = pick(self.stored(), self._random, provider, operation, key, headers, body)
+            if rule is None:
+                return None
+            if self.count(rule):
+                rule.fired += 1
+                return rule
+        return None
+
+
+class Journal(Protocol):
     def record(self, entry: Entry) -> None: ...  # numbers the entry: its own id is ignored
     def clear(self) -> None: ...
     def query(
@@ -96,7 +190,7 @@ class Leases(Protocol):
 class Shared:
     limiter: RateLimiter
     faults: Faults
-    journal: JournalLike
+    journal: Journal
     controls: SharedControls
     leases: Leases | None = None  # Redis: replicas start and die on their own
 
@@ -104,58 +198,6 @@ class Shared:
 def process_name() -> str:
     """This process among replicas on several machines (ids are seeded with it, leases held by it)."""
     return f"{socket.gethostname()}/{os.getpid()}"
-
-
-class StoredFaults(Faults, ABC):
-    """Fault rules kept in shared storage; the seeded draw of `probability` stays per process.
-
-    Abstract: a backend gives the storage operations below. `remove` and `clear` are abstract
-    too, so no backend can fall back on the in-memory list of `Faults` without saying so.
-    """
-
-    @abstractmethod
-    def stored(self) -> list[Rule]:
-        """The rules in order, each with its `fired` count."""
-
-    @abstractmethod
-    def insert(self, rule: Rule) -> str:
-        """Store a new rule at the end; its id."""
-
-    @abstractmethod
-    def count(self, rule: Rule) -> bool:
-        """Count one firing, atomically, if the rule still exists and has times left."""
-
-    @abstractmethod
-    def has_rules(self) -> bool:
-        """Cheap: asked on every request (the common answer is no)."""
-
-    @abstractmethod
-    def remove(self, rule_id: str) -> bool: ...
-
-    @abstractmethod
-    def clear(self) -> None: ...
-
-    def add(self, rule: Rule) -> Rule:
-        rule.id = self.insert(rule)
-        return rule
-
-    def listed(self) -> list[dict[str, Any]]:
-        return [asdict(rule) for rule in self.stored()]
-
-    def fire(
-        self, provider: str, operation: str, key: str | None, headers: Mapping[str, str], body: str
-    ) -> Rule | None:
-        if not self.has_rules():
-            return None
-        for _ in range(100):  # another process spending the last `times` makes this one pick again
-            with self._lock:
-                rule = pick(self.stored(), self._random, provider, operation, key, headers, body)
-            if rule is None:
-                return None
-            if self.count(rule):
-                rule.fired += 1
-                return rule
-        return None
 
 
 class SharedControls:

@@ -29,12 +29,20 @@ from dataclasses import asdict
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
-from mockserver.core.backends.base import Account, Shared, SharedControls, StoredFaults, StoreUnavailable, process_name
+from mockserver.core.backends.base import (
+    Account,
+    Faults,
+    RateLimiter,
+    Shared,
+    SharedControls,
+    StoreUnavailable,
+    process_name,
+)
 from mockserver.core.clock import MockClock
 from mockserver.core.faults import Rule
 from mockserver.core.jobs import Job, MediaRef
 from mockserver.core.journal import Entry, journal_matches
-from mockserver.core.ratelimit import Decision, Limit, RateLimiter, decision
+from mockserver.core.ratelimit import Decision, Limit, decision
 
 try:
     import redis
@@ -321,7 +329,7 @@ class RedisRateLimiter(RateLimiter):
         return decision(bool(allowed), float(tokens), now, limit)
 
 
-class RedisFaults(StoredFaults):
+class RedisFaults(Faults):
     """Rules in a hash by sequence number, their counts in another; `times` is checked in the script."""
 
     def __init__(self, store: RedisStore, seed: int | None = None) -> None:

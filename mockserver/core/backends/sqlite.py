@@ -22,12 +22,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from mockserver.core.backends.base import Account, Shared, SharedControls, StoredFaults
+from mockserver.core.backends.base import Account, Faults, RateLimiter, Shared, SharedControls
 from mockserver.core.clock import MockClock
 from mockserver.core.faults import Rule
 from mockserver.core.jobs import Job, MediaRef
 from mockserver.core.journal import Entry, journal_matches
-from mockserver.core.ratelimit import Decision, Limit, RateLimiter, take_token
+from mockserver.core.ratelimit import Decision, Limit, take_token
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -228,7 +228,7 @@ class SqliteRateLimiter(RateLimiter):
         return decision
 
 
-class SqliteFaults(StoredFaults):
+class SqliteFaults(Faults):
     def __init__(self, store: SqliteStore, seed: int | None = None) -> None:
         super().__init__(seed)
         self._store = store
