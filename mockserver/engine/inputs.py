@@ -11,20 +11,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-import ipaddress
-import socket
 import tempfile
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote_to_bytes, urljoin, urlsplit
+from urllib.parse import unquote_to_bytes, urljoin
 
 import av
 import httpx
 import numpy as np
 from PIL import Image
 
+from mockserver.engine.addresses import guarded_transport
 from mockserver.engine.codecs import Orientation
 from mockserver.engine.errors import (
     DurationTooLong,
@@ -32,7 +31,6 @@ from mockserver.engine.errors import (
     FetchError,
     FetchTimeout,
     FileTooLarge,
-    ForbiddenAddress,
     MalformedImage,
     MalformedVideo,
     ResolutionTooHigh,
@@ -71,12 +69,10 @@ PIXELCUT_VIDEO = VideoLimits()
 
 # --- fetching -------------------------------------------------------------------------------
 
-_METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
-
 
 @dataclass(frozen=True)
 class FetchPolicy:
-    """How far a fetch may reach. Loopback is allowed (the mock serves its own media there)."""
+    """How far a fetch may reach (the address policy itself is engine/addresses.py)."""
 
     max_bytes: int = 100 * MB
     timeout: float = 20.0
@@ -84,20 +80,23 @@ class FetchPolicy:
     max_redirects: int = 5
 
 
-def check_address(host: str, policy: FetchPolicy) -> None:
-    """Refuse link-local and metadata addresses always, private ones unless allowed."""
+MAX_URL = 8192  # characters; browsers and CDNs refuse longer URLs too
+
+
+def clean_url(url: str) -> str:
+    """`url` checked (http(s), a host, no control characters, at most MAX_URL characters) and without
+    any user:password part, which is never forwarded. Raises FetchError."""
+    if len(url) > MAX_URL:
+        raise FetchError(f"the URL is longer than {MAX_URL} characters")
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
+        raise FetchError("the URL contains spaces or control characters")
     try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise FetchError(f"could not resolve host {host!r}: {exc}") from None
-    for info in infos:
-        addr = ipaddress.ip_address(info[4][0].split("%")[0])
-        if addr in _METADATA or addr.is_link_local or addr.is_multicast or addr.is_unspecified:
-            raise ForbiddenAddress(f"fetching from {addr} is not allowed")
-        if addr.is_loopback:
-            continue
-        if (addr.is_private or addr.is_reserved) and not policy.allow_private:
-            raise ForbiddenAddress(f"fetching from private address {addr} is not allowed (see --allow-fetch)")
+        parts = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError):
+        raise FetchError("the URL is not valid") from None
+    if parts.scheme not in ("http", "https") or not parts.host:
+        raise FetchError("unsupported URL: use http(s) or data:")
+    return str(parts.copy_with(userinfo=b"")) if parts.userinfo else url
 
 
 def _decode_data_url(url: str, policy: FetchPolicy) -> bytes:
@@ -117,14 +116,12 @@ async def fetch(url: str, policy: FetchPolicy = FetchPolicy(), client: httpx.Asy
         return _decode_data_url(url, policy)
     deadline = time.monotonic() + policy.timeout
     own_client = client is None
-    client = client or httpx.AsyncClient(timeout=policy.timeout, follow_redirects=False)
+    client = client or httpx.AsyncClient(
+        transport=guarded_transport(policy.allow_private), timeout=policy.timeout, follow_redirects=False
+    )
     try:
         for _ in range(policy.max_redirects + 1):
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise FetchError(f"unsupported URL {url!r}: use http(s) or data:")
-            if own_client:
-                await asyncio.to_thread(check_address, parts.hostname, policy)
+            url = clean_url(url)
             remaining = deadline - time.monotonic()
             try:
                 body, location = await asyncio.wait_for(_get(client, url, policy), timeout=max(remaining, 0.01))

@@ -120,10 +120,16 @@ class TestFetch:
         with pytest.raises(errors.ForbiddenAddress):
             _fetch(url, timeout=1)
 
-    def test_private_allowed_by_policy_still_not_metadata(self) -> None:
-        inputs.check_address("10.1.2.3", inputs.FetchPolicy(allow_private=True))
-        with pytest.raises(errors.ForbiddenAddress):
-            inputs.check_address("169.254.169.254", inputs.FetchPolicy(allow_private=True))
+    @pytest.mark.parametrize(
+        "url", ["http://u:p@127.0.0.1\t/x", "http://127.0.0.1/\x00", "http://127.0.0.1/" + "a" * 9000, "ftp://x/y"]
+    )
+    def test_bad_urls_are_refused_before_any_traffic(self, url: str) -> None:
+        with pytest.raises(errors.FetchError):
+            _fetch(url, timeout=1)
+
+    def test_credentials_in_urls_are_never_forwarded(self) -> None:
+        assert inputs.clean_url("https://user:secret@cdn.example/x.png?a=1") == "https://cdn.example/x.png?a=1"
+        assert inputs.clean_url("https://cdn.example/x.png") == "https://cdn.example/x.png"
 
     def test_unreachable(self) -> None:
         with pytest.raises(errors.FetchError):
