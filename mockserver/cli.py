@@ -92,7 +92,7 @@ def _segment_command(args: argparse.Namespace) -> int:
     try:
         inputs.probe_video(src, _LOOSE_VIDEO)
         fmt = choose_format(background, _video_output_format(args.output, args.format))
-        kwargs = {} if args.engine in ("auto", "classic") else {"engine": engine}
+        kwargs: dict[str, Any] = {} if args.engine in ("auto", "classic") else {"engine": engine}
         with frames_progress(Path(args.output).name) as progress:
             stats = process_video(src, args.output, fmt, background, progress=progress, **kwargs)
     finally:
@@ -239,15 +239,15 @@ def _flag_type(name: str) -> Callable[[str], Any]:
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per serve setting of `Settings`; a flag not given stays out of the namespace."""
     for f in serve_fields():
-        flag, meta = f.metadata["flag"] or "--" + f.name.replace("_", "-"), f.metadata
-        kind, common = setting_type(f.name), {"dest": f.name, "help": _setting_help(f)}
+        flag, kind = f.metadata["flag"] or "--" + f.name.replace("_", "-"), setting_type(f.name)
+        common: dict[str, Any] = {"dest": f.name, "help": _setting_help(f)}
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
         elif kind is dict:
-            parser.add_argument(flag, action="append", type=_flag_type(f.name), metavar=meta["metavar"], **common)
+            parser.add_argument(flag, action="append", type=_flag_type(f.name), metavar=f.metadata["metavar"], **common)
         else:
-            choices = meta["choices"]
-            parser.add_argument(flag, type=_flag_type(f.name), metavar=meta["metavar"], choices=choices, **common)
+            typed = {"type": _flag_type(f.name), "metavar": f.metadata["metavar"], "choices": f.metadata["choices"]}
+            parser.add_argument(flag, **typed, **common)
 
 
 def build_parser() -> argparse.ArgumentParser:

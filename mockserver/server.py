@@ -11,6 +11,7 @@ import socket
 import sys
 import time
 from dataclasses import fields
+from typing import Any
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
@@ -91,7 +92,7 @@ def _serve_one(settings: Settings, started: float, sockets: list[socket.socket])
     recovered = recover(app.state.mock)
     known = surfaces()
     configs = [uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)]
-    tls: dict[str, str] = {}
+    tls: dict[str, Any] = {}
     if settings.tls and settings.expose:
         hosts = sorted({s.host for p in PROVIDERS for s in p.surfaces.values()})
         cert, key = self_signed(settings.resolved_state_dir() / "tls", hosts)
