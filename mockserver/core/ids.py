@@ -1,8 +1,15 @@
-"""Identifiers from a seeded source, so a seeded mock hands out the same ids on every run."""
+"""Identifiers: unguessable by default, repeatable under a seed.
+
+Without a seed every id comes from the operating system's CSPRNG (``secrets``), so nobody can
+predict another key's next job or output URL from the ones they were given. With a seed (``serve
+--seed``, ``POST /__mock/seed``, the test fixtures) job and request ids repeat run after run, and the
+parts of an id that guard access (a media file's URL) still draw ``secret_hex`` from the CSPRNG.
+"""
 
 from __future__ import annotations
 
 import random
+import secrets
 import threading
 import uuid
 
@@ -12,12 +19,21 @@ from mockserver.core.clock import Clock
 class IdSource:
     def __init__(self, clock: Clock, seed: int | str | None = None) -> None:
         self._clock = clock
-        self._random = random.Random(seed)
         self._lock = threading.Lock()
+        self._random: random.Random = self._source(seed)
+
+    @staticmethod
+    def _source(seed: int | str | None) -> random.Random:
+        return random.SystemRandom() if seed is None else random.Random(seed)
+
+    @property
+    def seeded(self) -> bool:
+        return not isinstance(self._random, random.SystemRandom)
 
     def reseed(self, seed: int | str | None) -> None:
+        """Repeat from here on (`seed` None: unguessable again)."""
         with self._lock:
-            self._random = random.Random(seed)
+            self._random = self._source(seed)
 
     def _bits(self, n: int) -> int:
         with self._lock:
@@ -34,3 +50,8 @@ class IdSource:
 
     def hex(self, chars: int = 32) -> str:
         return f"{self._bits(chars * 4):0{chars}x}"
+
+    @staticmethod
+    def secret_hex(chars: int = 32) -> str:
+        """Always from the CSPRNG, seed or not: for ids that are also the key to a resource."""
+        return secrets.token_hex((chars + 1) // 2)[:chars]

@@ -47,7 +47,7 @@ class MediaStore:
         source: Path | None = None,
     ) -> MediaRef:
         """Store `data`, or move the file at `source` in (large outputs never pass through memory)."""
-        media_id = self._ids.hex(32)
+        media_id = self._ids.hex(16) + self._ids.secret_hex(16)  # a seed repeats the first half only
         path = self._path(media_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         if source is not None:
