@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from mockserver.control import actions, scenario
 from mockserver.control.actions import ControlError
+from mockserver.core.backends.base import JournalQuery
 from mockserver.http import JsonResponse
 from mockserver.runtime import Mock
 from mockserver.samples import sample
@@ -154,7 +155,9 @@ async def get_journal(mock: Mock, request: Request) -> Any:
     if not limit.isdigit():
         raise ControlError(422, "limit must be a positive integer")
     found = mock.journal.query(
-        provider=q.get("provider"), key=q.get("key"), path=q.get("path"), method=q.get("method"), limit=int(limit)
+        JournalQuery(
+            provider=q.get("provider"), key=q.get("key"), path=q.get("path"), method=q.get("method"), limit=int(limit)
+        )
     )
     return {"entries": found}
 

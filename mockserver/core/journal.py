@@ -3,12 +3,11 @@
 Bounded (the oldest entries fall off), queryable by provider, key, path and method, and written by
 one ASGI middleware, so nothing a provider handler does can skip it. Entries keep raw headers and
 body bytes; decoding happens when someone asks, not on every request. The journal itself is kept by
-a storage backend (``backends.base.Journal``): this module is the entry and its filters.
+a storage backend (``backends.base.Journal``, asked with a ``JournalQuery``): this module is the entry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 KEPT_HEADERS = frozenset(
@@ -83,20 +82,3 @@ def _text(body: bytes, headers: dict[str, str], method: str) -> str:
     if not size or method == "HEAD":  # a HEAD answer declares the GET's length but has no body
         return ""
     return f"<{size} bytes {content_type or 'binary'}>"
-
-
-def journal_matches(
-    entry: Mapping[str, Any],
-    provider: str | None = None,
-    key: str | None = None,
-    path: str | None = None,
-    method: str | None = None,
-) -> bool:
-    """The journal's filters on one entry as a mapping (`path` matches as a substring): every
-    journal, in memory, SQLite or Redis, filters with this."""
-    return (
-        (provider is None or entry["provider"] == provider)
-        and (key is None or entry["key"] == key)
-        and (path is None or path in entry["path"])
-        and (method is None or entry["method"] == method.upper())
-    )

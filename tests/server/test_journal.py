@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mockserver.core.backends.base import JournalQuery
 from mockserver.core.backends.memory import MemoryJournal
 from mockserver.core.journal import Entry
 
@@ -66,8 +67,8 @@ def test_journal_is_bounded() -> None:
     journal = MemoryJournal(capacity=3)
     for i in range(5):
         journal.record(Entry(0, float(i), "GET", f"/p{i}", b"", None, None, None, 200, 1.0, (), b"", (), b""))
-    assert [e["path"] for e in journal.query()] == ["/p2", "/p3", "/p4"]
-    assert [e["path"] for e in journal.query(limit=1)] == ["/p4"]
+    assert [e["path"] for e in journal.query(JournalQuery())] == ["/p2", "/p3", "/p4"]
+    assert [e["path"] for e in journal.query(JournalQuery(limit=1))] == ["/p4"]
 
 
 PATHS = st.one_of(

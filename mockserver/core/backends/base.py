@@ -14,7 +14,7 @@ once, over them:
 - ``SharedControls``: the clock and the rate-limit policy are one versioned document; a process
   compares the version before each request and loads the document when another changed it.
 
-(The journal's filters, ``journal.journal_matches``, serve every journal.)
+Every journal, in memory, SQLite or Redis, lists what one ``JournalQuery`` asks for.
 """
 
 from __future__ import annotations
@@ -154,18 +154,31 @@ class Faults(ABC):
         return None
 
 
+@dataclass(frozen=True)
+class JournalQuery:
+    """Which journal entries to list: a filter left None takes any, `path` matches as a substring,
+    and the last `limit` that match come back, oldest first."""
+
+    provider: str | None = None
+    key: str | None = None
+    path: str | None = None
+    method: str | None = None
+    limit: int = 100
+
+    def matches(self, entry: Mapping[str, Any]) -> bool:
+        """The filters on one entry as a mapping (``Entry._asdict()`` or a stored entry's dict)."""
+        return (
+            (self.provider is None or entry["provider"] == self.provider)
+            and (self.key is None or entry["key"] == self.key)
+            and (self.path is None or self.path in entry["path"])
+            and (self.method is None or entry["method"] == self.method.upper())
+        )
+
+
 class Journal(Protocol):
     def record(self, entry: Entry) -> None: ...  # numbers the entry: its own id is ignored
     def clear(self) -> None: ...
-    def query(
-        self,
-        *,
-        provider: str | None = None,
-        key: str | None = None,
-        path: str | None = None,
-        method: str | None = None,
-        limit: int = 100,
-    ) -> list[dict[str, Any]]: ...
+    def query(self, query: JournalQuery) -> list[dict[str, Any]]: ...
 
 
 class VersionedCell(Protocol):
@@ -188,11 +201,26 @@ class Leases(Protocol):
 
 @dataclass
 class Shared:
+    """What several processes share, all kept by one backend."""
+
     limiter: RateLimiter
     faults: Faults
     journal: Journal
     controls: SharedControls
     leases: Leases | None = None  # Redis: replicas start and die on their own
+
+    @classmethod
+    def build(
+        cls,
+        clock: MockClock,
+        cell: VersionedCell,
+        limiter: RateLimiter,
+        faults: Faults,
+        journal: Journal,
+        leases: Leases | None = None,
+    ) -> Shared:
+        """The controls are the clock and `limiter`'s policy, published in the backend's `cell`."""
+        return cls(limiter, faults, journal, SharedControls(cell, clock, limiter), leases)
 
 
 def process_name() -> str:

@@ -16,11 +16,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any
 
-from mockserver.core.backends.base import Account, Faults, RateLimiter
+from mockserver.core.backends.base import Account, Faults, JournalQuery, RateLimiter
 from mockserver.core.clock import Clock
 from mockserver.core.faults import Rule
 from mockserver.core.jobs import Job, MediaRef
-from mockserver.core.journal import Entry, journal_matches
+from mockserver.core.journal import Entry
 from mockserver.core.ratelimit import Decision, Limit, take_token
 
 
@@ -208,16 +208,8 @@ class MemoryJournal:
     def clear(self) -> None:
         self._entries.clear()
 
-    def query(
-        self,
-        *,
-        provider: str | None = None,
-        key: str | None = None,
-        path: str | None = None,
-        method: str | None = None,
-        limit: int = 100,
-    ) -> list[dict[str, Any]]:
-        """Matching entries, oldest first; `path` matches as a substring."""
+    def query(self, query: JournalQuery) -> list[dict[str, Any]]:
+        """Entries are decoded to dicts only once chosen."""
         entries = (Entry._make(marshal.loads(raw)) for raw in list(self._entries))
-        found = [e for e in entries if journal_matches(e._asdict(), provider, key, path, method)]
-        return [e.to_dict() for e in found[-limit:]]
+        found = [e for e in entries if query.matches(e._asdict())]
+        return [e.to_dict() for e in found[-query.limit :]]

@@ -32,16 +32,16 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 from mockserver.core.backends.base import (
     Account,
     Faults,
+    JournalQuery,
     RateLimiter,
     Shared,
-    SharedControls,
     StoreUnavailable,
     process_name,
 )
 from mockserver.core.clock import MockClock
 from mockserver.core.faults import Rule
 from mockserver.core.jobs import Job, MediaRef
-from mockserver.core.journal import Entry, journal_matches
+from mockserver.core.journal import Entry
 from mockserver.core.ratelimit import Decision, Limit, decision
 
 try:
@@ -300,14 +300,9 @@ class RedisStore:
 def services(
     store: RedisStore, clock: MockClock, rate_limits: bool, journal_size: int, seed: int | None, lease_seconds: float
 ) -> Shared:
-    limiter = RedisRateLimiter(store, clock, rate_limits)
-    return Shared(
-        limiter=limiter,
-        faults=RedisFaults(store, seed),
-        journal=RedisJournal(store, journal_size),
-        controls=SharedControls(RedisCell(store), clock, limiter),
-        leases=RedisLeases(store, lease_seconds),
-    )
+    limiter, faults = RedisRateLimiter(store, clock, rate_limits), RedisFaults(store, seed)
+    journal, leases = RedisJournal(store, journal_size), RedisLeases(store, lease_seconds)
+    return Shared.build(clock, RedisCell(store), limiter, faults, journal, leases)
 
 
 class RedisRateLimiter(RateLimiter):
@@ -383,18 +378,10 @@ class RedisJournal:
     def clear(self) -> None:
         self._store.client.delete(self._list)
 
-    def query(
-        self,
-        *,
-        provider: str | None = None,
-        key: str | None = None,
-        path: str | None = None,
-        method: str | None = None,
-        limit: int = 100,
-    ) -> list[dict[str, Any]]:
+    def query(self, query: JournalQuery) -> list[dict[str, Any]]:
         lines = (line.partition(" ") for line in self._store.client.lrange(self._list, 0, -1))
         entries = ({**json.loads(data), "id": int(number)} for number, _, data in lines)
-        return [entry for entry in entries if journal_matches(entry, provider, key, path, method)][-limit:]
+        return [entry for entry in entries if query.matches(entry)][-query.limit :]
 
 
 class RedisCell:

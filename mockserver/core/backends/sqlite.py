@@ -22,11 +22,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from mockserver.core.backends.base import Account, Faults, RateLimiter, Shared, SharedControls
+from mockserver.core.backends.base import Account, Faults, JournalQuery, RateLimiter, Shared
 from mockserver.core.clock import MockClock
 from mockserver.core.faults import Rule
 from mockserver.core.jobs import Job, MediaRef
-from mockserver.core.journal import Entry, journal_matches
+from mockserver.core.journal import Entry
 from mockserver.core.ratelimit import Decision, Limit, take_token
 
 _SCHEMA = """
@@ -196,13 +196,8 @@ def services(store: SqliteStore, clock: MockClock, rate_limits: bool, journal_si
     with store.transaction() as db:
         for statement in filter(str.strip, SHARED_SCHEMA.split(";")):
             db.execute(statement)
-    limiter = SqliteRateLimiter(store, clock, rate_limits)
-    return Shared(
-        limiter=limiter,
-        faults=SqliteFaults(store, seed),
-        journal=SqliteJournal(store, journal_size),
-        controls=SharedControls(SqliteCell(store), clock, limiter),
-    )
+    limiter, faults = SqliteRateLimiter(store, clock, rate_limits), SqliteFaults(store, seed)
+    return Shared.build(clock, SqliteCell(store), limiter, faults, SqliteJournal(store, journal_size))
 
 
 class SqliteRateLimiter(RateLimiter):
@@ -298,23 +293,15 @@ class SqliteJournal:
         with self._store.transaction() as db:
             db.execute("DELETE FROM journal")
 
-    def query(
-        self,
-        *,
-        provider: str | None = None,
-        key: str | None = None,
-        path: str | None = None,
-        method: str | None = None,
-        limit: int = 100,
-    ) -> list[dict[str, Any]]:
+    def query(self, query: JournalQuery) -> list[dict[str, Any]]:
         sql, args = "SELECT id, data FROM journal WHERE 1=1", []
-        if provider is not None:  # provider and key are columns: filtered in SQL
-            sql, args = sql + " AND provider = ?", [*args, provider]
-        if key is not None:
-            sql, args = sql + " AND key = ?", [*args, key]
+        if query.provider is not None:  # provider and key are columns: filtered in SQL first
+            sql, args = sql + " AND provider = ?", [*args, query.provider]
+        if query.key is not None:
+            sql, args = sql + " AND key = ?", [*args, query.key]
         rows = self._store.read(sql + " ORDER BY id", tuple(args))
         entries = ({**json.loads(data), "id": row_id} for row_id, data in rows)
-        return [entry for entry in entries if journal_matches(entry, path=path, method=method)][-limit:]
+        return [entry for entry in entries if query.matches(entry)][-query.limit :]
 
 
 class SqliteCell:
