@@ -162,6 +162,7 @@ def serve_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None
 def _serve_command(args: argparse.Namespace) -> int:
     from mockserver.control.actions import ControlError
     from mockserver.core.backends.base import StoreUnavailable
+    from mockserver.core.statedir import StateDirInUse
     from mockserver.server import CannotListen, serve
 
     try:
@@ -171,7 +172,7 @@ def _serve_command(args: argparse.Namespace) -> int:
         return 2
     try:
         serve(settings)
-    except CannotListen as problem:
+    except (CannotListen, StateDirInUse) as problem:
         print(f"cutout-mock: {problem}", file=sys.stderr)
         return 2
     except ControlError as problem:

@@ -5,7 +5,7 @@ memory), so work lost with a killed process cannot be redone. Every job whose wo
 finished ends in the *errored* state, which each provider words as its own server error (fal
 COMPLETED with a 500 result, Pixazo ERROR, Pixelcut and PixelAPI failed), and is refunded where
 the provider refunds errors. Output files written but never recorded (the crash fell between the
-two) are removed. Runs once, in the serving process, before any worker starts.
+two) are removed, by a durable store only (a memory store would take every file for unrecorded). Runs once, in the serving process, before any worker starts.
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ def recover(mock: Mock, *, files: bool = True) -> Recovered:
         if mock.leases is not None:
             mock.leases.release(job.provider, job.id)
         report.ended.append(job.id)
-    if files:  # files younger than a lease may be a live replica's output, about to be recorded
+    # A memory store starts with no records, so every file in the state dir would look unrecorded:
+    # they are another (stopped) store's outputs, not this one's to delete.
+    if files and mock.settings.store != "memory":  # files younger than a lease may be a replica's
         report.removed_files = mock.media.remove_unrecorded(0 if mock.leases is None else mock.leases.seconds)
     return report
 

@@ -18,6 +18,7 @@ from uvicorn.supervisors import Multiprocess
 
 from mockserver.app import create_app, surfaces
 from mockserver.control import scenario as scenario_file
+from mockserver.core.statedir import StateDirLock
 from mockserver.middleware import SurfaceMount
 from mockserver.providers import PROVIDERS
 from mockserver.recovery import Recovered, recover
@@ -42,10 +43,11 @@ def serve(settings: Settings) -> None:
     sockets = _listen_all(settings)
     settings.public_url = settings.public_url or f"http://{settings.host}:{settings.port}"
     try:
-        if settings.workers > 1:
-            serve_workers(settings, started, sockets[0])
-        else:
-            _serve_one(settings, started, sockets)
+        with StateDirLock(settings.resolved_state_dir()):  # a second mock on this dir stops here
+            if settings.workers > 1:
+                serve_workers(settings, started, sockets[0])
+            else:
+                _serve_one(settings, started, sockets)
     finally:
         for sock in sockets:
             sock.close()

@@ -1,0 +1,50 @@
+"""One serving mock per state dir: a second refuses with one line, and nothing of the first is lost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.server.live import free_port, serve_process
+
+
+def test_a_second_serve_on_the_same_state_dir_refuses_and_deletes_nothing(tmp_path: Path) -> None:
+    with serve_process(tmp_path, "--store", "sqlite") as (_, base, _banner):
+        sample = httpx.get(f"{base}/__mock/samples/product.jpg").content
+        r = httpx.post(
+            f"{base}/pixelcut/v1/remove-background",
+            files={"image": ("p.jpg", sample, "image/jpeg")},
+            headers={"X-API-KEY": "sk_lock"},
+        )
+        assert r.status_code == 200, r.text
+        result = r.json()["result_url"]
+        for store in ("memory", "sqlite"):
+            command = [sys.executable, "-m", "mockserver.cli", "serve", "--port", str(free_port())]
+            done = subprocess.run(
+                [*command, "--state-dir", str(tmp_path), "--store", store], capture_output=True, text=True, timeout=60
+            )
+            assert done.returncode == 2
+            assert f"state dir {tmp_path} is in use by another cutout-mock (pid" in done.stderr
+            assert "Traceback" not in done.stderr
+        assert httpx.get(result).status_code == 200, "the running mock's output was deleted"
+
+
+def test_a_memory_store_never_deletes_a_stopped_stores_files(tmp_path: Path) -> None:
+    with serve_process(tmp_path, "--store", "sqlite") as (_, base, _banner):
+        sample = httpx.get(f"{base}/__mock/samples/product.jpg").content
+        r = httpx.post(
+            f"{base}/pixelcut/v1/remove-background",
+            files={"image": ("p.jpg", sample, "image/jpeg")},
+            headers={"X-API-KEY": "sk_lock"},
+        )
+        result_path = r.json()["result_url"].split("/result/", 1)[1]
+    files = sorted(p.name for p in (tmp_path / "media").glob("??/*"))
+    assert files
+    with serve_process(tmp_path, "--store", "memory") as (_, _base, banner):
+        assert "unrecorded" not in banner
+    assert sorted(p.name for p in (tmp_path / "media").glob("??/*")) == files
+    with serve_process(tmp_path, "--store", "sqlite") as (_, base, _banner):
+        assert httpx.get(f"{base}/pixelcut/assets/public/result/{result_path}").status_code == 200
