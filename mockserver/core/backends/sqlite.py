@@ -41,6 +41,14 @@ CREATE TABLE IF NOT EXISTS media (id TEXT PRIMARY KEY, provider TEXT NOT NULL, d
 """
 
 
+def _select(what: str, order: str, **equal: str | None) -> tuple[str, tuple[str, ...]]:
+    """``SELECT what WHERE column = ? ... ORDER BY order`` for each column given a value (not None): the
+    column names are this module's own, the values are bound."""
+    given = {column: value for column, value in equal.items() if value is not None}
+    where = " AND ".join(f"{column} = ?" for column in given) or "1=1"
+    return f"SELECT {what} WHERE {where} ORDER BY {order}", tuple(given.values())
+
+
 class SqliteStore:
     """A single SQLite file (WAL). Each change is one transaction; `update_job` holds a write lock."""
 
@@ -113,13 +121,7 @@ class SqliteStore:
         return job
 
     def list_jobs(self, provider: str | None = None, owner: str | None = None) -> list[Job]:
-        sql, args = "SELECT data, polls FROM jobs WHERE 1=1", []
-        if provider is not None:
-            sql, args = sql + " AND provider = ?", [*args, provider]
-        if owner is not None:
-            sql, args = sql + " AND owner = ?", [*args, owner]
-        with self._lock:
-            rows = self._db.execute(sql + " ORDER BY created_at", args).fetchall()
+        rows = self.read(*_select("data, polls FROM jobs", "created_at", provider=provider, owner=owner))
         return [self._job(r) for r in rows]
 
     def unfinished_jobs(self) -> list[Job]:
@@ -154,11 +156,7 @@ class SqliteStore:
         return row[0] if row else None
 
     def list_accounts(self, provider: str | None = None) -> list[Account]:
-        sql, args = "SELECT provider, key, balance, plan FROM accounts", ()
-        if provider is not None:
-            sql, args = sql + " WHERE provider = ?", (provider,)
-        with self._lock:
-            rows = self._db.execute(sql + " ORDER BY provider, key", args).fetchall()
+        rows = self.read(*_select("provider, key, balance, plan FROM accounts", "provider, key", provider=provider))
         return [Account(*row) for row in rows]
 
     def delete_account(self, provider: str, key: str) -> bool:
@@ -294,12 +292,8 @@ class SqliteJournal:
             db.execute("DELETE FROM journal")
 
     def query(self, query: JournalQuery) -> list[dict[str, Any]]:
-        sql, args = "SELECT id, data FROM journal WHERE 1=1", []
-        if query.provider is not None:  # provider and key are columns: filtered in SQL first
-            sql, args = sql + " AND provider = ?", [*args, query.provider]
-        if query.key is not None:
-            sql, args = sql + " AND key = ?", [*args, query.key]
-        rows = self._store.read(sql + " ORDER BY id", tuple(args))
+        # provider and key are columns: filtered in SQL first
+        rows = self._store.read(*_select("id, data FROM journal", "id", provider=query.provider, key=query.key))
         entries = ({**json.loads(data), "id": row_id} for row_id, data in rows)
         return [entry for entry in entries if query.matches(entry)][-query.limit :]
 
