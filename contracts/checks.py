@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import httpx
 
@@ -50,7 +51,7 @@ def check(function: Check) -> Check:
     return function
 
 
-def json_object(response: httpx.Response | None) -> dict:
+def json_object(response: httpx.Response | None) -> dict[str, Any]:
     """The response's JSON object, or {} (no response, not JSON, or not an object)."""
     try:
         body = response.json() if response is not None else None
@@ -124,7 +125,7 @@ def _check_image(data: bytes) -> None:
         raise CheckFailed(f"the output image does not decode: {problem}") from None
     if image.mode != "RGBA":
         raise CheckFailed(f"a cut-out has alpha; the output image is {image.mode}")
-    low, high = image.getchannel("A").getextrema()
+    low, high = cast(tuple[int, int], image.getchannel("A").getextrema())  # one band: (min, max)
     if not (low < 128 < high):
         raise CheckFailed(f"the alpha is flat ({low}..{high}): no cut-out")
 
@@ -133,7 +134,7 @@ def _check_video(data: bytes, content_type: str) -> None:
     import av
 
     try:
-        with av.open(io.BytesIO(data)) as container:
+        with av.open(io.BytesIO(data), mode="r") as container:
             stream = container.streams.video[0]
             frame = next(container.decode(stream), None)
             alpha = stream.metadata.get("alpha_mode") == "1" or "a" in (stream.codec_context.pix_fmt or "")

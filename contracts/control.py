@@ -12,11 +12,12 @@ Lists come back unwrapped (``list_jobs()`` is the list of jobs); a refusal raise
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
 PROVIDERS = ("pixelcut", "fal", "pixazo", "pixelapi")
+Json = dict[str, Any]
 
 
 class MockControlError(Exception):
@@ -59,18 +60,25 @@ class MockControl:
             return None
         return response.json()
 
+    def _object(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Json:
+        return cast(Json, self._call(method, path, json=json, params=params))
+
+    def _items(self, path: str, name: str, params: dict[str, Any] | None = None) -> list[Json]:
+        """A list the control plane wraps in an object (``{"jobs": [...]}``), unwrapped."""
+        return cast(list[Json], self._call("GET", path, params=params)[name])
+
     # --- state ------------------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
-        return self._call("GET", "/health")
+        return self._object("GET", "/health")
 
     def list_providers(self) -> list[dict[str, Any]]:
         """Each provider's surfaces: real host, path prefix, and base URL on this mock."""
-        return self._call("GET", "/providers")["providers"]
+        return self._items("/providers", "providers")
 
     def get_openapi(self) -> dict[str, Any]:
         """The control plane's own OpenAPI document."""
-        return self._call("GET", "/openapi.json")
+        return self._object("GET", "/openapi.json")
 
     def get_sample(self, name: str) -> bytes:
         """A generated sample input, e.g. ``person.png`` or ``clip.mp4``."""
@@ -80,14 +88,14 @@ class MockControl:
         return response.content
 
     def reset(self) -> dict[str, Any]:
-        return self._call("POST", "/reset")
+        return self._object("POST", "/reset")
 
     def set_seed(self, seed: int) -> dict[str, Any]:
-        return self._call("POST", "/seed", json={"seed": seed})
+        return self._object("POST", "/seed", json={"seed": seed})
 
     def load_scenario(self, document: dict[str, Any]) -> dict[str, Any]:
         """Apply a scenario (the same document as ``serve --scenario FILE``)."""
-        return self._call("POST", "/scenario", json=document)
+        return self._object("POST", "/scenario", json=document)
 
     def get_journal(
         self,
@@ -98,49 +106,49 @@ class MockControl:
         limit: int | None = None,
     ) -> list[dict[str, Any]]:
         params = _query(provider=provider, key=key, path=path, method=method, limit=limit)
-        return self._call("GET", "/journal", params=params)["entries"]
+        return self._items("/journal", "entries", params)
 
     # --- clock ------------------------------------------------------------------------------------
 
     def get_clock(self) -> dict[str, Any]:
-        return self._call("GET", "/clock")
+        return self._object("GET", "/clock")
 
     def advance_clock(self, seconds: float = 0.0, *, to: float | None = None) -> dict[str, Any]:
         body = {"to": to} if to is not None else {"advance": seconds}
-        return self._call("POST", "/clock", json=body)
+        return self._object("POST", "/clock", json=body)
 
     def freeze_clock(self) -> dict[str, Any]:
-        return self._call("POST", "/clock/freeze")
+        return self._object("POST", "/clock/freeze")
 
     def run_clock(self, speed: float | None = None) -> dict[str, Any]:
-        return self._call("POST", "/clock/real", json=_query(speed=speed))
+        return self._object("POST", "/clock/real", json=_query(speed=speed))
 
     # --- jobs -------------------------------------------------------------------------------------
 
     def list_jobs(
         self, provider: str | None = None, key: str | None = None, state: str | None = None
     ) -> list[dict[str, Any]]:
-        return self._call("GET", "/jobs", params=_query(provider=provider, key=key, state=state))["jobs"]
+        return self._items("/jobs", "jobs", _query(provider=provider, key=key, state=state))
 
     def get_job(self, provider: str, job_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/jobs/{provider}/{job_id}")
+        return self._object("GET", f"/jobs/{provider}/{job_id}")
 
     def force_job(self, provider: str, job_id: str, state: str) -> dict[str, Any]:
         """Move a job now: a state of the job model, or ``release`` to let it run on."""
-        return self._call("POST", f"/jobs/{provider}/{job_id}/state", json={"state": state})
+        return self._object("POST", f"/jobs/{provider}/{job_id}/state", json={"state": state})
 
     # --- accounts ---------------------------------------------------------------------------------
 
     def list_accounts(self, provider: str | None = None) -> list[dict[str, Any]]:
-        return self._call("GET", "/accounts", params=_query(provider=provider))["accounts"]
+        return self._items("/accounts", "accounts", _query(provider=provider))
 
     def get_account(self, provider: str, key: str) -> dict[str, Any]:
-        return self._call("GET", f"/accounts/{provider}/{key}")
+        return self._object("GET", f"/accounts/{provider}/{key}")
 
     def put_account(
         self, provider: str, key: str, *, balance: float | None = None, plan: str | None = None
     ) -> dict[str, Any]:
-        return self._call("PUT", f"/accounts/{provider}/{key}", json=_query(balance=balance, plan=plan))
+        return self._object("PUT", f"/accounts/{provider}/{key}", json=_query(balance=balance, plan=plan))
 
     def delete_account(self, provider: str, key: str) -> None:
         self._call("DELETE", f"/accounts/{provider}/{key}")
@@ -149,20 +157,20 @@ class MockControl:
 
     def list_faults(self) -> dict[str, Any]:
         """Rules, and the named scenarios and magic inputs there are."""
-        return self._call("GET", "/faults")
+        return self._object("GET", "/faults")
 
     def add_fault(self, action: str, **match_and_effect: Any) -> dict[str, Any]:
         """One rule: ``add_fault("status", provider="fal", status=503, times=2)``."""
-        return self._call("POST", "/faults", json={"action": action, **match_and_effect})
+        return self._object("POST", "/faults", json={"action": action, **match_and_effect})
 
     def clear_faults(self) -> dict[str, Any]:
-        return self._call("DELETE", "/faults")
+        return self._object("DELETE", "/faults")
 
     def delete_fault(self, rule_id: str) -> None:
         self._call("DELETE", f"/faults/{rule_id}")
 
     def get_rate_limits(self) -> dict[str, Any]:
-        return self._call("GET", "/ratelimits")
+        return self._object("GET", "/ratelimits")
 
     def set_rate_limits(
         self,
@@ -173,16 +181,16 @@ class MockControl:
         window: float | None = None,
     ) -> dict[str, Any]:
         body = _query(enabled=enabled, provider=provider, requests=requests, window=window)
-        return self._call("POST", "/ratelimits", json=body)
+        return self._object("POST", "/ratelimits", json=body)
 
     # --- webhooks ---------------------------------------------------------------------------------
 
     def list_webhooks(self, provider: str | None = None, job_id: str | None = None) -> list[dict[str, Any]]:
-        return self._call("GET", "/webhooks", params=_query(provider=provider, job_id=job_id))["deliveries"]
+        return self._items("/webhooks", "deliveries", _query(provider=provider, job_id=job_id))
 
     def flush_webhooks(self) -> int:
         """Attempt every delivery due now; how many were attempted."""
-        return self._call("POST", "/webhooks/flush")["attempted"]
+        return int(self._call("POST", "/webhooks/flush")["attempted"])
 
     def replay_webhook(self, delivery_id: str) -> dict[str, Any]:
-        return self._call("POST", f"/webhooks/{delivery_id}/replay")
+        return self._object("POST", f"/webhooks/{delivery_id}/replay")

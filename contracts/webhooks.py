@@ -22,9 +22,9 @@ from urllib.parse import quote
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from contracts._inprocess import BASE_URL, InProcessMock, intercept
+from contracts._receiver import Delivery, WebhookReceiver
 from contracts.control import MockControl
-from contracts.inprocess import BASE_URL, InProcessMock, intercept
-from contracts.receiver import Delivery, WebhookReceiver
 from mockserver.settings import Settings
 
 Handler = Callable[[dict[str, str], bytes], bool]

@@ -7,11 +7,14 @@ verifier; each entry of ``BROKEN`` must be caught, with the words of the propert
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import fal_client
 import httpx
 import requests
 
@@ -123,6 +126,58 @@ async def pixelapi_good(base_url: str, api_key: str) -> str:
             if body["status"] in ("failed", "blocked"):
                 raise JobFailed(str(body.get("error_message") or body["status"]))
             await asyncio.sleep(next(delays))
+
+
+def pixelapi_in_a_pool(base_url: str, api_key: str) -> str:
+    """The async client run by a pool's worker thread while this thread waits on the future (as an app
+    that keeps its request thread free does): the sleeps happen in the worker."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, pixelapi_good(base_url, api_key)).result()
+
+
+def pixelcut_in_a_thread(base_url: str, api_key: str) -> str:
+    """The requests client polling in a thread of its own (threading.Thread), joined by this one."""
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["url"] = pixelcut_good(base_url, api_key)
+        except Exception as problem:
+            outcome["error"] = problem
+
+    worker = threading.Thread(target=work, name="pixelcut-poller")
+    worker.start()
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return str(outcome["url"])
+
+
+def fal_client_with_timeout(base_url: str, api_key: str) -> str:
+    """fal-client as it is, calling https://queue.fal.run (the verifier answers that host from the mock),
+    polling every second; `client_timeout` makes it poll in its own pool thread while this one waits."""
+    client = fal_client.SyncClient(key=api_key)
+    arguments = {"video_url": TINY_VIDEO}
+    result = client.subscribe(
+        "pixelcut/video-background-removal", arguments=arguments, interval=1.0, client_timeout=600
+    )
+    return str(result["video"]["url"])
+
+
+def pixelcut_waits_on_an_event(base_url: str, api_key: str) -> str:
+    """Waits between polls with threading.Event.wait, in real time: the kit cannot follow that wait."""
+    pause = threading.Event()
+    with requests.Session() as http:
+        http.headers.update({"X-API-KEY": api_key})
+        submit = http.post(f"{base_url}/v1/video/remove-background", json={"video_url": TINY_VIDEO})
+        status_url = f"{base_url}/v1/video/remove-background/job/{submit.json()['job_id']}"
+        while True:
+            body = get_with_retries(http, status_url).json()
+            if body["status"] == "completed":
+                return str(body["result_url"])
+            if body["status"] == "failed":
+                raise JobFailed(str(body.get("error")))
+            pause.wait(0.3)
 
 
 # --- broken clients -------------------------------------------------------------------------------
@@ -246,6 +301,8 @@ GOOD = {
     "fal_good": Sample(fal_good, "fal"),
     "pixazo_good": Sample(pixazo_good, "pixazo"),
     "pixelapi_good": Sample(pixelapi_good, "pixelapi"),
+    "pixelapi_in_a_pool": Sample(pixelapi_in_a_pool, "pixelapi"),
+    "pixelcut_in_a_thread": Sample(pixelcut_in_a_thread, "pixelcut"),
 }
 BROKEN = {
     "pixelapi_ignores_retry_after": Sample(pixelapi_ignores_retry_after, "pixelapi", "ignored Retry-After"),

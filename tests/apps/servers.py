@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from contracts.asgi import RewriteJson
+from contracts._asgi import RewriteJson
 
 
 class RewriteRequest:

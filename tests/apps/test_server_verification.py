@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from contracts.live import LiveServer
+from contracts._live import LiveServer
 from mockserver.cli import main
 from mockserver.settings import Settings
 from tests.apps.servers import BROKEN

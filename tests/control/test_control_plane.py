@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from contracts.control import MockControl, MockControlError
-from contracts.inprocess import BASE_URL, InProcessMock
+from contracts._inprocess import BASE_URL, InProcessMock
 from mockserver.engine.synth import Clip
 from mockserver.settings import Settings
 from mockserver.spec import load_spec, operations

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
 
+import httpx
 import uvicorn
 from starlette.types import ASGIApp
 
 from mockserver.app import create_app
 from mockserver.settings import Settings
+
+_DECODED = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
 
 class LiveServer:
@@ -47,10 +51,30 @@ class LiveServer:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the mock server did not start")
             time.sleep(0.005)
-        port = self._server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
+        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._forwarder: httpx.Client | None = None
+
+    # --- answering requests to the providers' real hosts (``intercept`` routes them here) ----------
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        """Send a request made to a real host (``queue.fal.run``) to this port, its Host kept: the mock
+        serves it as that surface and answers with URLs on the real hosts."""
+        if self._forwarder is None:
+            self._forwarder = httpx.Client(timeout=120)
+        url = request.url.copy_with(scheme="http", host="127.0.0.1", port=self.port)
+        headers = {**request.headers, "x-forwarded-proto": request.url.scheme}  # uvicorn trusts 127.0.0.1
+        local = self._forwarder.send(httpx.Request(request.method, url, headers=headers, content=request.read()))
+        kept = [(k, v) for k, v in local.headers.multi_items() if k not in _DECODED]  # content is decoded
+        return httpx.Response(local.status_code, headers=kept, content=local.content, request=request)
+
+    async def handle_async(self, request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        return await asyncio.to_thread(self.handle, request)
 
     def close(self) -> None:
+        if self._forwarder is not None:
+            self._forwarder.close()
         self._server.should_exit = True
         self._thread.join(timeout=10)
 

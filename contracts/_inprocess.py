@@ -12,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from functools import cached_property
+from typing import Any, Protocol, TypeVar
 
 import httpx
+from starlette.types import Message
 
+from contracts.control import MockControl
 from mockserver.app import create_app
 from mockserver.settings import Settings
 
@@ -53,7 +56,7 @@ class InProcessMock:
             message = await queue.get()
             return message
 
-        async def send(message: dict[str, Any]) -> None:
+        async def send(message: Message) -> None:
             if message["type"].startswith("lifespan.startup"):
                 started.set()
 
@@ -75,6 +78,12 @@ class InProcessMock:
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         return self._run(self._forward(request, request.read()))
+
+    @cached_property
+    def hosts(self) -> dict[str, str]:
+        """Every surface's real host (``fal-queue`` -> ``queue.fal.run``), asked once."""
+        with MockControl(BASE_URL, transport=self.transport) as control:
+            return surface_hosts(control)
 
     async def handle_async(self, request: httpx.Request) -> httpx.Response:
         content = await request.aread()
@@ -113,9 +122,22 @@ class _AsyncBridge(httpx.AsyncBaseTransport):
         return await self._mock.handle_async(request)
 
 
-def intercept(mock: InProcessMock, hosts: set[str]) -> Any:
-    """A respx router (use it as a context manager) that answers `hosts` from the in-process mock
-    and lets every other request through (a webhook receiver, the user's own servers)."""
+def surface_hosts(control: MockControl) -> dict[str, str]:
+    """Each surface's real host by its full name (``fal-queue``), from a mock's control plane."""
+    return {f"{p['name']}-{s['name']}": s["host"] for p in control.list_providers() for s in p["surfaces"]}
+
+
+class Answers(Protocol):
+    """Something that answers httpx requests, sync and async (this in-process mock, a live server)."""
+
+    def handle(self, request: httpx.Request) -> httpx.Response: ...
+
+    async def handle_async(self, request: httpx.Request) -> httpx.Response: ...
+
+
+def intercept(mock: Answers, hosts: set[str]) -> Any:
+    """A respx router (use it as a context manager) that answers `hosts` from `mock` and lets every
+    other request through (a webhook receiver, the user's own servers, the mock's own port)."""
     import respx  # the kit's dependency, imported when interception is asked for
 
     class Interceptor(respx.MockRouter):
