@@ -143,7 +143,7 @@ class Faults(ABC):
         """The rule that fires for this request, counted (rules whose times are spent drop out)."""
         if not self.has_rules():
             return None
-        for _ in range(100):  # another process spending the last `times` makes this one pick again
+        for _ in range(100):  # another process or thread spending the last `times` makes this one pick again
             with self._lock:
                 rule = pick(self.stored(), self._random, provider, operation, key, headers, body)
             if rule is None:

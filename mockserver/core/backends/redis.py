@@ -300,6 +300,7 @@ class RedisStore:
 def services(
     store: RedisStore, clock: MockClock, rate_limits: bool, journal_size: int, seed: int | None, lease_seconds: float
 ) -> Shared:
+    """What the replicas share (limiter, faults, journal, controls) and their job leases."""
     limiter, faults = RedisRateLimiter(store, clock, rate_limits), RedisFaults(store, seed)
     journal, leases = RedisJournal(store, journal_size), RedisLeases(store, lease_seconds)
     return Shared.build(clock, RedisCell(store), limiter, faults, journal, leases)

@@ -191,6 +191,7 @@ CREATE TABLE IF NOT EXISTS controls (name TEXT PRIMARY KEY, version INTEGER NOT 
 
 
 def services(store: SqliteStore, clock: MockClock, rate_limits: bool, journal_size: int, seed: int | None) -> Shared:
+    """What the workers share (limiter, faults, journal, controls), in tables of the store's own file."""
     with store.transaction() as db:
         for statement in filter(str.strip, SHARED_SCHEMA.split(";")):
             db.execute(statement)
