@@ -35,10 +35,42 @@ import numpy as np
 from mockserver.engine.codecs import ALPHA_FORMATS, FORMATS, AudioTrack, Orientation, VideoFormat, VideoWriter
 from mockserver.engine.compose import Background, composite
 from mockserver.engine.errors import DurationTooLong, InvalidOption, MalformedVideo
-from mockserver.engine.segment import ClassicSegmenter, Segmenter
+from mockserver.engine.keyframes import KeyframeSegmenter, NeuralSegmenter
+from mockserver.engine.segment import ClassicSegmenter, Segmenter, get_segmenter
 
 VIDEO_SEGMENTER = ClassicSegmenter(proc_long_side=320)  # §5: same quality as 512 on video, faster
 DEFAULT_FPS = Fraction(30)
+# How a clip is segmented: "keyframe" runs the auto engine on keyframes and classic in the subject's
+# neighbourhood in between (engine/keyframes.py); "classic" runs classic on every whole frame;
+# "neural" runs u2netp on every frame (~250 ms a frame). keyframe is the default: classic's quality
+# and a little less than its cost on plain backdrops, auto's quality where classic on the whole
+# frame fails (spotlit, vignetted), at a bounded neural cost (a u2netp keyframe at most every
+# `every_neural` frames when even the window fails).
+VIDEO_MODES = ("keyframe", "classic", "neural")
+DEFAULT_MODE = "keyframe"
+
+
+def video_segmenter(mode: str = DEFAULT_MODE) -> Segmenter:
+    """A segmenter for one clip (a keyframe segmenter keeps state between frames: never share it)."""
+    if mode == "keyframe":
+        return KeyframeSegmenter(proc_long_side=VIDEO_SEGMENTER.proc_long_side)
+    if mode == "classic":
+        return VIDEO_SEGMENTER
+    if mode == "neural":
+        return NeuralSegmenter(proc_long_side=VIDEO_SEGMENTER.proc_long_side)
+    raise ValueError(f"unknown video mode {mode!r}: use {', '.join(VIDEO_MODES)}")
+
+
+def video_engine(name: str) -> dict[str, object]:
+    """process_video's arguments for an engine name of the settings / CLI: auto is the default mode,
+    classic and u2netp their per-frame modes, and any other engine (``onnx:<path>``) runs per frame."""
+    if name in ("", "auto"):
+        return {}
+    if name == "classic":
+        return {"mode": "classic"}
+    if name == "u2netp":
+        return {"mode": "neural"}
+    return {"engine": get_segmenter(name)}
 
 
 @dataclass(frozen=True)
@@ -231,19 +263,30 @@ def cutout_frames(
     background: Background,
     engine: Segmenter = VIDEO_SEGMENTER,
     *,
-    window: int = 3,
+    window: int = 4,
 ) -> Iterator[np.ndarray]:
-    """RGBA cut-out of each frame, in order; segmentation overlaps with the caller's codec work."""
-    pending: deque[tuple[np.ndarray, Future[np.ndarray]]] = deque()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="segment") as pool:
+    """RGBA cut-out of each frame, in order, overlapping with the caller's codec work.
+
+    Two worker threads: one segments the frames in order (an engine may keep state between frames),
+    the other composites each frame once its alpha is there (the foreground-colour estimate costs as
+    much as a frame of the keyframe mode), so the calling thread only decodes and encodes.
+    """
+    pending: deque[Future[np.ndarray]] = deque()
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="segment") as segmenting,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="composite") as compositing,
+    ):
+
+        def cut(rgb: np.ndarray, alpha: Future[np.ndarray]) -> np.ndarray:
+            return composite(rgb, alpha.result(), background)
+
         for rgb in frames:
-            pending.append((rgb, pool.submit(engine.segment, rgb)))
+            alpha = segmenting.submit(engine.segment, rgb)
+            pending.append(compositing.submit(cut, rgb, alpha))
             if len(pending) >= window:
-                done_rgb, alpha = pending.popleft()
-                yield composite(done_rgb, alpha.result(), background)
+                yield pending.popleft().result()
         while pending:
-            done_rgb, alpha = pending.popleft()
-            yield composite(done_rgb, alpha.result(), background)
+            yield pending.popleft().result()
 
 
 def process_video(
@@ -252,7 +295,8 @@ def process_video(
     fmt: VideoFormat,
     background: Background,
     *,
-    engine: Segmenter = VIDEO_SEGMENTER,
+    engine: Segmenter | None = None,
+    mode: str = DEFAULT_MODE,
     max_frames: int | None = None,
     max_seconds: float | None = None,
     progress: Callable[[int, int | None], None] | None = None,
@@ -261,6 +305,8 @@ def process_video(
 ) -> VideoStats:
     """Cut out every frame of `src` into `dst`. ``segment=False`` is the passthrough reference.
 
+    `engine` runs on every frame when given; otherwise `mode` (VIDEO_MODES) says how the clip is
+    segmented.
     `max_seconds` refuses (DurationTooLong) an input whose decoded time reaches it, whatever its
     container says; `audio=False` leaves the input's audio out.
     """
@@ -288,7 +334,8 @@ def process_video(
                 yield frame.rgb
 
         if segment:
-            rgba_frames: Iterable[np.ndarray] = cutout_frames(pixels(), background, engine)
+            segmenter = engine if engine is not None else video_segmenter(mode)
+            rgba_frames: Iterable[np.ndarray] = cutout_frames(pixels(), background, segmenter)
         else:
             opaque = np.ones((source.height, source.width), np.float32)
             rgba_frames = (composite(f, opaque, background) for f in pixels())

@@ -19,7 +19,7 @@ from mockserver.core.accounts import FramePrice
 from mockserver.core.jobs import Job, State
 from mockserver.engine import inputs
 from mockserver.engine.compose import Background, encode_png, parse_background
-from mockserver.engine.video import VideoFormat, choose_format, process_video
+from mockserver.engine.video import VideoFormat, choose_format, process_video, video_engine
 from mockserver.providers.base import Context
 from mockserver.runtime import Mock, Work, WorkResult
 
@@ -81,8 +81,10 @@ def video_cutout(mock: Mock, spec: VideoJob, price: FramePrice | None = None) ->
             out = Path(tmp) / f"output.{spec.fmt.extension}"
             # The container's duration was checked by the probe; a file that hides or understates it
             # is stopped on its decoded time (DurationTooLong, the provider's too-long error, refunded).
+            # The engine setting picks the video mode: auto is the keyframe mode (video.DEFAULT_MODE).
+            engine = video_engine(mock.settings.engine)
             stats = await asyncio.to_thread(
-                process_video, src, out, spec.fmt, spec.background, max_seconds=spec.limits.max_seconds
+                process_video, src, out, spec.fmt, spec.background, max_seconds=spec.limits.max_seconds, **engine
             )
             ref = mock.media.save(job.provider, spec.file_name, spec.fmt.content_type, spec.ttl, source=out)
         result = {

@@ -4,6 +4,7 @@ videos as phones make them (rotation, variable frame rate, audio, odd sizes, 10-
 from __future__ import annotations
 
 from fractions import Fraction
+from itertools import islice
 from pathlib import Path
 
 import av
@@ -11,13 +12,16 @@ import cv2
 import numpy as np
 import pytest
 
+from mockserver.engine.auto import Gates
+from mockserver.engine.classic import ClassicSegmenter
 from mockserver.engine.codecs import ALPHA_FORMATS, FORMATS, VideoWriter, read_rgba
 from mockserver.engine.compose import TRANSPARENT, Background, parse_background
 from mockserver.engine.errors import DurationTooLong, InvalidOption, MalformedVideo
 from mockserver.engine.inputs import probe_video
+from mockserver.engine.keyframes import KeyframeSegmenter, NeuralSegmenter
 from mockserver.engine.metrics import iou
 from mockserver.engine.synth import Clip
-from mockserver.engine.video import choose_format, process_video
+from mockserver.engine.video import DEFAULT_MODE, choose_format, process_video, video_engine, video_segmenter
 from tests.phone_media import (
     SUBJECT,
     Scene,
@@ -30,9 +34,10 @@ from tests.phone_media import (
 )
 
 
-def test_video_quality_gates(small_clip: tuple[Clip, Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["keyframe", "classic"])
+def test_video_quality_gates(small_clip: tuple[Clip, Path], tmp_path: Path, mode: str) -> None:
     clip, src = small_clip
-    stats = process_video(src, tmp_path / "out.webm", FORMATS["webm_vp9"], TRANSPARENT)
+    stats = process_video(src, tmp_path / "out.webm", FORMATS["webm_vp9"], TRANSPARENT, mode=mode)
     assert stats.frames == clip.n_frames
     decoded = list(read_rgba(tmp_path / "out.webm"))
     ious = [iou(frame[..., 3] / 255, truth) for frame, (_, truth) in zip(decoded, clip.frames(), strict=True)]
@@ -355,3 +360,69 @@ def test_audio_past_the_limit_is_refused(tmp_path: Path) -> None:
         process_video(src, tmp_path / "o.webm", FORMATS["webm_vp9"], TRANSPARENT, max_seconds=3)
     stats = process_video(src, tmp_path / "o.webm", FORMATS["webm_vp9"], TRANSPARENT, max_seconds=5)
     assert stats.audio and abs(decode(tmp_path / "o.webm").audio_seconds - 4.0) <= 0.05
+
+
+# --- video modes ---------------------------------------------------------------------------------
+
+
+def _ious(segmenter: object, frames: list[tuple[np.ndarray, np.ndarray]]) -> list[float]:
+    return [iou(segmenter.segment(rgb), truth) for rgb, truth in frames]  # type: ignore[attr-defined]
+
+
+def test_keyframe_mode_runs_the_whole_engine_on_few_frames() -> None:
+    frames = list(Clip(seed=5, size=(360, 640), n_frames=30, background="gradient").frames())
+    segmenter = KeyframeSegmenter(every=30)
+    ious = _ious(segmenter, frames)
+    assert np.mean(ious) >= 0.98 and min(ious) >= 0.96, (np.mean(ious), min(ious))
+    assert segmenter.keyframes == 1 and segmenter.windowed == 29
+
+
+def test_keyframe_mode_starts_again_at_a_cut() -> None:
+    first = list(islice(Clip(seed=5, size=(360, 640), n_frames=60, background="gradient").frames(), 8))
+    second = list(islice(Clip(seed=9, size=(360, 640), n_frames=60, background="vignette").frames(), 8))
+    segmenter = KeyframeSegmenter(every=30)
+    ious = _ious(segmenter, first)
+    assert segmenter.keyframes == 1
+    ious += _ious(segmenter, second[:1])
+    assert segmenter.keyframes == 2, "the cut did not make a keyframe"
+    ious += _ious(segmenter, second[1:])
+    assert min(ious) >= 0.95, ious
+
+
+def test_keyframe_mode_holds_a_spotlit_backdrop_where_classic_loses_it() -> None:
+    """On the whole frame the spotlight's falloff defeats classic's border plate; in the subject's
+    window it is a plain backdrop again (the keyframe goes to u2netp, refined)."""
+    frames = list(islice(Clip(seed=11, size=(360, 640), n_frames=150, background="spotlight").frames(), 20))
+    segmenter = KeyframeSegmenter(every=30)
+    keyframe = _ious(segmenter, frames)
+    assert np.mean(keyframe) >= 0.96 and min(keyframe) >= 0.9, (np.mean(keyframe), min(keyframe))
+    assert segmenter.keyframes == 1 and segmenter.windowed == 19
+    classic = _ious(ClassicSegmenter(proc_long_side=320), frames)
+    assert np.mean(classic) < 0.6, "the clip no longer shows classic's limit"
+
+
+def test_keyframe_mode_bounds_the_neural_cost() -> None:
+    """Where classic is never safe, u2netp runs on one frame in `every_neural`, the mask carried between."""
+    frames = list(islice(Clip(seed=11, size=(180, 320), n_frames=150, background="gradient").frames(), 12))
+    never = Gates(max_noise=-1.0)  # classic is safe nowhere, on the whole frame or in a window
+    segmenter = KeyframeSegmenter(every_neural=5, gates=never)
+    ious = _ious(segmenter, frames)
+    assert (segmenter.keyframes, segmenter.windowed, segmenter.carried) == (3, 0, 9)
+    assert min(ious) >= 0.9, ious
+
+
+def test_neural_mode_is_u2netp_refined(small_clip: tuple[Clip, Path]) -> None:
+    clip, _ = small_clip
+    frames = [f for _, f in zip(range(2), clip.frames(), strict=False)]
+    assert min(_ious(NeuralSegmenter(), frames)) >= 0.95
+
+
+def test_modes_by_name() -> None:
+    assert DEFAULT_MODE == "keyframe"
+    assert isinstance(video_segmenter("keyframe"), KeyframeSegmenter)
+    assert video_segmenter("keyframe") is not video_segmenter("keyframe"), "stateful: one per clip"
+    assert video_segmenter("classic").name == "classic" and video_segmenter("neural").name == "neural"
+    with pytest.raises(ValueError, match="unknown video mode"):
+        video_segmenter("magic")
+    assert video_engine("auto") == {} and video_engine("classic") == {"mode": "classic"}
+    assert video_engine("u2netp") == {"mode": "neural"}
