@@ -4,7 +4,12 @@ A delivery is due when its job's visible state turns terminal; after a failed at
 or not 2xx) the next one is due after the provider's next retry delay, until the delays run out.
 `deliver_due()` sends what is due now: `serve` calls it from a background loop, tests call it through
 ``POST /__mock/webhooks/flush`` right after moving the virtual clock, so nothing waits on real time.
-Each attempt has its own timeout, so a slow or dead receiver never holds anything else up.
+
+Each attempt is claimed once, under the lock, before it is sent (a delivery in flight is not due
+again), so the background loop and a flush never send the same attempt twice. Attempts run as tasks
+of their own with a per-attempt timeout: the background loop starts them and goes on (a dead
+receiver delays nobody else's delivery), and a flush waits for every attempt in flight, its own and
+the loop's, so the caller sees their answers.
 """
 
 from __future__ import annotations
@@ -46,6 +51,10 @@ class Delivery:
     attempts: list[Attempt] = field(default_factory=list)
     delivered: bool = False
     gave_up: bool = False
+    in_flight: bool = False  # an attempt has been claimed and not answered yet
+
+    def due(self, now: float) -> bool:
+        return not (self.delivered or self.gave_up or self.in_flight) and self.due_at <= now
 
     def summary(self) -> dict[str, Any]:
         data = asdict(self)
@@ -61,6 +70,7 @@ class Webhooks:
         self._deliveries: dict[str, Delivery] = {}
         self._headers: dict[str, Headers] = {}
         self._lock = threading.Lock()
+        self._in_flight: set[asyncio.Task[None]] = set()
 
     def schedule(
         self,
@@ -107,13 +117,26 @@ class Webhooks:
             self._deliveries.clear()
             self._headers.clear()
 
-    async def deliver_due(self) -> int:
-        """Attempt every delivery that is due now, concurrently; the number attempted."""
+    def start_due(self) -> int:
+        """Claim every delivery due now and start its attempt as a task; the number started."""
         now = self._clock.now()
         with self._lock:
-            due = [d for d in self._deliveries.values() if not d.delivered and not d.gave_up and d.due_at <= now]
-        await asyncio.gather(*(self._attempt(d) for d in due))
+            due = [d for d in self._deliveries.values() if d.due(now)]
+            for delivery in due:
+                delivery.in_flight = True
+        for delivery in due:
+            task = asyncio.get_running_loop().create_task(self._attempt(delivery))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
         return len(due)
+
+    async def deliver_due(self) -> int:
+        """Attempt every delivery due now and wait for every attempt in flight (those started by the
+        background loop too); the number this call started."""
+        started = self.start_due()
+        while self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+        return started
 
     async def replay(self, delivery_id: str) -> Delivery | None:
         """Send a delivery once more now, whatever its state (its schedule is not changed)."""
@@ -125,10 +148,14 @@ class Webhooks:
         return delivery
 
     async def run(self, interval: float = 0.1) -> None:
-        """The background loop of `serve`."""
-        while True:
-            await self.deliver_due()
-            await asyncio.sleep(interval)
+        """The background loop of `serve`: starts what falls due, never waits for an answer."""
+        try:
+            while True:
+                self.start_due()
+                await asyncio.sleep(interval)
+        finally:
+            for task in list(self._in_flight):
+                task.cancel()
 
     async def _attempt(self, delivery: Delivery, replay: bool = False) -> None:
         body = delivery.body.encode()
@@ -147,6 +174,8 @@ class Webhooks:
             error = f"{exc.__class__.__name__}: {exc}"[:300]
         attempt = Attempt(at, status, error, round((time.perf_counter() - started) * 1000, 2), replay)
         with self._lock:
+            if not replay:  # a replay is outside the schedule: the schedule's claim is not its own
+                delivery.in_flight = False
             delivery.attempts.append(attempt)
             if status is not None and 200 <= status < 300:
                 delivery.delivered = True
