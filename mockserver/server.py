@@ -35,6 +35,12 @@ def base_urls(settings: Settings) -> list[tuple[str, str]]:
     return [*rows, ("control plane", f"{main}/__mock")]
 
 
+def state_dir_lock(settings: Settings) -> contextlib.AbstractContextManager[object]:
+    """The state dir's lock for a SQLite store (its database lives there). Redis replicas share a state
+    dir by design (leases decide who ends a job), and a memory store keeps nothing there to lose."""
+    return StateDirLock(settings.resolved_state_dir()) if settings.store == "sqlite" else contextlib.nullcontext()
+
+
 def serve(settings: Settings) -> None:
     """Listen first (a port in use stops here, before the state is touched), then build and run the app."""
     started = time.perf_counter()
@@ -43,7 +49,7 @@ def serve(settings: Settings) -> None:
     sockets = _listen_all(settings)
     settings.public_url = settings.public_url or f"http://{settings.host}:{settings.port}"
     try:
-        with StateDirLock(settings.resolved_state_dir()):  # a second mock on this dir stops here
+        with state_dir_lock(settings):  # a second mock on this SQLite state dir stops here
             if settings.workers > 1:
                 serve_workers(settings, started, sockets[0])
             else:

@@ -1,7 +1,7 @@
-"""One serving mock per state directory: an exclusive lock, so a second one refuses to start.
+"""One serving mock per SQLite state directory: an exclusive lock, so a second one refuses to start.
 
-Two `serve` processes on one state dir would each run crash recovery over the other's jobs (ending
-them as errored) and delete each other's output files as unrecorded. `serve`'s own process takes
+Two `serve` processes on one SQLite state dir would each run crash recovery over the other's jobs
+(ending them as errored) and delete each other's output files as unrecorded. `serve`'s own process takes
 ``<state dir>/serve.lock`` with ``flock`` before it touches any state, and holds it until it exits
 (the kernel drops it if the process dies, so a killed mock never leaves a stale lock); its
 ``--workers`` share the directory through it. A second `serve` gets StateDirInUse, naming the pid.

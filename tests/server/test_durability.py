@@ -6,6 +6,7 @@ import signal
 import socket
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -70,7 +71,7 @@ def test_kill_9_mid_work_loses_nothing_and_leaves_nothing_running(tmp_path: Path
 
 def test_a_dead_replicas_jobs_are_ended_by_a_live_one(redis_server: str, tmp_path: Path) -> None:
     """Two replicas on one Redis: kill -9 one mid-work; when its leases lapse, the other ends its jobs."""
-    store = f"{redis_server}?prefix=replicas-{tmp_path.name}:"
+    store = f"{redis_server}?prefix=replicas-{uuid.uuid4().hex[:8]}:"  # unique: a reused Redis keeps old runs
     flags = ("--clock", "virtual", "--no-rate-limits", "--store", store, "--lease-seconds", "1")
     with (
         _silent_server() as never,
