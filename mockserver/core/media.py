@@ -6,6 +6,7 @@ this module only stores, finds and ages the files.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from dataclasses import dataclass
@@ -59,11 +60,33 @@ class MediaStore:
         return ref
 
     def find(self, media_id: str) -> StoredMedia | None:
+        """The record and its file; an expired record is found even when its file is purged (the URL
+        answers the provider's "expired", not 404)."""
         record = self._store.get_media(media_id)
-        if record is None or not self._path(media_id).is_file():
+        if record is None:
             return None
-        provider, ref = record
-        return StoredMedia(provider, ref, self._path(media_id))
+        stored = StoredMedia(record[0], record[1], self._path(media_id))
+        return stored if stored.expired(self._clock.now()) or stored.path.is_file() else None
+
+    def purge_expired(self, batch: int = 500) -> tuple[int, int]:
+        """Delete the files of expired media (their records stay); (files, bytes) freed. Bounded
+        batches, so a backlog is worked through without holding anything up for long."""
+        files = freed = 0
+        while expired := self._store.expired_media(self._clock.now(), batch):
+            for media_id in expired:
+                path = self._path(media_id)
+                with contextlib.suppress(FileNotFoundError):
+                    freed += path.stat().st_size
+                    path.unlink()
+                    files += 1
+            self._store.mark_purged(expired)
+            if len(expired) < batch:
+                break
+        return files, freed
+
+    def disk_bytes(self) -> int:
+        """Bytes of the output files on disk now."""
+        return sum(p.stat().st_size for p in self.root.glob("??/*") if p.is_file())
 
     def remove_unrecorded(self, min_age: float = 0) -> int:
         """Delete files with no record (a crash between writing a file and recording it), if at

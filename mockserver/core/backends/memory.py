@@ -34,6 +34,7 @@ class MemoryStore:
             self._jobs: dict[tuple[str, str], Job] = {}
             self._accounts: dict[tuple[str, str], Account] = {}
             self._media: dict[str, tuple[str, MediaRef]] = {}
+            self._unpurged: dict[str, float] = {}  # media id -> expires_at, while its file is kept
 
     def put_job(self, job: Job) -> None:
         with self._lock:
@@ -108,10 +109,21 @@ class MemoryStore:
     def put_media(self, provider: str, ref: MediaRef) -> None:
         with self._lock:
             self._media[ref.id] = (provider, ref)
+            self._unpurged[ref.id] = ref.expires_at
 
     def get_media(self, media_id: str) -> tuple[str, MediaRef] | None:
         with self._lock:
             return self._media.get(media_id)
+
+    def expired_media(self, now: float, limit: int) -> list[str]:
+        with self._lock:
+            expired = sorted((at, media_id) for media_id, at in self._unpurged.items() if at <= now)
+        return [media_id for _, media_id in expired[:limit]]
+
+    def mark_purged(self, media_ids: list[str]) -> None:
+        with self._lock:
+            for media_id in media_ids:
+                self._unpurged.pop(media_id, None)
 
     def close(self) -> None:
         pass

@@ -268,7 +268,17 @@ class RedisStore:
     # --- media --------------------------------------------------------------------------------
 
     def put_media(self, provider: str, ref: MediaRef) -> None:
-        self.client.set(self.key("media", ref.id), json.dumps([provider, asdict(ref)]))
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.set(self.key("media", ref.id), json.dumps([provider, asdict(ref)]))
+            pipe.zadd(self.key("media-expiry"), {ref.id: ref.expires_at})  # files not purged yet
+            pipe.execute()
+
+    def expired_media(self, now: float, limit: int) -> list[str]:
+        return [str(m) for m in self.client.zrangebyscore(self.key("media-expiry"), "-inf", now, start=0, num=limit)]
+
+    def mark_purged(self, media_ids: list[str]) -> None:
+        if media_ids:
+            self.client.zrem(self.key("media-expiry"), *media_ids)
 
     def get_media(self, media_id: str) -> tuple[str, MediaRef] | None:
         raw = self.client.get(self.key("media", media_id))
@@ -281,7 +291,7 @@ class RedisStore:
 
     def reset(self) -> None:
         """Delete the jobs, accounts and media records of this mock (its prefix), nothing else."""
-        self.client.unlink(*(self.key(fixed) for fixed in ("jobs", "unfinished", "accounts")))
+        self.client.unlink(*(self.key(fixed) for fixed in ("jobs", "unfinished", "accounts", "media-expiry")))
         self.delete_kinds("job", "owner", "account", "media")
 
     def delete_kinds(self, *kinds: str) -> None:

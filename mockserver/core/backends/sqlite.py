@@ -39,6 +39,16 @@ CREATE TABLE IF NOT EXISTS accounts (
     PRIMARY KEY (provider, key));
 CREATE TABLE IF NOT EXISTS media (id TEXT PRIMARY KEY, provider TEXT NOT NULL, data TEXT NOT NULL);
 """
+# Media expiry: when a record's file expires, and whether the file is purged yet. Added by ALTER to
+# databases made before it (their rows get purged later by a sweep of the JSON's expires_at).
+_MEDIA_EXPIRY = (
+    "ALTER TABLE media ADD COLUMN expires_at REAL",
+    "ALTER TABLE media ADD COLUMN purged INTEGER NOT NULL DEFAULT 0",
+)
+_MEDIA_EXPIRY_INDEX = """
+UPDATE media SET expires_at = json_extract(data, '$.expires_at') WHERE expires_at IS NULL;
+CREATE INDEX IF NOT EXISTS media_unpurged ON media (expires_at) WHERE purged = 0;
+"""
 
 
 def _select(what: str, order: str, **equal: str | None) -> tuple[str, tuple[str, ...]]:
@@ -59,6 +69,11 @@ class SqliteStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(media)")}
+        for alter in _MEDIA_EXPIRY:
+            if alter.split()[5] not in columns:
+                self._db.execute(alter)
+        self._db.executescript(_MEDIA_EXPIRY_INDEX)
         self._lock = threading.RLock()
 
     def _write(self, sql: str, args: tuple[object, ...]) -> None:
@@ -166,9 +181,19 @@ class SqliteStore:
 
     def put_media(self, provider: str, ref: MediaRef) -> None:
         self._write(
-            "INSERT OR REPLACE INTO media (id, provider, data) VALUES (?, ?, ?)",
-            (ref.id, provider, json.dumps(asdict(ref))),
+            "INSERT OR REPLACE INTO media (id, provider, data, expires_at) VALUES (?, ?, ?, ?)",
+            (ref.id, provider, json.dumps(asdict(ref)), ref.expires_at),
         )
+
+    def expired_media(self, now: float, limit: int) -> list[str]:
+        rows = self._db.execute(
+            "SELECT id FROM media WHERE purged = 0 AND expires_at <= ? ORDER BY expires_at LIMIT ?", (now, limit)
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def mark_purged(self, media_ids: list[str]) -> None:
+        with self._lock:
+            self._db.executemany("UPDATE media SET purged = 1 WHERE id = ?", [(media_id,) for media_id in media_ids])
 
     def get_media(self, media_id: str) -> tuple[str, MediaRef] | None:
         with self._lock:
