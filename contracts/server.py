@@ -23,7 +23,7 @@ import httpx
 
 from contracts.checks import CHECKS, CheckFailed, Trace, json_object
 from contracts.flows import FLOWS, Flow
-from mockserver.spec import spec_path
+from mockserver.web.spec import spec_path
 
 
 @dataclass

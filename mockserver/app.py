@@ -25,15 +25,18 @@ from mockserver.control import scenario as scenario_file
 from mockserver.control.routes import control_routes
 from mockserver.core.faults import Rule, RuleError, scenario
 from mockserver.engine.errors import MediaError
-from mockserver.http import ApiError, BadBody, JsonResponse, header, read_body
-from mockserver.middleware import HostRouting, JournalRecorder, SyncControls, note_response
 from mockserver.providers import PROVIDERS
 from mockserver.providers.base import Context, Provider, fault_error
 from mockserver.recovery import keep_leases
-from mockserver.routing import Endpoint, Endpoints, ProviderRouter, SegmentRouter
 from mockserver.runtime import Mock
 from mockserver.settings import Settings
-from mockserver.spec import Operation, Validator, load_spec, operations, parameter_errors
+from mockserver.web.bodies import BadBody, read_body
+from mockserver.web.controls import SyncControls
+from mockserver.web.hosts import HostRouting
+from mockserver.web.http import ApiError, JsonResponse, header
+from mockserver.web.journal import JournalRecorder, note_response
+from mockserver.web.routing import Endpoint, Endpoints, ProviderRouter, SegmentRouter
+from mockserver.web.spec import Operation, Validator, load_spec, operations, parameter_errors
 
 log = logging.getLogger("cutout_mock")
 

@@ -19,12 +19,12 @@ from uvicorn.supervisors import Multiprocess
 from mockserver.app import create_app, surfaces
 from mockserver.control import scenario as scenario_file
 from mockserver.core.statedir import StateDirLock
-from mockserver.middleware import SurfaceMount
 from mockserver.providers import PROVIDERS
 from mockserver.recovery import Recovered, recover
 from mockserver.runtime import Mock
 from mockserver.settings import Settings, env_name
-from mockserver.tls import self_signed
+from mockserver.web.hosts import SurfaceMount
+from mockserver.web.tls import self_signed
 
 
 def base_urls(settings: Settings) -> list[tuple[str, str]]:

@@ -20,10 +20,10 @@ from starlette.routing import BaseRoute, Route
 from mockserver.control import actions, scenario
 from mockserver.control.actions import ControlError
 from mockserver.core.backends.base import JournalQuery
-from mockserver.http import JsonResponse
 from mockserver.runtime import Mock
 from mockserver.samples import sample
-from mockserver.spec import Operation, Validator, load_spec, operations, parameter_errors
+from mockserver.web.http import JsonResponse
+from mockserver.web.spec import Operation, Validator, load_spec, operations, parameter_errors
 
 ControlHandler = Callable[[Mock, Request], Awaitable[Any]]
 MAX_CONTROL_BODY = 1 << 20

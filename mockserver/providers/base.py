@@ -22,9 +22,10 @@ from mockserver.core.jobs import Job, MediaRef, Progression, State
 from mockserver.core.ratelimit import Decision, Limit
 from mockserver.core.webhooks import Headers
 from mockserver.engine.errors import MediaError
-from mockserver.http import MAX_BODY, ApiError, BadBody, Body
 from mockserver.runtime import Mock, Work, WorkResult
-from mockserver.spec import Operation
+from mockserver.web.bodies import MAX_BODY, BadBody, Body
+from mockserver.web.http import ApiError
+from mockserver.web.spec import Operation
 
 
 @dataclass(frozen=True)

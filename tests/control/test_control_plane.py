@@ -12,11 +12,11 @@ import httpx
 import pytest
 import yaml
 
-from contracts.control import MockControl, MockControlError
 from contracts._inprocess import BASE_URL, InProcessMock
+from contracts.control import MockControl, MockControlError
 from mockserver.engine.synth import Clip
 from mockserver.settings import Settings
-from mockserver.spec import load_spec, operations
+from mockserver.web.spec import load_spec, operations
 
 FAL = {"Authorization": "Key fal-ctl"}
 FAL_SUBMIT = "/fal/queue/pixelcut/video-background-removal"

@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from mockserver.app import check_handlers, create_app, surfaces
-from mockserver.middleware import SurfaceMount
 from mockserver.providers import PROVIDERS
 from mockserver.settings import Settings
+from mockserver.web.hosts import SurfaceMount
 
 pytestmark = pytest.mark.anyio
 SAMPLE = "https://cdn3.pixelcut.app/fal/video-background-removal/sample.mp4"
@@ -129,7 +129,7 @@ def test_specs_are_found_inside_an_installed_wheel(tmp_path: Path, monkeypatch: 
     """Installed from the wheel, the specs live in mockserver/openapi (force-included by hatch)."""
     import shutil
 
-    from mockserver import spec
+    from mockserver.web import spec
 
     packaged = tmp_path / "mockserver" / "openapi"
     shutil.copytree(spec.SPEC_DIR, packaged)

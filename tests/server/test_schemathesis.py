@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from mockserver.app import create_app
 from mockserver.settings import Settings
-from mockserver.spec import load_spec
+from mockserver.web.spec import load_spec
 
 AUTH = {
     "pixelcut": {"X-API-KEY": "sk_schemathesis"},

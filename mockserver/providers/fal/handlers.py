@@ -15,10 +15,10 @@ from mockserver.core.jobs import Job, State
 from mockserver.core.webhooks import Headers
 from mockserver.engine import inputs
 from mockserver.engine.errors import InvalidOption
-from mockserver.http import JsonResponse
 from mockserver.providers.base import Context
 from mockserver.providers.fal import vocabulary as words
 from mockserver.providers.work import VideoJob, cutout_options, input_stem, submit_video_cutout
+from mockserver.web.http import JsonResponse
 
 STREAM_LIMIT_SECONDS = 300.0  # an SSE stream ends by itself after this much real time
 

@@ -12,7 +12,8 @@ from mockserver.core.accounts import FramePrice
 from mockserver.core.jobs import MediaRef, State
 from mockserver.core.ratelimit import Decision
 from mockserver.engine.errors import MediaError
-from mockserver.http import ApiError, BadBody, header
+from mockserver.web.bodies import BadBody
+from mockserver.web.http import ApiError, header
 
 APP = "pixelcut/video-background-removal"
 STATUS = {State.QUEUED: "IN_QUEUE", State.RUNNING: "IN_PROGRESS"}  # every other state is COMPLETED

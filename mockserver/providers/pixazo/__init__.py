@@ -1,10 +1,10 @@
 """Pixazo gateway (gateway.pixazo.ai): Pixelcut video background removal through APIM."""
 
 from mockserver.core.jobs import State
-from mockserver.http import header
 from mockserver.providers.base import Provider, Surface
 from mockserver.providers.pixazo import handlers, vocabulary
 from mockserver.providers.pixazo.routes import HANDLERS
+from mockserver.web.http import header
 
 PIXAZO = Provider(
     name="pixazo",

@@ -10,10 +10,10 @@ from mockserver.core.clock import iso
 from mockserver.core.jobs import Job, State
 from mockserver.engine import inputs
 from mockserver.engine.errors import InvalidOption
-from mockserver.http import JsonResponse
 from mockserver.providers.base import Context
 from mockserver.providers.pixazo import vocabulary as words
 from mockserver.providers.work import VideoJob, cutout_options, submit_video_cutout
+from mockserver.web.http import JsonResponse
 
 
 async def submit(ctx: Context) -> Response:

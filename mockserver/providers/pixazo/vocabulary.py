@@ -10,7 +10,8 @@ from mockserver.core.accounts import FramePrice
 from mockserver.core.jobs import MediaRef, State
 from mockserver.core.ratelimit import Decision
 from mockserver.engine.errors import MediaError
-from mockserver.http import ApiError, BadBody
+from mockserver.web.bodies import BadBody
+from mockserver.web.http import ApiError
 
 MODEL_ID = "pixelcut-video-background-removal"
 STATUS = {

@@ -20,11 +20,11 @@ from mockserver.engine import generate, imageops, inputs, matting
 from mockserver.engine.compose import TRANSPARENT, composite, encode_png
 from mockserver.engine.errors import MediaError
 from mockserver.engine.segment import Segmenter
-from mockserver.http import JsonResponse
 from mockserver.providers.base import Context
 from mockserver.providers.pixelapi import vocabulary as words
 from mockserver.providers.work import image_job, load_input_image
 from mockserver.runtime import Work, WorkResult
+from mockserver.web.http import JsonResponse
 
 ID_PREFIX = {
     "remove-background": "bg-rm-",

@@ -13,7 +13,8 @@ from mockserver.core.jobs import MediaRef, State
 from mockserver.core.ratelimit import Decision, Limit
 from mockserver.engine import inputs
 from mockserver.engine.errors import MediaError
-from mockserver.http import ApiError, BadBody, header
+from mockserver.web.bodies import BadBody
+from mockserver.web.http import ApiError, header
 
 STATUS = {
     State.QUEUED: "queued",

@@ -1,9 +1,9 @@
 """Pixelcut (api.developer.pixelcut.ai): image and video background removal."""
 
-from mockserver.http import header
 from mockserver.providers.base import Provider, Surface
 from mockserver.providers.pixelcut import vocabulary
 from mockserver.providers.pixelcut.routes import HANDLERS
+from mockserver.web.http import header
 
 PIXELCUT = Provider(
     name="pixelcut",

@@ -12,10 +12,10 @@ from mockserver.engine import compose, inputs, matting
 from mockserver.engine.errors import InvalidOption, MediaError
 from mockserver.engine.segment import Segmenter
 from mockserver.engine.video import choose_format
-from mockserver.http import JsonResponse
 from mockserver.providers.base import Context
 from mockserver.providers.pixelcut import vocabulary as words
 from mockserver.providers.work import VideoJob, input_stem, load_input_picture, submit_video_cutout
+from mockserver.web.http import JsonResponse
 
 MARGIN_FIELDS = {
     "margin": ("top", "bottom", "left", "right"),

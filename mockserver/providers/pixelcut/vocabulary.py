@@ -9,7 +9,8 @@ from starlette.requests import Request
 from mockserver.core.jobs import MediaRef, State
 from mockserver.core.ratelimit import Decision, Limit
 from mockserver.engine.errors import MediaError
-from mockserver.http import ApiError, BadBody
+from mockserver.web.bodies import BadBody
+from mockserver.web.http import ApiError
 
 STATUS = {
     State.QUEUED: "pending",

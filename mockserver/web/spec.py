@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-SPEC_DIR = Path(__file__).resolve().parent.parent / "openapi"
-_PACKAGED = Path(__file__).resolve().parent / "openapi"  # where the wheel puts the specs
+SPEC_DIR = Path(__file__).resolve().parents[2] / "openapi"
+_PACKAGED = Path(__file__).resolve().parents[1] / "openapi"  # where the wheel puts the specs (mockserver/openapi)
 
 
 def spec_path(name: str) -> Path:

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Match, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mockserver.middleware import note_response
+from mockserver.web.journal import note_response
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 

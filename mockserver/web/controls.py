@@ -1,0 +1,19 @@
+"""Several processes serving one port: each request first takes the clock and limits another one published."""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mockserver.core.backends.base import SharedControls
+
+
+class SyncControls:
+    """Several processes: take the clock and limits another one published, before each request."""
+
+    def __init__(self, app: ASGIApp, controls: SharedControls) -> None:
+        self.app, self.controls = app, controls
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            self.controls.sync()
+        await self.app(scope, receive, send)
