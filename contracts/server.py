@@ -6,6 +6,12 @@ recorded job from submit to download. Against the real API every run costs credi
 jobs for the checks, and whatever schemathesis gets accepted.
 
     cutout-mock verify server --provider pixelapi --base-url http://127.0.0.1:8080/pixelapi
+
+Against a cutout-mock (its ``/__mock/health`` answers), schemathesis runs with the mock's rate
+limits off unless ``rate_limits=True`` (``--rate-limits``) asks to test them: under ``serve``'s
+limits most of its requests would be 429s and test nothing else. The checks keep the limits as
+they are (they read the rate-limit headers); the report says what was changed, and the limits
+are switched back on after the run.
 """
 
 from __future__ import annotations
@@ -16,12 +22,15 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from contracts.checks import CHECKS, CheckFailed, Trace, json_object
+from contracts.control import MockControl, MockControlError
 from contracts.flows import FLOWS, Flow
 from mockserver.web.spec import spec_path
 
@@ -39,6 +48,7 @@ class Report:
     provider: str
     base_url: str
     outcomes: list[Outcome] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the verifier changed or assumed, in words
 
     @property
     def ok(self) -> bool:
@@ -110,6 +120,9 @@ def _retry_after(response: httpx.Response, default: float) -> float:
 
 
 def run_checks(trace: Trace, names: list[str] | None = None) -> list[Outcome]:
+    unknown = sorted(set(names or ()) - set(CHECKS))
+    if unknown:
+        raise ValueError(f"no check {', '.join(unknown)}; one of {', '.join(CHECKS)}")
     outcomes = []
     for name, function in CHECKS.items():
         if names and name not in names:
@@ -124,11 +137,25 @@ def run_checks(trace: Trace, names: list[str] | None = None) -> list[Outcome]:
     return outcomes
 
 
+def schemathesis_executable() -> str | None:
+    """schemathesis's CLI beside this Python (a venv), else on PATH."""
+    return shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or shutil.which("schemathesis")
+
+
 def run_schemathesis(
-    provider: str, base_url: str, key: str, *, max_examples: int, check_invalid_keys: bool, junit: Path | None
+    provider: str,
+    base_url: str,
+    key: str,
+    *,
+    max_examples: int,
+    check_invalid_keys: bool,
+    junit: Path | None,
+    request_timeout: float = 60.0,
 ) -> Outcome:
-    """The provider's spec through schemathesis's CLI (all four phases), as one outcome."""
-    executable = shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or shutil.which("schemathesis")
+    """The provider's spec through schemathesis's CLI (all four phases), as one outcome;
+    `request_timeout` is its limit on each request (its own default, 10 s, is short for fal's
+    synchronous run under load)."""
+    executable = schemathesis_executable()
     if executable is None:
         return Outcome("schemathesis", False, "schemathesis is not installed (pip install 'cutout-mock[kit]')")
     flow = FLOWS[provider]
@@ -140,7 +167,7 @@ def run_schemathesis(
         for name, value in flow.headers(key).items():
             command += ["-H", f"{name}: {value}"]
         command += ["--exclude-checks", ",".join(excluded), "-n", str(max_examples), "--generation-deterministic"]
-        command += ["--suppress-health-check", "all", "--no-color"]
+        command += ["--request-timeout", f"{request_timeout:g}", "--suppress-health-check", "all", "--no-color"]
         if junit is not None:
             command += ["--report", "junit", "--report-junit-path", str(junit)]
         started = time.perf_counter()
@@ -160,12 +187,19 @@ def verify_server(
     check_invalid_keys: bool = False,
     junit: Path | None = None,
     timeout: float = 120.0,
+    request_timeout: float = 60.0,
+    rate_limits: bool = False,
 ) -> Report:
-    """Run the checks (and schemathesis) against a server; a report with one outcome per check."""
+    """Run the checks (and schemathesis) against a server; a report with one outcome per check.
+
+    `timeout`: seconds the checks wait for their job to end; `request_timeout`: seconds each of
+    schemathesis's requests may take. `rate_limits=False` (the default) runs schemathesis with a
+    cutout-mock's rate limits off (noted in the report); True leaves them as they are, to test them.
+    """
     if provider not in FLOWS:
         raise ValueError(f"provider must be one of {', '.join(FLOWS)}")
     report = Report(provider, base_url)
-    with httpx.Client(timeout=60, follow_redirects=True) as client:
+    with httpx.Client(timeout=request_timeout, follow_redirects=True) as client:
         try:
             trace = record(FLOWS[provider], base_url, key, client=client, timeout=timeout)
         except httpx.HTTPError as problem:
@@ -174,16 +208,53 @@ def verify_server(
     report.outcomes += run_checks(trace, checks)
     if schemathesis:
         st_junit = junit.with_name(junit.stem + "-schemathesis.xml") if junit else None
-        report.outcomes.append(
-            run_schemathesis(
+        with _limits_for_schemathesis(base_url, rate_limits, report):
+            outcome = run_schemathesis(
                 provider,
                 base_url,
                 key,
                 max_examples=max_examples,
                 check_invalid_keys=check_invalid_keys,
                 junit=st_junit,
+                request_timeout=request_timeout,
             )
-        )
+        report.outcomes.append(outcome)
     if junit is not None:
         report.junit(junit)
     return report
+
+
+def mock_control(base_url: str) -> MockControl | None:
+    """The control plane of the cutout-mock serving `base_url`, or None when it is not one."""
+    url = httpx.URL(base_url)
+    control = MockControl(str(url.copy_with(path="/", query=None)).rstrip("/"))
+    try:
+        health = control.health()
+    except (httpx.HTTPError, MockControlError, ValueError):
+        health = None
+    if isinstance(health, dict) and health.get("status") == "ok" and "clock" in health:
+        return control
+    control.close()
+    return None
+
+
+@contextmanager
+def _limits_for_schemathesis(base_url: str, keep: bool, report: Report) -> Iterator[None]:
+    """A cutout-mock's rate limits off while schemathesis runs, unless `keep`; said in the report."""
+    control = None if keep else mock_control(base_url)
+    if control is None:
+        yield
+        return
+    with control:
+        if not control.get_rate_limits()["enabled"]:
+            yield
+            return
+        control.set_rate_limits(False)
+        report.notes.append(
+            f"schemathesis ran with the rate limits of the cutout-mock at {control.base_url} off, switched back "
+            "on after (--rate-limits keeps them, to test them)"
+        )
+        try:
+            yield
+        finally:
+            control.set_rate_limits(True)

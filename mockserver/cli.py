@@ -184,26 +184,28 @@ def _serve_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verify_server_command(args: argparse.Namespace) -> int:
-    from contracts.server import verify_server
+COMMANDS = "cutout_mock.commands"  # entry point group: commands other parts add (the kit's `verify`)
 
-    report = verify_server(
-        args.provider,
-        args.base_url,
-        key=args.key,
-        checks=args.checks.split(",") if args.checks else None,
-        schemathesis=not args.no_schemathesis,
-        max_examples=args.max_examples,
-        check_invalid_keys=args.check_invalid_keys,
-        junit=args.junit,
-        timeout=args.timeout,
-    )
-    for outcome in report.outcomes:
-        mark = "PASS" if outcome.passed else "FAIL"
-        print(f"{mark}  {outcome.name}" + ("" if outcome.passed else f"\n      {outcome.message}"))
-    verdict = "all checks passed" if report.ok else f"failed: {', '.join(report.failed)}"
-    print(f"{report.provider} at {report.base_url}: {verdict}")
-    return 0 if report.ok else 1
+
+def _add_commands(sub: Any) -> None:
+    """Commands registered under the COMMANDS entry point group (`verify`, by the kit): the server
+    names no command of the kit and never imports it. One that cannot load says what to install."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=COMMANDS):
+        try:
+            entry.load()(sub)
+        except ImportError as problem:
+            extra = f"pip install 'cutout-mock[{','.join(entry.extras)}]'" if entry.extras else "reinstall cutout-mock"
+            message = f"cutout-mock {entry.name}: unavailable ({problem}): {extra}"
+            stand_in = sub.add_parser(entry.name, help=message, add_help=False)
+            stand_in.add_argument("anything", nargs=argparse.REMAINDER)
+            stand_in.set_defaults(handler=lambda args, m=message: _unavailable(m))
+
+
+def _unavailable(message: str) -> int:
+    print(message, file=sys.stderr)
+    return 2
 
 
 _ENGINE_HELP = Settings.__dataclass_fields__["engine"].metadata["help"]
@@ -288,22 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_setting_flags(srv)
     srv.set_defaults(handler=_serve_command)
 
-    verify = sub.add_parser("verify", help="verify a provider server against the contract").add_subparsers(
-        dest="target", required=True
-    )
-    vsrv = verify.add_parser("server", help="a server: this mock, a proxy or gateway, or the real API (costs credits)")
-    vsrv.add_argument("--provider", required=True, choices=["pixelcut", "fal", "pixazo", "pixelapi"])
-    vsrv.add_argument("--base-url", required=True, help="the provider's base, e.g. http://127.0.0.1:8080/pixelcut")
-    vsrv.add_argument("--key", default="cutout-verify", help="API key to use (the real API needs a real one)")
-    vsrv.add_argument("--checks", help="comma-separated check names (default: all)")
-    vsrv.add_argument("--no-schemathesis", action="store_true", help="run only the job checks")
-    vsrv.add_argument("--max-examples", type=int, default=10, help="schemathesis examples per operation")
-    vsrv.add_argument(
-        "--check-invalid-keys", action="store_true", help="expect made-up keys refused (strict servers, real APIs)"
-    )
-    vsrv.add_argument("--junit", type=Path, help="write a JUnit XML report here (schemathesis's beside it)")
-    vsrv.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the job to end")
-    vsrv.set_defaults(handler=_verify_server_command)
+    _add_commands(sub)
     return parser
 
 
