@@ -1,9 +1,11 @@
 """Streaming video cut-out: decode -> segment -> composite -> encode, a few frames in memory.
 
-Segmentation runs in a worker thread, pipelined with the codecs on the calling thread (OpenCV and
-FFmpeg release the GIL). At most ``window`` frames are in flight, so memory does not grow with the
-clip's length. No temporal filter: research/segmentation.md §5 measured that per-frame alpha from the
-deterministic classic engine flickers no more than the ground truth, and smoothing only cost time.
+Segmentation and compositing run in two worker threads, pipelined with the codecs on the calling
+thread (OpenCV and FFmpeg release the GIL). At most ``window`` frames are in flight, so memory does
+not grow with the clip's length. The default mode segments keyframes with the auto engine and the
+frames between them in the subject's neighbourhood only (``VIDEO_MODES``, engine/keyframes.py). No
+temporal filter: research/segmentation.md §5 measured that per-frame alpha from the deterministic
+classic engine flickers no more than the ground truth, and smoothing only cost time.
 
 Inputs are taken as phones make them:
 
