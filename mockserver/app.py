@@ -27,8 +27,8 @@ from mockserver.core.faults import Rule, RuleError, scenario
 from mockserver.engine.errors import MediaError
 from mockserver.providers import PROVIDERS
 from mockserver.providers.base import Context, Provider, fault_error
-from mockserver.recovery import keep_leases
-from mockserver.runtime import Mock
+from mockserver.runtime.mock import Mock
+from mockserver.runtime.recovery import keep_leases
 from mockserver.settings import Settings
 from mockserver.web.bodies import BadBody, read_body
 from mockserver.web.controls import SyncControls

@@ -20,8 +20,8 @@ from mockserver.app import create_app, surfaces
 from mockserver.control import scenario as scenario_file
 from mockserver.core.statedir import StateDirLock
 from mockserver.providers import PROVIDERS
-from mockserver.recovery import Recovered, recover
-from mockserver.runtime import Mock
+from mockserver.runtime.mock import Mock
+from mockserver.runtime.recovery import Recovered, recover
 from mockserver.settings import Settings, env_name
 from mockserver.web.hosts import SurfaceMount
 from mockserver.web.tls import self_signed

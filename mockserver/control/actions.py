@@ -20,7 +20,7 @@ from mockserver.core.jobs import Job, Progression, State
 from mockserver.core.ratelimit import Limit
 from mockserver.providers import PROVIDERS
 from mockserver.providers.base import Context, Provider
-from mockserver.runtime import Mock
+from mockserver.runtime.mock import Mock
 
 BY_NAME = {p.name: p for p in PROVIDERS}
 OPERATION_IDS = {p.name: frozenset(p.handlers) for p in PROVIDERS}  # the handler table = the spec's operations

@@ -20,8 +20,8 @@ from starlette.routing import BaseRoute, Route
 from mockserver.control import actions, scenario
 from mockserver.control.actions import ControlError
 from mockserver.core.backends.base import JournalQuery
-from mockserver.runtime import Mock
-from mockserver.samples import sample
+from mockserver.runtime.mock import Mock
+from mockserver.runtime.samples import sample
 from mockserver.web.http import JsonResponse
 from mockserver.web.spec import Operation, Validator, load_spec, operations, parameter_errors
 

@@ -24,7 +24,7 @@ import yaml
 from mockserver.control import actions
 from mockserver.control.actions import ControlError
 from mockserver.core.faults import Rule, RuleError
-from mockserver.runtime import Mock
+from mockserver.runtime.mock import Mock
 
 SECTIONS = ("seed", "clock", "rate_limits", "accounts", "faults")
 CLOCK_FIELDS = {"freeze", "run", "speed", "advance"}

@@ -22,7 +22,7 @@ from mockserver.core.jobs import Job, MediaRef, Progression, State
 from mockserver.core.ratelimit import Decision, Limit
 from mockserver.core.webhooks import Headers
 from mockserver.engine.errors import MediaError
-from mockserver.runtime import Mock, Work, WorkResult
+from mockserver.runtime.mock import Mock, Work, WorkResult
 from mockserver.web.bodies import MAX_BODY, BadBody, Body
 from mockserver.web.http import ApiError
 from mockserver.web.spec import Operation

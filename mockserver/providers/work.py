@@ -21,7 +21,7 @@ from mockserver.engine import inputs
 from mockserver.engine.compose import Background, encode_png, parse_background
 from mockserver.engine.video import VideoFormat, choose_format, process_video, video_engine
 from mockserver.providers.base import Context
-from mockserver.runtime import Mock, Work, WorkResult
+from mockserver.runtime.mock import Mock, Work, WorkResult
 
 
 def input_stem(url: str, default: str = "input") -> str:

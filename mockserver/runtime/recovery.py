@@ -5,7 +5,8 @@ memory), so work lost with a killed process cannot be redone. Every job whose wo
 finished ends in the *errored* state, which each provider words as its own server error (fal
 COMPLETED with a 500 result, Pixazo ERROR, Pixelcut and PixelAPI failed), and is refunded where
 the provider refunds errors. Output files written but never recorded (the crash fell between the
-two) are removed, by a durable store only (a memory store would take every file for unrecorded). Runs once, in the serving process, before any worker starts.
+two) are removed, by a durable store only (a memory store would take every file for unrecorded).
+Runs once, in the serving process, before any worker starts.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 
 from mockserver.core.jobs import Job, State
 from mockserver.providers import PROVIDERS
-from mockserver.runtime import Mock
+from mockserver.runtime.mock import Mock
 
 log = logging.getLogger("cutout_mock")
 LOST = {"code": "unexpected_error", "message": "The service restarted before the job finished; submit it again"}

@@ -14,7 +14,7 @@ from PIL import Image
 
 from mockserver.engine.codecs import read_rgba
 from mockserver.engine.metrics import iou
-from mockserver.samples import sample
+from mockserver.runtime.samples import sample
 from tests.server.conftest import advance
 
 pytestmark = pytest.mark.anyio

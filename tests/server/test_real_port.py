@@ -186,7 +186,7 @@ def test_fal_client_errors_surface(patched_fal: None) -> None:
 
 
 def _sample_clip() -> bytes:
-    from mockserver.samples import sample
+    from mockserver.runtime.samples import sample
 
     found = sample("mine.mp4")
     assert found is not None

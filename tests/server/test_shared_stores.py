@@ -16,7 +16,7 @@ import pytest
 
 from mockserver.app import create_app
 from mockserver.core.jobs import Job
-from mockserver.recovery import recover
+from mockserver.runtime.recovery import recover
 from mockserver.settings import Settings
 
 pytestmark = pytest.mark.anyio

@@ -23,7 +23,7 @@ from mockserver.engine.segment import Segmenter
 from mockserver.providers.base import Context
 from mockserver.providers.pixelapi import vocabulary as words
 from mockserver.providers.work import image_job, load_input_image
-from mockserver.runtime import Work, WorkResult
+from mockserver.runtime.mock import Work, WorkResult
 from mockserver.web.http import JsonResponse
 
 ID_PREFIX = {
