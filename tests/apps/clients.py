@@ -128,6 +128,24 @@ async def pixelapi_good(base_url: str, api_key: str) -> str:
             await asyncio.sleep(next(delays))
 
 
+def pixazo_every_second(base_url: str, api_key: str) -> str:
+    """The plainest poller: every second, no backoff (the verifier's defaults must pass it through a
+    five-minute queue: ~320 requests)."""
+    with requests.Session() as http:
+        http.headers.update({"Ocp-Apim-Subscription-Key": api_key})
+        path = "/pixelcut-video-background-removal/v1/pixelcut-video-background-removal-request"
+        submit = http.post(base_url + path, json={"video_url": TINY_VIDEO})
+        if submit.status_code >= 400:
+            raise JobFailed(f"submit refused: {submit.status_code} {submit.text}")
+        while True:
+            body = get_with_retries(http, submit.json()["polling_url"]).json()
+            if body["status"] == "COMPLETED":
+                return str(body["output"]["media_url"][0])
+            if body["status"] in ("FAILED", "ERROR"):
+                raise JobFailed(str(body.get("error")))
+            time.sleep(1)
+
+
 def pixelapi_in_a_pool(base_url: str, api_key: str) -> str:
     """The async client run by a pool's worker thread while this thread waits on the future (as an app
     that keeps its request thread free does): the sleeps happen in the worker."""
@@ -301,6 +319,7 @@ GOOD = {
     "fal_good": Sample(fal_good, "fal"),
     "pixazo_good": Sample(pixazo_good, "pixazo"),
     "pixelapi_good": Sample(pixelapi_good, "pixelapi"),
+    "pixazo_every_second": Sample(pixazo_every_second, "pixazo"),
     "pixelapi_in_a_pool": Sample(pixelapi_in_a_pool, "pixelapi"),
     "pixelcut_in_a_thread": Sample(pixelcut_in_a_thread, "pixelcut"),
 }

@@ -73,3 +73,10 @@ def test_a_wait_the_kit_cannot_follow_is_said_not_blamed() -> None:
         verify_client(pixelcut_waits_on_an_event, "pixelcut", max_examples=1, timeout=3)
     report = str(caught.value)
     assert "cannot judge this client's waits" in report and "threading.Event.wait" in report, report
+
+
+def test_the_old_budget_called_a_client_polling_every_second_unbounded() -> None:
+    """The longest scenario queues 300 s: ~320 polls at one a second. The defaults pass that client
+    (GOOD's pixazo_every_second); the old budget of 60 requests failed it."""
+    with pytest.raises(ClientContractError, match="unbounded: more than 60 requests"):
+        verify_client(GOOD["pixazo_every_second"].run, "pixazo", max_examples=1, max_calls=60)
