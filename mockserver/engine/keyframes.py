@@ -150,6 +150,8 @@ class KeyframeSegmenter:
         pad = self.margin * max(h, w)
         y0, y1 = max(0, int(ys.min() * h / sh - pad)), min(h, int((ys.max() + 1) * h / sh + pad))
         x0, x1 = max(0, int(xs.min() * w / sw - pad)), min(w, int((xs.max() + 1) * w / sw + pad))
+        if min(y1 - y0, x1 - x0) < 16:  # a sliver at the frame's edge: too small to judge
+            return None
         matte = self._classic(factor, y1 - y0, x1 - x0, h, w).analyse(np.ascontiguousarray(rgb[y0:y1, x0:x1]))
         if matte.collapsed or not self.gates.classic_is_safe(matte):
             return None
