@@ -18,10 +18,11 @@ pymatting's ``estimate_foreground_ml`` (the multilevel method the paper compares
 it needs numba (LLVM) at run time for a quality difference the paper measures as small.
 
 ``cut_out`` joins an engine's alpha with the input's own (DESIGN §6): an input that is already a
-cut-out (at least ``INPUT_MATTE`` of its pixels mostly transparent, alpha < 0.5) keeps its alpha as
-the matte and its own colours, and no engine runs, so a logo on transparency comes back as it was and
-is never refused; any other input (opaque, or with a little transparency such as rounded corners) is
-segmented flattened on white, and the matte is ``min(engine alpha, input alpha)``: what is
+cut-out (at least ``INPUT_MATTE`` of its pixels mostly transparent, alpha < 0.5, and its visible part
+not a rectangle) keeps its alpha as the matte and its own colours, and no engine runs, so a logo on
+transparency comes back as it was and is never refused; any other input (opaque, a little
+transparency such as rounded corners, or a photo pasted on a transparent canvas) is segmented
+flattened on white, and the matte is ``min(engine alpha, input alpha)``: what is
 transparent in the input stays transparent. Each pixel's colour comes from the alpha that won there:
 the input's own colour where the input's alpha is the lower, the estimated foreground elsewhere.
 """
@@ -38,6 +39,7 @@ from mockserver.engine.segment import Segmenter, segment
 __all__ = [
     "FIRST_RADIUS",
     "INPUT_MATTE",
+    "PHOTO_FILL",
     "SECOND_RADIUS",
     "cut_out",
     "estimate_foreground",
@@ -46,6 +48,7 @@ __all__ = [
 ]
 
 INPUT_MATTE = 0.05  # fraction of mostly transparent pixels from which an input is already a cut-out
+PHOTO_FILL = 0.97  # a visible part filling this much of its bounding box is a photo, not a cut-out
 
 FIRST_RADIUS = 45  # box half-width of the first pass (the paper's 90-pixel box)
 SECOND_RADIUS = 3  # box half-width of the second pass (the paper's 6-pixel box)
@@ -115,8 +118,19 @@ def _fuse(image: np.ndarray, alpha: np.ndarray, f_mean: np.ndarray, b_mean: np.n
 
 
 def is_cutout(picture: Picture) -> bool:
-    """Whether the input is already a cut-out: ``INPUT_MATTE`` or more of it mostly transparent."""
-    return picture.alpha is not None and float((picture.alpha < 0.5).mean()) >= INPUT_MATTE
+    """Whether the input is already a cut-out: ``INPUT_MATTE`` or more of it mostly transparent, and
+    its visible part not a rectangle (a photo pasted on a transparent canvas, or with rounded
+    corners, fills ``PHOTO_FILL`` of its box and is segmented like any photo)."""
+    if picture.alpha is None:
+        return False
+    visible = picture.alpha >= 0.5
+    if float((~visible).mean()) < INPUT_MATTE:
+        return False
+    rows, cols = np.flatnonzero(visible.any(axis=1)), np.flatnonzero(visible.any(axis=0))
+    if len(rows) == 0:
+        return True
+    box = (rows[-1] - rows[0] + 1) * (cols[-1] - cols[0] + 1)
+    return float(visible.sum()) / float(box) < PHOTO_FILL
 
 
 def cut_out(

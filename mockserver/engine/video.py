@@ -34,9 +34,10 @@ from typing import NamedTuple
 import av
 import numpy as np
 
+from mockserver.engine.classic import COLLAPSED_AREA
 from mockserver.engine.codecs import ALPHA_FORMATS, FORMATS, AudioTrack, Orientation, VideoFormat, VideoWriter
 from mockserver.engine.compose import Background, composite
-from mockserver.engine.errors import DurationTooLong, InvalidOption, MalformedVideo
+from mockserver.engine.errors import DurationTooLong, InvalidOption, MalformedVideo, NoForeground
 from mockserver.engine.keyframes import KeyframeSegmenter, NeuralSegmenter
 from mockserver.engine.segment import ClassicSegmenter, Segmenter, get_segmenter
 
@@ -291,6 +292,19 @@ def cutout_frames(
             yield pending.popleft().result()
 
 
+class SubjectWatch:
+    """A segmenter that notes whether any frame had a subject: a video whose every mask collapsed is
+    a failure (NoForeground), like an image's, not an empty cut-out reported as a success."""
+
+    def __init__(self, engine: Segmenter) -> None:
+        self.engine, self.name, self.found = engine, engine.name, False
+
+    def segment(self, rgb: np.ndarray) -> np.ndarray:
+        alpha = self.engine.segment(rgb)
+        self.found = self.found or float((alpha > 0.5).mean()) >= COLLAPSED_AREA
+        return alpha
+
+
 def process_video(
     src: str | Path,
     dst: str | Path,
@@ -335,9 +349,10 @@ def process_video(
                 times.append((frame.pts, frame.duration))
                 yield frame.rgb
 
+        watch = None
         if segment:
-            segmenter = engine if engine is not None else video_segmenter(mode)
-            rgba_frames: Iterable[np.ndarray] = cutout_frames(pixels(), background, segmenter)
+            watch = SubjectWatch(engine if engine is not None else video_segmenter(mode))
+            rgba_frames: Iterable[np.ndarray] = cutout_frames(pixels(), background, watch)
         else:
             opaque = np.ones((source.height, source.width), np.float32)
             rgba_frames = (composite(f, opaque, background) for f in pixels())
@@ -351,6 +366,8 @@ def process_video(
                 progress(processed, source.total)
         if processed == 0:
             raise MalformedVideo("the video has no decodable frames")
+        if watch is not None and not watch.found:
+            raise NoForeground("The foreground subject of the video could not be detected in any frame")
     return VideoStats(
         processed,
         writer.out_width,

@@ -189,6 +189,15 @@ class TestInputAlpha:
             and (engine.seen[100:110, 60:70] == np.rint(files.over(RED, (255,) * 3, own[100:110, 60:70]))).all()
         )
 
+    def test_a_photo_on_a_transparent_canvas_is_segmented(self) -> None:
+        """26 % transparent, but the visible part is a rectangle: a photo, not a cut-out."""
+        rgb, truth = _red_on_green()
+        own = np.zeros((200, 200), np.float32)
+        own[28:172, 28:172] = 1
+        assert not matting.is_cutout(Picture(rgb, own))
+        _, matte = matting.cut_out(Picture(rgb, own), _Engine(truth))
+        assert (matte == np.minimum(truth, own)).all()
+
     def test_an_opaque_input_is_the_engine_matte(self) -> None:
         rgb, truth = _red_on_green()
         colour, matte = matting.cut_out(Picture(rgb), _Engine(truth))

@@ -16,7 +16,7 @@ from mockserver.engine.auto import Gates
 from mockserver.engine.classic import ClassicSegmenter
 from mockserver.engine.codecs import ALPHA_FORMATS, FORMATS, VideoWriter, read_rgba
 from mockserver.engine.compose import TRANSPARENT, Background, parse_background
-from mockserver.engine.errors import DurationTooLong, InvalidOption, MalformedVideo
+from mockserver.engine.errors import DurationTooLong, InvalidOption, MalformedVideo, NoForeground
 from mockserver.engine.inputs import probe_video
 from mockserver.engine.keyframes import KeyframeSegmenter, NeuralSegmenter
 from mockserver.engine.metrics import iou
@@ -426,3 +426,14 @@ def test_modes_by_name() -> None:
         video_segmenter("magic")
     assert video_engine("auto") == {} and video_engine("classic") == {"mode": "classic"}
     assert video_engine("u2netp") == {"mode": "neural"}
+
+
+@pytest.mark.parametrize("mode", ["keyframe", "classic"])
+def test_a_clip_with_no_subject_is_refused(tmp_path: Path, mode: str) -> None:
+    """Every mask collapsed: NoForeground (each provider's failure), never an empty cut-out."""
+    src = tmp_path / "flat.webm"
+    with VideoWriter(src, FORMATS["webm_vp9"], 96, 64, Fraction(10)) as writer:
+        for _ in range(6):
+            writer.write(np.full((64, 96, 3), 128, np.uint8))
+    with pytest.raises(NoForeground):
+        process_video(src, tmp_path / "out.webm", FORMATS["webm_vp9"], TRANSPARENT, mode=mode)

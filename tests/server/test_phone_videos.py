@@ -95,6 +95,9 @@ def phone(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
             pix_fmt="yuv420p10le",
         ),
         "long": long_hidden_webm(d / "long.webm"),
+        "empty": write_video(
+            d / "empty.mp4", (np.full((96, 160, 3), 128, np.uint8) for _ in range(10)), regular(10, 10)
+        ),
     }
     return {kind: path.read_bytes() for kind, path in paths.items()}
 
@@ -244,6 +247,19 @@ async def test_longer_than_60_s_with_a_hidden_duration_is_refused(
         assert "60 s" in outcome.status["error"]
     balance = (await client.get(account)).json()["balance"]
     assert balance == pytest.approx(10), "a refused input is not billed"
+
+
+async def test_a_video_with_no_subject_is_a_failure_not_an_empty_cutout(
+    client: httpx.AsyncClient, provider: Provider, phone: dict[str, bytes]
+) -> None:
+    """No engine reports success on a collapsed mask: a flat grey clip fails as an image would, unbilled."""
+    account = f"/__mock/accounts/{provider.name}/{provider.key}"
+    assert (await client.put(account, json={"balance": 10})).status_code == 200
+    outcome = await _run(client, provider, phone["empty"], "video/mp4")
+    assert not outcome.ok
+    text = str(outcome.status) + (outcome.result.text if outcome.result is not None else "")
+    assert "could not be detected" in text, text
+    assert (await client.get(account)).json()["balance"] == pytest.approx(10)
 
 
 async def test_ten_bit_hevc_decodes(
