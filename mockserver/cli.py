@@ -18,9 +18,15 @@ from typing import Any
 
 from mockserver.engine import compose, inputs, matting
 from mockserver.engine.codecs import FORMATS
-from mockserver.engine.errors import MalformedImage, MediaError, UnsupportedImageFormat
+from mockserver.engine.errors import (
+    MalformedImage,
+    MalformedVideo,
+    MediaError,
+    UnsupportedImageFormat,
+    UnsupportedVideoFormat,
+)
 from mockserver.engine.segment import get_segmenter
-from mockserver.engine.video import choose_format, process_video
+from mockserver.engine.video import choose_format, process_video, video_engine
 from mockserver.settings import Settings, SettingsError, env_name, env_values, parse_setting, serve_fields, setting_type
 
 DESCRIPTION = (
@@ -72,10 +78,11 @@ def _segment_command(args: argparse.Namespace) -> int:
     data = _read_input(args.input)
     engine = get_segmenter(args.engine)
     background = compose.parse_background(args.background, args.background_color)
+    image_error: MediaError | None = None
     try:
         picture = inputs.load_picture(data, _LOOSE_IMAGE)
-    except (MalformedImage, UnsupportedImageFormat):
-        picture = None
+    except (MalformedImage, UnsupportedImageFormat) as problem:
+        picture, image_error = None, problem
     if picture is not None:
         _check_image_output(args.output)
         colour, alpha = matting.cut_out(picture, engine, require_subject=True)
@@ -90,15 +97,23 @@ def _segment_command(args: argparse.Namespace) -> int:
         return 0
     src = inputs.spool(data)
     try:
-        inputs.probe_video(src, _LOOSE_VIDEO)
+        try:
+            inputs.probe_video(src, _LOOSE_VIDEO)
+        except (MalformedVideo, UnsupportedVideoFormat):
+            if image_error is not None and data.startswith(_IMAGE_MAGIC):
+                raise image_error from None  # FFmpeg would call it a "jpeg_pipe" video: say what is wrong
+            raise
         fmt = choose_format(background, _video_output_format(args.output, args.format))
-        kwargs: dict[str, Any] = {} if args.engine in ("auto", "classic") else {"engine": engine}
         with frames_progress(Path(args.output).name) as progress:
-            stats = process_video(src, args.output, fmt, background, progress=progress, **kwargs)
+            stats = process_video(src, args.output, fmt, background, progress=progress, **video_engine(args.engine))
     finally:
         src.unlink(missing_ok=True)
     print(f"{args.output}: {stats.frames} frames {stats.width}x{stats.height} {stats.format}", file=sys.stderr)
     return 0
+
+
+# PNG, JPEG, WebP (RIFF), TIFF (both byte orders), BMP: files that are images, whatever else fails.
+_IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"RIFF", b"II*\x00", b"MM\x00*", b"BM")
 
 
 def _check_image_output(output: str) -> None:

@@ -52,19 +52,32 @@ class OnnxSegmenter:
         size: int = 320,
         mean: tuple[float, float, float] = IMAGENET_MEAN,
         std: tuple[float, float, float] = IMAGENET_STD,
+        check: bool = True,
     ) -> None:
-        """Load `path` (FileNotFoundError if it is not a file); `size` is used when the model's
-        input has no fixed height and width."""
+        """Load `path`; `size` is used when the model's input has no fixed height and width. With
+        `check`, one inference on a blank image proves the model fits (1x3xHxW in, a map out).
+        Raises FileNotFoundError (no such file) or ValueError (not a model this engine can run)."""
         if not Path(path).is_file():
             raise FileNotFoundError(f"ONNX model not found: {path}")
-        self._session = _session(str(path))
+        try:
+            self._session = _session(str(path))
+        except Exception as problem:  # onnxruntime raises its own classes (InvalidProtobuf, Fail, ...)
+            raise ValueError(f"{path} is not an ONNX model onnxruntime can load: {problem}") from None
         model_input = self._session.get_inputs()[0]
         self._input_name = model_input.name
-        fixed = [d for d in model_input.shape[2:4] if isinstance(d, int)]
+        shape = model_input.shape
+        if len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != 3):
+            raise ValueError(f"{path}: the model's input is {shape}; this engine feeds 1x3xHxW RGB")
+        fixed = [d for d in shape[2:4] if isinstance(d, int)]
         self.size = fixed[0] if len(fixed) == 2 else size
         self._mean = np.float32(mean)
         self._std = np.float32(std)
         self.name = name or f"onnx:{path}"
+        if check:
+            try:
+                self.segment(np.zeros((self.size, self.size, 3), np.uint8))
+            except Exception as problem:
+                raise ValueError(f"{path}: a test inference failed: {problem}") from None
 
     def probability(self, rgb: np.ndarray) -> np.ndarray:
         """HxWx3 uint8 RGB -> size x size float32 saliency in [0, 1], min-max normalised, or all
@@ -73,6 +86,8 @@ class OnnxSegmenter:
         x = ((x - self._mean) / self._std).transpose(2, 0, 1)[None]
         out = self._session.run(None, {self._input_name: np.ascontiguousarray(x, np.float32)})[0]
         prob = np.squeeze(out).astype(np.float32)
+        if prob.ndim != 2:
+            raise ValueError(f"the model's first output has shape {out.shape}; expected one HxW map")
         lo, hi = float(prob.min()), float(prob.max())
         if hi < EMPTY_PEAK or hi <= lo:
             return np.zeros_like(prob)
@@ -87,4 +102,4 @@ class OnnxSegmenter:
 @cache
 def u2netp() -> OnnxSegmenter:
     """The shipped U²-Net small model (one session per process)."""
-    return OnnxSegmenter(u2netp_path(), name="u2netp")
+    return OnnxSegmenter(u2netp_path(), name="u2netp", check=False)  # the shipped file: its test checks it

@@ -124,3 +124,15 @@ def test_serve_refuses_an_unknown_engine_at_start(tmp_path: Path, how: str) -> N
     assert done.returncode == 2
     assert "ONNX model not found: /nowhere/model.onnx" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_broken_image_is_named_as_an_image_not_a_video(
+    photo: tuple[Path, np.ndarray], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jpeg = tmp_path / "p.jpg"
+    Image.open(photo[0]).convert("RGB").save(jpeg, quality=90)
+    truncated = tmp_path / "cut-short.jpg"
+    truncated.write_bytes(jpeg.read_bytes()[:1500])
+    assert main(["segment", str(truncated), str(tmp_path / "o.png")]) == 2
+    err = capsys.readouterr().err
+    assert "truncated or corrupt" in err and "pipe" not in err

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mockserver.engine.errors import NoForeground
 from mockserver.engine.metrics import iou
-from mockserver.engine.neural import U2NETP_MD5, u2netp, u2netp_path
+from mockserver.engine.neural import U2NETP_MD5, OnnxSegmenter, u2netp, u2netp_path
 from mockserver.engine.segment import segment
 from mockserver.engine.synth import make_image
 
@@ -40,3 +43,39 @@ def test_u2netp_sees_no_subject_in_a_flat_image(level: int) -> None:
     assert u2netp().segment(flat).max() == 0.0
     with pytest.raises(NoForeground):
         segment(flat, u2netp(), require_subject=True)
+
+
+def _grey_model(path: Path) -> Path:
+    """A valid ONNX model with a one-channel input: loads, but is not an RGB saliency model."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Sigmoid", ["x"], ["y"])],
+        "grey",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 64, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 64, 64])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_a_file_that_is_not_a_model_is_refused_at_load(tmp_path: Path) -> None:
+    bogus = tmp_path / "photo.onnx"
+    bogus.write_bytes(b"\\xff\\xd8\\xff not a model")
+    with pytest.raises(ValueError, match="not an ONNX model"):
+        OnnxSegmenter(bogus)
+
+
+def test_a_model_that_does_not_fit_is_refused_at_load(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="1x3xHxW"):
+        OnnxSegmenter(_grey_model(tmp_path / "grey.onnx"))
+
+
+def test_serve_refuses_a_model_that_does_not_fit(tmp_path: Path) -> None:
+    model = _grey_model(tmp_path / "grey.onnx")
+    command = [sys.executable, "-m", "mockserver.cli", "serve", "--port", "0", "--state-dir", str(tmp_path / "s")]
+    done = subprocess.run([*command, "--engine", f"onnx:{model}"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "1x3xHxW" in done.stderr and "Traceback" not in done.stderr
