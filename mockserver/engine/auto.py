@@ -37,7 +37,7 @@ class Gates:
     """Where auto trusts classic and where it refines the neural mask (see the module docstring)."""
 
     max_noise: float = PLAIN_NOISE  # 8-bit levels, RMS
-    max_border_foreign: float = 0.02
+    max_border_foreign: float = 0.03  # a soft floor shadow reaching the frame measured 0.025
     max_border_edges: float = 0.01
     max_ambiguity: float = 0.15
     min_area: float = 0.005  # fraction of the frame

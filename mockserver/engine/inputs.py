@@ -63,6 +63,8 @@ class VideoLimits:
     codecs: frozenset[str] = frozenset({"h264", "hevc", "vp8", "vp9", "av1", "prores", "gif"})
 
 
+CLAIM_SLACK = 0.1  # seconds a container's claimed duration may pass the limit (a 60.0 s clip says 60.0003)
+
 PIXELCUT_IMAGE = ImageLimits()
 PIXELCUT_VIDEO = VideoLimits()
 
@@ -249,7 +251,7 @@ def probe_video(path: str | Path, limits: VideoLimits = PIXELCUT_VIDEO) -> Video
         if min(w, h) < limits.min_side:
             raise ResolutionTooLow(f"{w}x{h} is smaller than {limits.min_side}x{limits.min_side}")
         seconds = _duration(container, stream)
-        if seconds > limits.max_seconds:
+        if seconds > limits.max_seconds + CLAIM_SLACK:
             raise DurationTooLong(f"the video is {seconds:.1f} s long; the limit is {limits.max_seconds:g} s")
         try:
             first = next(container.decode(stream))

@@ -51,6 +51,15 @@ def test_plain_backgrounds_720p() -> None:
     _assert_gates(_plain_scores((720, 1280)))
 
 
+@pytest.mark.parametrize("kind", ["shadow", "spotlight"])
+def test_auto_is_never_worse_than_classic_where_classic_works(kind: str) -> None:
+    """auto's gates keep classic's answer on product shots with a floor shadow or a spotlight."""
+    auto = get_segmenter("auto")
+    for seed in SEEDS[:20]:
+        sample = make_image(seed, background=kind)
+        assert iou(segment(sample.rgb, auto), sample.alpha) >= iou(segment(sample.rgb, CLASSIC), sample.alpha) - 0.02
+
+
 def test_spotlight_backgrounds() -> None:
     scores = [
         MatteScore.of(segment(s.rgb, CLASSIC), s.alpha)
