@@ -74,8 +74,12 @@ class ClassicSegmenter:
 
     name = "classic"
 
-    def __init__(self, proc_long_side: int = 512) -> None:
+    def __init__(self, proc_long_side: int = 512, band_radius: int | None = None) -> None:
+        """`band_radius`: the edge band's half-width in pixels; by default the image's short side / 128.
+        A caller that runs classic on a window of a larger frame passes the frame's, so the edge is
+        solved as it would be in the whole frame."""
         self.proc_long_side = proc_long_side
+        self.band_radius = band_radius
 
     def segment(self, rgb: np.ndarray) -> np.ndarray:
         """HxWx3 uint8 RGB -> HxW float32 alpha in [0, 1]; all zeros when the mask collapsed."""
@@ -86,7 +90,7 @@ class ClassicSegmenter:
         """The alpha with its trust measures (see ClassicMatte)."""
         _check_rgb(rgb)
         coarse = _coarse_mask(self._small(rgb).astype(np.float32))
-        alpha = _band_alpha(rgb, coarse)
+        alpha = _band_alpha(rgb, coarse, self.band_radius)
         return ClassicMatte(
             alpha, float(coarse.mask.mean()), coarse.noise, coarse.border_foreign, coarse.border_edges, coarse.ambiguity
         )
@@ -110,7 +114,7 @@ class ClassicSegmenter:
         ring = cv2.dilate(coarse_mask.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool) & seeds
         noise = float(np.sqrt(np.trace(_residual_cov(small, plate, ring)) / 3)) if ring.any() else np.inf
         coarse = _Coarse(coarse_mask, plate, inv_cov, np.zeros_like(coarse_mask))
-        return _band_alpha(rgb, coarse), noise
+        return _band_alpha(rgb, coarse, self.band_radius), noise
 
     def _small(self, rgb: np.ndarray) -> np.ndarray:
         full_h, full_w = rgb.shape[:2]
@@ -350,7 +354,12 @@ def _coarse_mask(img: np.ndarray) -> _Coarse:
 # --- full-resolution alpha ------------------------------------------------------------------
 
 
-def _band_alpha(rgb: np.ndarray, coarse: _Coarse) -> np.ndarray:
+def band_radius(h: int, w: int) -> int:
+    """The edge band's default half-width for an h x w image, in pixels."""
+    return max(1, round(min(h, w) / 128))
+
+
+def _band_alpha(rgb: np.ndarray, coarse: _Coarse, radius: int | None = None) -> np.ndarray:
     """Binary mask everywhere; alpha solved from the compositing equation in the edge band."""
     h, w = rgb.shape[:2]
     up = (w, h)
@@ -358,7 +367,7 @@ def _band_alpha(rgb: np.ndarray, coarse: _Coarse) -> np.ndarray:
     alpha = mask.astype(np.float32)
     if not mask.any():
         return alpha
-    r = max(1, round(min(h, w) / 128))
+    r = radius or band_radius(h, w)
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
     band = cv2.dilate(mask.astype(np.uint8), k).astype(bool) & ~cv2.erode(mask.astype(np.uint8), k).astype(bool)
     ys, xs = np.nonzero(band)

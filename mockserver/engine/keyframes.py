@@ -4,13 +4,12 @@
 the whole frame: classic where its own measures call it safe, else u2netp refined by classic's edge
 band. Between keyframes the last alpha is carried onto the frame by dense optical flow (OpenCV's DIS
 at the processing resolution, under a millisecond) and classic looks for the subject only in a
-window around it: the carried mask's box widened by a margin that covers the motion between two
-frames. In that window the backdrop is the few pixels around the subject, so classic's border plate
+window around it: the carried mask's box widened by a margin (12 % of the frame's long side) that
+covers the motion between two frames and leaves the plate enough backdrop. In that window the backdrop is the few pixels around the subject, so classic's border plate
 holds where it does not on the whole frame (a vignette's or a spotlight's falloff). Its mask is
 taken when classic's measures call it safe there (the gates of ``auto``; tried at the frame's
-processing density, then at twice it) and it agrees with the carried mask; the edge band is then
-solved again in a window at least the frame's short side each way, because classic sizes its band
-by the image's short side (in the small window the edge comes out a pixel fat).
+processing density, then at twice it) and it agrees with the carried mask; its edge band is the
+whole frame's width (``band_radius``), as if classic had run on the whole frame.
 
 When the window does not hold, the frame becomes a keyframe, except after a neural keyframe (classic
 was not safe on the whole frame): u2netp costs ~250 ms a frame, so until the next keyframe the
@@ -18,12 +17,12 @@ carried mask is used, re-snapped by classic's edge band where the backdrop besid
 keyframe comes every ``every`` frames (``every_neural`` once a carried mask was used), and when the
 flow no longer explains the frame (a cut, a fast pan: the flow-compensated difference jumps).
 
-Measured on synthetic 720p clips (Clip, 150 frames, x264-decoded, one thread; ms are CPU per frame):
-gradient IoU 0.979 at 22 ms (classic on every frame: 0.979 at 26 ms), vignette 0.982 at 32 ms
-(0.982), spotlight 0.984 at 48 ms (classic 0.29; u2netp on every frame ~250 ms). A frame between
-keyframes costs about what classic costs on the whole frame, because of the second window: with an
-option in ClassicSegmenter to take the frame's band radius in a window, the small window alone
-measured 7.5 ms at the same IoU.
+Measured on synthetic 720p clips (Clip, first 40 frames with their keyframe, raw frames, one thread
+on a loaded 2-core machine; ms are CPU per frame): gradient IoU 0.999 at 14 ms, vignette 0.999 at
+36 ms, spotlight 0.981 (worst frame 0.960) at 94 ms, its keyframe going to u2netp (classic on every
+frame: 0.29 there; u2netp on every frame ~250 ms). An earlier version solved the edge band again in
+a second, frame-sized window (classic sizes its band by the image's short side): 42 ms on the
+gradient clip for the same IoU, and a margin of 8 % starved the spotlight's plate (0.956).
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ import cv2
 import numpy as np
 
 from mockserver.engine.auto import AutoSegmenter, Gates
-from mockserver.engine.classic import ClassicSegmenter
+from mockserver.engine.classic import ClassicSegmenter, band_radius
 from mockserver.engine.metrics import iou
 
 __all__ = ["KeyframeSegmenter", "NeuralSegmenter"]
@@ -53,7 +52,7 @@ class KeyframeSegmenter:
         every: int = 30,
         every_neural: int = 10,
         proc_long_side: int = 320,
-        margin: float = 0.08,
+        margin: float = 0.12,
         cut_threshold: float = 12.0,
         gates: Gates | None = None,
     ) -> None:
@@ -160,23 +159,14 @@ class KeyframeSegmenter:
         small = cv2.resize(found.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0.5
         if iou(small.astype(np.float32), mask.astype(np.float32)) < MIN_AGREEMENT:
             return None
-        side = min(h, w)  # the edge band again, in a window the frame's short side each way
-        if y1 - y0 < side:
-            y0 = max(0, min(h - side, (y0 + y1 - side) // 2))
-            y1 = y0 + side
-        if x1 - x0 < side:
-            x0 = max(0, min(w - side, (x0 + x1 - side) // 2))
-            x1 = x0 + side
-        band, _ = self._classic(1.0, y1 - y0, x1 - x0, h, w).refine(
-            np.ascontiguousarray(rgb[y0:y1, x0:x1]), found[y0:y1, x0:x1]
-        )
         alpha = np.zeros((h, w), np.float32)
-        alpha[y0:y1, x0:x1] = band
+        alpha[y0:y1, x0:x1] = matte.alpha
         return alpha
 
     def _classic(self, factor: float, wh: int, ww: int, h: int, w: int) -> ClassicSegmenter:
         """Classic for a wh x ww window of an h x w frame, at `factor` times the frame's density."""
-        return ClassicSegmenter(proc_long_side=max(32, round(factor * self.proc_long_side * max(wh, ww) / max(h, w))))
+        long_side = max(32, round(factor * self.proc_long_side * max(wh, ww) / max(h, w)))
+        return ClassicSegmenter(proc_long_side=long_side, band_radius=band_radius(h, w))  # the frame's band
 
 
 class NeuralSegmenter:
