@@ -204,7 +204,12 @@ def parse_margin(value: object) -> tuple[str, float]:
     amount, unit = float(match.group(1)), match.group(2)
     if unit == "%" and amount > 49:
         raise InvalidOption("margin percentage must be from 0% to 49%", "margin")
+    if unit == "px" and amount > MAX_OUTPUT_SIDE:
+        raise InvalidOption(f"margin in pixels must be at most {MAX_OUTPUT_SIDE}px", "margin")
     return unit, amount
+
+
+MAX_OUTPUT_SIDE = 8192  # px: margins may grow the cut-out this far (inputs are at most 6000 px a side)
 
 
 def crop_to_subject(rgba: np.ndarray, margins: Mapping[str, tuple[str, float]] | None = None) -> np.ndarray:
@@ -230,4 +235,9 @@ def crop_to_subject(rgba: np.ndarray, margins: Mapping[str, tuple[str, float]] |
 
     top, bottom = pad("top", ch, "bottom"), pad("bottom", ch, "top")
     left, right = pad("left", cw, "right"), pad("right", cw, "left")
+    width, height = cw + left + right, ch + top + bottom
+    if max(width, height) > MAX_OUTPUT_SIDE:
+        raise InvalidOption(
+            f"the margins make a {width}x{height} image; the output is at most {MAX_OUTPUT_SIDE} px a side", "margin"
+        )
     return cv2.copyMakeBorder(cropped, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(0, 0, 0, 0))
