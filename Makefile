@@ -30,9 +30,11 @@ bench: $(VENV)/.installed-dev
 	@test -x benchmarks/out/prism/node_modules/.bin/prism || npm install --silent --no-audit --no-fund --prefix benchmarks/out/prism @stoplight/prism-cli@5 >/dev/null 2>&1 || echo "npm unavailable: the Prism row is skipped"
 	$(BIN)/python -m benchmarks
 
+# mypy checks the packages [tool.mypy] in pyproject.toml names (mockserver/core, mockserver/engine, contracts).
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .

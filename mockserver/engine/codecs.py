@@ -43,10 +43,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 import cv2
 import numpy as np
+from av.sidedata.sidedata import SideData, SideDataContainer
+from av.sidedata.sidedata import Type as SideDataType
 
 _VP9 = {
     "deadline": "realtime",
@@ -141,7 +144,9 @@ class Orientation:
 
     @classmethod
     def of(cls, frame: av.VideoFrame) -> Orientation:
-        data = frame.side_data.get(av.sidedata.sidedata.Type.DISPLAYMATRIX) if frame.side_data else None
+        # PyAV's stub types side_data as a TypedDict of motion vectors; it is a SideDataContainer.
+        side_data = cast(SideDataContainer, frame.side_data)
+        data: SideData | None = side_data.get(SideDataType.DISPLAYMATRIX) if side_data else None
         if data is None or data.buffer_size < 36:
             return cls()
         a, b, _, c, d = np.frombuffer(bytes(data), "<i4")[:5].tolist()
@@ -217,7 +222,9 @@ class VideoWriter:
         self._tb = Fraction(1, 100) if fmt.container == "gif" else self.time_base  # the encoder's clock
         self._frame_ticks = max(1, round(1 / (Fraction(fps) * self.time_base)))  # default duration
         self._container = av.open(str(path), "w", format=fmt.container)
-        self._stream = self._container.add_stream(fmt.encoder, rate=fps)
+        stream = self._container.add_stream(fmt.encoder, rate=fps)
+        assert isinstance(stream, av.VideoStream)  # every format's encoder is a video one
+        self._stream = stream
         self._stream.width, self._stream.height = self.out_width, self.out_height
         self._stream.pix_fmt = fmt.pix_fmt
         self._stream.codec_context.time_base = self._tb
@@ -234,7 +241,8 @@ class VideoWriter:
         self._last_pts: int | None = None  # in self._tb, as encoded
         self._end = 0  # in self._tb: where the last frame ends
         self._durations: dict[int, int] = {}  # pts -> duration of frames in the encoder
-        self._held: av.Packet | None = None  # the last video packet, muxed at close with its duration fixed
+        # The last video packet, muxed at close with its duration fixed.
+        self._held: av.Packet[av.VideoStream] | None = None
 
     @property
     def has_audio(self) -> bool:
@@ -248,6 +256,7 @@ class VideoWriter:
         rate = audio.rate if not rates or audio.rate in rates else 48000
         layout = "mono" if audio.channels == 1 else "stereo"
         stream = self._container.add_stream(name, rate=rate)
+        assert isinstance(stream, av.AudioStream)
         stream.codec_context.layout = layout
         sample_formats = [f.name for f in codec.audio_formats or ()]
         sample_format = "flt" if "flt" in sample_formats else sample_formats[0]
@@ -286,7 +295,8 @@ class VideoWriter:
                 rgba, 0, self.out_height - self.height, 0, self.out_width - self.width, cv2.BORDER_REPLICATE
             )
         if self.fmt.pix_fmt == "pal8":
-            frame = av.VideoFrame.from_ndarray((_gif_indices(rgba), _GIF_PALETTE), format="pal8")
+            # PyAV takes pal8 as an (indices, palette) pair (documented); its stub only knows one array.
+            frame = av.VideoFrame.from_ndarray((_gif_indices(rgba), _GIF_PALETTE), format="pal8")  # type: ignore[arg-type]
         elif self.fmt.alpha:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgba), format="rgba")
         else:
@@ -300,7 +310,7 @@ class VideoWriter:
         self._mux_video(self._stream.encode(frame))
         self.frames += 1
 
-    def _mux_video(self, packets: list[av.Packet]) -> None:
+    def _mux_video(self, packets: list[av.Packet[av.VideoStream]]) -> None:
         for packet in packets:
             packet.duration = self._durations.pop(packet.pts, 0) if packet.pts is not None else 0
             if self._held is not None:
@@ -363,10 +373,9 @@ class VideoWriter:
 
 def _drop_samples(frame: av.AudioFrame, count: int) -> av.AudioFrame:
     """The frame without its first `count` samples."""
-    data = frame.to_ndarray()
     skip = count if frame.format.is_planar else count * len(frame.layout.channels)  # packed: interleaved
-    data = data[:, skip:]
-    out = av.AudioFrame.from_ndarray(np.ascontiguousarray(data), format=frame.format.name, layout=frame.layout.name)
+    data = frame.to_ndarray()[:, skip:].copy()  # contiguous; .copy() keeps the sample type, for the type checker
+    out = av.AudioFrame.from_ndarray(data, format=frame.format.name, layout=frame.layout.name)
     out.sample_rate = frame.sample_rate
     return out
 
@@ -386,7 +395,7 @@ def frame_to_rgba(frame: av.VideoFrame) -> np.ndarray:
     plane = frame.planes[3]
     wide = name.endswith(("10le", "12le", "16le"))
     dtype = np.dtype("<u2") if wide else np.dtype(np.uint8)
-    rows = np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // dtype.itemsize)
+    rows = np.frombuffer(memoryview(plane), dtype).reshape(plane.height, plane.line_size // dtype.itemsize)
     alpha = rows[: frame.height, : frame.width]
     if wide:
         bits = int(name[-4:-2])

@@ -53,12 +53,13 @@ def parse_colour(value: object) -> tuple[int, int, int]:
             ) from None
         if not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in rgb):
             raise InvalidOption("background_color r, g, b must be integers from 0 to 255", "background_color")
-        return rgb  # type: ignore[return-value]
+        return rgb
     if isinstance(value, str) and _HEX.match(value):
         digits = value[1:]
         if len(digits) == 3:
             digits = "".join(c * 2 for c in digits)
-        return tuple(int(digits[i : i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
+        r, g, b = (int(digits[i : i + 2], 16) for i in (0, 2, 4))
+        return r, g, b
     raise InvalidOption(f"invalid colour {value!r}: use {{r,g,b}}, #RGB or #RRGGBB", "background_color")
 
 
@@ -91,8 +92,9 @@ def composite(rgb: np.ndarray, alpha: np.ndarray, background: Background, *, for
     colour = estimate_foreground(rgb, a) if foreground else rgb
     if background.transparent:
         return np.dstack([colour, np.rint(a * 255).astype(np.uint8)])
+    assert background.colour is not None  # not transparent
     a3 = a[..., None]
-    out = colour.astype(np.float32) * a3 + np.float32(background.colour) * (1 - a3)
+    out = colour.astype(np.float32) * a3 + np.array(background.colour, np.float32) * (1 - a3)
     return np.dstack([np.rint(out).astype(np.uint8), np.full(alpha.shape, 255, np.uint8)])
 
 
@@ -175,7 +177,7 @@ def cast_shadow(alpha: np.ndarray, shadow: Shadow) -> np.ndarray:
     shear = -shadow.x / elevation * 0.6
     drop = -shadow.y / elevation * 0.08 * height
     # Affine: a point `up` pixels above the floor lands `squash*up` above it, sheared sideways.
-    m = np.float32([[1, -shear * squash, shear * squash * floor], [0, squash, (1 - squash) * floor + drop]])
+    m = np.array([[1, -shear * squash, shear * squash * floor], [0, squash, (1 - squash) * floor + drop]], np.float32)
     cast = cv2.warpAffine(alpha, m, (w, h), flags=cv2.INTER_LINEAR)
     cast = cv2.GaussianBlur(cast, (0, 0), max(1.0, (0.01 + 0.08 * shadow.size) * height))
     contact = np.zeros_like(alpha)

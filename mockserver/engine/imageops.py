@@ -37,10 +37,12 @@ def _face_boxes(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
     """
     cascade_type = getattr(cv2, "CascadeClassifier", None)
     if cascade_type is not None:
-        cascade = cascade_type(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+        from cv2.data import haarcascades  # the pip wheels' cascade files (not in cv2's stub)
+
+        cascade = cascade_type(haarcascades + "haarcascade_frontalface_default.xml")
         grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         found = cascade.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(24, 24))
-        return [tuple(int(v) for v in box) for box in found]
+        return [(int(x), int(y), int(w), int(h)) for x, y, w, h in found]
     ycrcb = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
     skin = cv2.inRange(ycrcb, (0, 133, 77), (255, 173, 127))
     skin = cv2.morphologyEx(skin, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
@@ -60,7 +62,7 @@ def restore_face(rgb: np.ndarray) -> np.ndarray:
     boxes = _face_boxes(rgb)
     if not boxes:
         return cv2.addWeighted(rgb, 0.5, sharp, 0.5, 0)
-    weight = np.zeros(rgb.shape[:2], np.float32)
+    weight: np.ndarray = np.zeros(rgb.shape[:2], np.float32)
     for x, y, w, h in boxes:
         cv2.ellipse(weight, (x + w // 2, y + h // 2), (int(w * 0.6), int(h * 0.75)), 0, 0, 360, 1.0, -1)
     weight = cv2.GaussianBlur(weight, (0, 0), max(2.0, min(rgb.shape[:2]) / 100))[..., None]

@@ -5,11 +5,12 @@ the whole frame: classic where its own measures call it safe, else u2netp refine
 band. Between keyframes the last alpha is carried onto the frame by dense optical flow (OpenCV's DIS
 at the processing resolution, under a millisecond) and classic looks for the subject only in a
 window around it: the carried mask's box widened by a margin (12 % of the frame's long side) that
-covers the motion between two frames and leaves the plate enough backdrop. In that window the backdrop is the few pixels around the subject, so classic's border plate
-holds where it does not on the whole frame (a vignette's or a spotlight's falloff). Its mask is
-taken when classic's measures call it safe there (the gates of ``auto``; tried at the frame's
-processing density, then at twice it) and it agrees with the carried mask; its edge band is the
-whole frame's width (``band_radius``), as if classic had run on the whole frame.
+covers the motion between two frames and leaves the plate enough backdrop. In that window the
+backdrop is the few pixels around the subject, so classic's border plate holds where it does not
+on the whole frame (a vignette's or a spotlight's falloff). Its mask is taken when classic's
+measures call it safe there (the gates of ``auto``; tried at the frame's processing density, then at
+twice it) and it agrees with the carried mask; its edge band is the whole frame's width
+(``band_radius``), as if classic had run on the whole frame.
 
 When the window does not hold, the frame becomes a keyframe, except after a neural keyframe (classic
 was not safe on the whole frame): u2netp costs ~250 ms a frame, so until the next keyframe the
@@ -63,7 +64,7 @@ class KeyframeSegmenter:
         self.every, self.every_neural = every, every_neural
         self.margin = margin  # of the frame's long side, each way around the carried mask's box
         self.cut_threshold = cut_threshold  # mean abs 8-bit difference after flow compensation
-        self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        self._flow = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         self._gray: np.ndarray | None = None
         self._alpha: np.ndarray | None = None  # the last frame's alpha at the processing resolution
         self._since_key = 0
@@ -132,13 +133,15 @@ class KeyframeSegmenter:
     def _carry(self, gray: np.ndarray) -> np.ndarray | None:
         """The last alpha moved onto this frame, or None when the flow does not explain the frame."""
         assert self._gray is not None and self._alpha is not None
-        flow = self._flow.calc(gray, self._gray, None)  # where each pixel of this frame was in the last
+        # Where each pixel of this frame was in the last. OpenCV allocates the output for flow=None; the
+        # stub makes it required.
+        flow = self._flow.calc(gray, self._gray, None)  # type: ignore[call-overload]
         ys, xs = np.mgrid[0 : gray.shape[0], 0 : gray.shape[1]].astype(np.float32)
         where = np.dstack([xs, ys]) + flow
-        back = cv2.remap(self._gray, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        back = _remap(self._gray, where)
         if float(np.abs(back.astype(np.float32) - gray).mean()) > self.cut_threshold:
             return None
-        return cv2.remap(self._alpha, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return _remap(self._alpha, where)
 
     def _window(self, rgb: np.ndarray, mask: np.ndarray, factor: float) -> np.ndarray | None:
         """Classic in the window around `mask` (processing resolution) at `factor` times the whole
@@ -187,3 +190,9 @@ class NeuralSegmenter:
             return np.zeros_like(soft)
         refined, noise = self.auto.classic.refine(rgb, mask)
         return refined if noise <= self.gates.max_refine_noise else soft
+
+
+def _remap(image: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """`image` sampled at `where` (HxWx2 float32 x, y), bilinear, the edge replicated outside."""
+    # map2=None (map1 holds both x and y) is OpenCV's documented form; the stub makes map2 required.
+    return cv2.remap(image, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # type: ignore[call-overload]

@@ -91,7 +91,10 @@ def _blur_fusion(rgb: np.ndarray, alpha: np.ndarray, band: np.ndarray) -> np.nda
     near = cv2.dilate(band.view(np.uint8), np.ones((2 * SECOND_RADIUS + 1,) * 2, np.uint8)).view(bool)
     # Gathering the pixels costs more than it saves when the band is most of the box (soft mattes).
     dense = near.mean() > 0.3
-    pick = (lambda x: x) if dense else (lambda x: x[near])
+
+    def pick(x: np.ndarray) -> np.ndarray:
+        return x if dense else x[near]
+
     fa = image * alpha[..., None]
     mean_a = pick(_box(alpha, FIRST_RADIUS)[..., None])
     mean_fa = pick(_box(fa, FIRST_RADIUS))

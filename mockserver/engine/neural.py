@@ -70,8 +70,8 @@ class OnnxSegmenter:
             raise ValueError(f"{path}: the model's input is {shape}; this engine feeds 1x3xHxW RGB")
         fixed = [d for d in shape[2:4] if isinstance(d, int)]
         self.size = fixed[0] if len(fixed) == 2 else size
-        self._mean = np.float32(mean)
-        self._std = np.float32(std)
+        self._mean = np.array(mean, np.float32)
+        self._std = np.array(std, np.float32)
         self.name = name or f"onnx:{path}"
         if check:
             try:

@@ -52,7 +52,7 @@ class Picture:
         if self.alpha is None:
             return self.rgb
         a = self.alpha[..., None]
-        return np.rint(self.rgb * a + np.float32(colour) * (1 - a)).astype(np.uint8)
+        return np.rint(self.rgb * a + np.array(colour, np.float32) * (1 - a)).astype(np.uint8)
 
 
 def scale16(values: np.ndarray) -> np.ndarray:

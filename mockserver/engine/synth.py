@@ -85,8 +85,8 @@ def _render_alpha(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray,
             for s in np.linspace(0, 1, 8):
                 d = out + bend * s * np.array([-out[1], out[0]])
                 pts.append([x0 + d[0] * length * s, y0 + d[1] * length * s])
-            cv2.polylines(big, [np.int32(pts)], False, 255, int(rng.integers(1, 3)))
-    alpha = cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+            cv2.polylines(big, [np.array(pts, np.int32)], False, 255, int(rng.integers(1, 3)))
+    alpha: np.ndarray = cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
     feather = float(rng.choice([0.0, 0.0, 0.7, 1.5]))
     if feather:
         alpha = cv2.GaussianBlur(alpha, (0, 0), feather)
@@ -156,7 +156,7 @@ def _cast_shadow(rng: np.random.Generator, alpha: np.ndarray) -> np.ndarray:
     h, w = alpha.shape
     ys, xs = np.nonzero(alpha > 0.5)
     bottom, left, right = int(ys.max()), int(xs.min()), int(xs.max())
-    shadow = np.zeros((h, w), np.float32)
+    shadow: np.ndarray = np.zeros((h, w), np.float32)
     centre = ((left + right) // 2 + int(rng.uniform(0.0, 0.25) * (right - left)), bottom)
     axes = (max(4, int((right - left) * rng.uniform(0.5, 0.7))), max(3, int(h * rng.uniform(0.04, 0.07))))
     cv2.ellipse(shadow, centre, axes, 0, 0, 360, 1.0, -1)
@@ -217,7 +217,7 @@ def fruit_on_cloth(seed: int, size: tuple[int, int] = (384, 384)) -> Sample:
         cx, cy = cx * w + rng.uniform(-4, 4), cy * h + rng.uniform(-4, 4)
         a = np.clip(radius + 0.5 - np.hypot(xs - cx, ys - cy), 0, 1)[..., None]
         shade = 0.75 + 0.25 * np.clip((cy - ys) / radius, -1, 1)[..., None]
-        img = a * np.float32(colour) * shade + (1 - a) * img
+        img = a * np.array(colour, np.float32) * shade + (1 - a) * img
         alpha = np.maximum(alpha, a[..., 0])
     img += rng.normal(0, 8, (h, w, 3))
     return Sample(np.clip(np.rint(img), 0, 255).astype(np.uint8), alpha, {"background": "cloth", "seed": seed})

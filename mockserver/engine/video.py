@@ -33,6 +33,7 @@ from typing import NamedTuple
 
 import av
 import numpy as np
+from av.stream import Stream
 
 from mockserver.engine.classic import COLLAPSED_AREA
 from mockserver.engine.codecs import ALPHA_FORMATS, FORMATS, AudioTrack, Orientation, VideoFormat, VideoWriter
@@ -188,14 +189,14 @@ class Source:
             raise MalformedVideo(f"the video could not be decoded: {exc}") from None
         try:
             video = container.streams.video[0]
-            streams = [video]
-            if on_audio is not None and container.streams.audio:
-                streams.append(container.streams.audio[0])
+            audio = container.streams.audio[0] if on_audio is not None and container.streams.audio else None
+            streams: list[av.VideoStream | av.AudioStream] = [video] if audio is None else [video, audio]
             pending: Timed | None = None
             last, heard = -1, Fraction(0)  # heard: where the next audio frame starts (s)
             for packet in container.demux(*streams):
                 if packet.stream.type == "audio":
-                    for sound in _decode_audio(packet):
+                    assert audio is not None
+                    for sound in _decode_audio(audio, packet):
                         if sound.pts is not None and sound.time_base:
                             heard = sound.pts * sound.time_base - origin_seconds
                         if limit is not None and heard >= limit:
@@ -204,7 +205,7 @@ class Source:
                         on_audio(sound, float(heard))
                         heard += Fraction(sound.samples, sound.sample_rate or 1)
                     continue
-                for frame in packet.decode():
+                for frame in video.decode(packet):
                     pts = None if frame.pts is None else frame.pts - self.origin
                     if pts is None or pts <= last:  # a missing or repeated timestamp: right after the last
                         pts = 0 if pending is None else last + pending.duration
@@ -253,10 +254,10 @@ def _stated_end(
     return None
 
 
-def _decode_audio(packet: av.Packet) -> list[av.AudioFrame]:
+def _decode_audio(stream: av.AudioStream, packet: av.Packet[Stream]) -> list[av.AudioFrame]:
     """Audio frames of a packet; a broken audio packet is skipped, not fatal (the video matters)."""
     try:
-        return packet.decode()
+        return stream.decode(packet)
     except av.InvalidDataError:
         return []
 
