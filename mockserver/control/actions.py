@@ -12,18 +12,13 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
-from starlette.requests import Request
-
 from mockserver.core.backends.base import Account
 from mockserver.core.faults import MAGIC_INPUTS, SCENARIOS, Rule, RuleError
-from mockserver.core.jobs import Job, Progression, State
+from mockserver.core.jobs import Job, State
 from mockserver.core.ratelimit import Limit
-from mockserver.providers import PROVIDERS
-from mockserver.providers.base import Context, Provider
+from mockserver.runtime.catalogue import Served
 from mockserver.runtime.mock import Mock
 
-BY_NAME = {p.name: p for p in PROVIDERS}
-OPERATION_IDS = {p.name: frozenset(p.handlers) for p in PROVIDERS}  # the handler table = the spec's operations
 FORCEABLE = tuple(s.value for s in State)
 
 
@@ -47,11 +42,11 @@ def number_field(data: Mapping[str, Any], name: str, *, minimum: float = 0.0) ->
     return float(value)
 
 
-def provider(name: Any, status: int = 404) -> Provider:
+def provider(mock: Mock, name: Any, status: int = 404) -> Served:
     """The named provider; unknown is 404 in a path or query, 422 (pass it) in a body."""
-    if name not in BY_NAME:
-        raise ControlError(status, f"no provider {name!r}; one of {', '.join(BY_NAME)}")
-    return BY_NAME[name]
+    if name not in mock.served:
+        raise ControlError(status, f"no provider {name!r}; one of {', '.join(mock.served)}")
+    return mock.served[name]
 
 
 # --- state ---------------------------------------------------------------------------------------
@@ -59,7 +54,8 @@ def provider(name: Any, status: int = 404) -> Provider:
 
 async def reset(mock: Mock) -> dict[str, Any]:
     """Forget every job, account, output, limit, rule, delivery and journal entry."""
-    await mock.drain()
+    await mock.jobs.drain()
+    mock.jobs.forget()
     mock.store.reset()
     mock.media.clear()
     mock.limiter.reset_policy()
@@ -70,7 +66,7 @@ async def reset(mock: Mock) -> dict[str, Any]:
     return {"reset": True}
 
 
-def providers(base_url: str) -> dict[str, Any]:
+def providers(mock: Mock, base_url: str) -> dict[str, Any]:
     """Each provider's surfaces: the real host, and where this mock serves it."""
     return {
         "providers": [
@@ -81,7 +77,7 @@ def providers(base_url: str) -> dict[str, Any]:
                     for name, s in p.surfaces.items()
                 ],
             }
-            for p in PROVIDERS
+            for p in mock.served.values()
         ]
     }
 
@@ -149,54 +145,39 @@ def job_summary(mock: Mock, job: Job) -> dict[str, Any]:
 
 def list_jobs(mock: Mock, provider_name: str | None, key: str | None, state: str | None) -> dict[str, Any]:
     if provider_name is not None:
-        provider(provider_name)
+        provider(mock, provider_name)
     jobs = [job_summary(mock, j) for j in mock.store.list_jobs(provider_name, key)]
     return {"jobs": [j for j in jobs if state is None or j["state"] == state]}
 
 
 def get_job(mock: Mock, provider_name: str, job_id: str) -> Job:
-    job = mock.store.get_job(provider(provider_name).name, job_id)
+    job = mock.store.get_job(provider(mock, provider_name).name, job_id)
     if job is None:
         raise ControlError(404, "no such job")
     return job
 
 
-def force_job(mock: Mock, request: Request, provider_name: str, job_id: str, data: Any) -> dict[str, Any]:
+def force_job(mock: Mock, provider_name: str, job_id: str, data: Any) -> dict[str, Any]:
     """Move a job now: ``queued``/``running`` hold it there, a terminal state ends it (credits
     refunded as the provider does), ``release`` lets it follow its progression again.
 
     ``succeeded`` needs the job's work to be done (its outputs must exist).
     """
-    owner = provider(provider_name)
+    provider(mock, provider_name)
     target = _object(data, "state").get("state")
     if target not in (*FORCEABLE, "release"):
         raise ControlError(422, f"state must be one of {', '.join((*FORCEABLE, 'release'))}")
-    now = mock.clock.now()
-    problem: list[str] = []
-
-    def change(job: Job) -> None:
-        if target == "release":
-            job.forced, job.forced_at = None, None
-            if job.progression is Progression.MANUAL:
-                job.progression, job.created_at = Progression.TIMED, now
-            return
-        state = State(target)
-        if state is State.SUCCEEDED and job.outcome is not State.SUCCEEDED:
-            problem.append("the job's work has not succeeded; it has no outputs to show")
-            return
-        job.forced, job.forced_at = state, now
-        if state.terminal and state is not State.SUCCEEDED and job.error is None:
-            job.error = {"code": f"mock_{state.value}", "message": f"The job was {state.value} from the control plane"}
-
-    job = mock.store.update_job(owner.name, job_id, change)
-    if job is None:
-        raise ControlError(404, "no such job")
-    if problem:
-        raise ControlError(409, problem[0])
-    if job.forced in owner.refunded:
-        mock.refund_job(owner.name, job_id)
-    Context(request, mock, owner).job_changed(job)
-    return job_summary(mock, mock.store.get_job(owner.name, job_id) or job)
+    job = get_job(mock, provider_name, job_id)
+    if target == "release":
+        moved = mock.jobs.release(job)
+    elif not State(target).terminal:
+        moved = mock.jobs.hold(job, State(target))
+    elif target == State.SUCCEEDED and job.outcome is not State.SUCCEEDED:
+        raise ControlError(409, "the job's work has not succeeded; it has no outputs to show")
+    else:
+        error = {"code": f"mock_{target}", "message": f"The job was {target} from the control plane"}
+        moved = mock.jobs.end(job, State(target), None if target == State.SUCCEEDED else error, again=True)
+    return job_summary(mock, mock.store.get_job(job.provider, job_id) or moved or job)
 
 
 # --- accounts ------------------------------------------------------------------------------------
@@ -204,12 +185,12 @@ def force_job(mock: Mock, request: Request, provider_name: str, job_id: str, dat
 
 def list_accounts(mock: Mock, provider_name: str | None) -> dict[str, Any]:
     if provider_name is not None:
-        provider(provider_name)
+        provider(mock, provider_name)
     return {"accounts": [asdict(a) for a in mock.store.list_accounts(provider_name)]}
 
 
 def get_account(mock: Mock, provider_name: str, key: str) -> dict[str, Any]:
-    account = mock.store.get_account(provider(provider_name).name, key)
+    account = mock.store.get_account(provider(mock, provider_name).name, key)
     if account is None:
         raise ControlError(404, "no such account (a key gets one on its first request)")
     return asdict(account)
@@ -229,7 +210,7 @@ def account_fields(data: Any) -> tuple[float | None, str | None]:
 
 def put_account(mock: Mock, provider_name: str, key: str, data: Any) -> dict[str, Any]:
     """Create the key (strict auth then accepts it) or change its balance and plan."""
-    owner = provider(provider_name)
+    owner = provider(mock, provider_name)
     balance, plan = account_fields(data)
     current = mock.store.get_account(owner.name, key) or Account(owner.name, key, owner.starting_balance)
     account = Account(owner.name, key, current.balance if balance is None else balance, plan or current.plan)
@@ -239,7 +220,7 @@ def put_account(mock: Mock, provider_name: str, key: str, data: Any) -> dict[str
 
 
 def delete_account(mock: Mock, provider_name: str, key: str) -> None:
-    if not mock.store.delete_account(provider(provider_name).name, key):
+    if not mock.store.delete_account(provider(mock, provider_name).name, key):
         raise ControlError(404, "no such account")
 
 
@@ -256,9 +237,10 @@ def add_fault(mock: Mock, data: Any) -> dict[str, Any]:
     except RuleError as problem:
         raise ControlError(422, str(problem)) from None
     if rule.provider is not None:
-        provider(rule.provider, 422)
+        provider(mock, rule.provider, 422)
     if rule.operation is not None:
-        known = OPERATION_IDS[rule.provider] if rule.provider else frozenset().union(*OPERATION_IDS.values())
+        served = [provider(mock, rule.provider)] if rule.provider else mock.served.values()
+        known = frozenset().union(*(p.operations for p in served))
         if rule.operation not in known:
             raise ControlError(422, f"no operation {rule.operation!r}; one of {', '.join(sorted(known))}")
     return asdict(mock.faults.add(rule))
@@ -269,7 +251,7 @@ def rate_limits(mock: Mock) -> dict[str, Any]:
     return {"enabled": mock.limiter.enabled, "overrides": overrides}
 
 
-def rate_limit_fields(data: Any) -> tuple[bool | None, str | None, Limit | None]:
+def rate_limit_fields(mock: Mock, data: Any) -> tuple[bool | None, str | None, Limit | None]:
     """``{"enabled": bool}`` and/or ``{"provider", "requests", "window"}`` (an override of its limit)."""
     data = _object(data, "rate limits")
     enabled = data.get("enabled")
@@ -277,7 +259,7 @@ def rate_limit_fields(data: Any) -> tuple[bool | None, str | None, Limit | None]
         raise ControlError(422, "enabled must be true or false")
     if "provider" not in data:
         return enabled, None, None
-    provider(data["provider"], 422)
+    provider(mock, data["provider"], 422)
     if "requests" not in data:
         raise ControlError(422, "an override needs requests (and window, default 1 s)")
     requests = number_field(data, "requests", minimum=1)
@@ -288,6 +270,6 @@ def rate_limit_fields(data: Any) -> tuple[bool | None, str | None, Limit | None]
 
 
 def set_rate_limits(mock: Mock, data: Any) -> dict[str, Any]:
-    enabled, name, limit = rate_limit_fields(data)
+    enabled, name, limit = rate_limit_fields(mock, data)
     mock.limiter.configure(enabled, name, limit)
     return rate_limits(mock)

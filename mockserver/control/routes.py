@@ -50,7 +50,7 @@ async def health(mock: Mock, request: Request) -> Any:
 
 
 async def list_providers(mock: Mock, request: Request) -> Any:
-    return actions.providers(str(request.base_url))
+    return actions.providers(mock, str(request.base_url))
 
 
 async def get_sample(mock: Mock, request: Request) -> Any:
@@ -101,7 +101,7 @@ async def get_job(mock: Mock, request: Request) -> Any:
 
 async def force_job(mock: Mock, request: Request) -> Any:
     body = await _json(request)
-    return actions.force_job(mock, request, _param(request, "provider"), _param(request, "job_id"), body)
+    return actions.force_job(mock, _param(request, "provider"), _param(request, "job_id"), body)
 
 
 async def list_accounts(mock: Mock, request: Request) -> Any:

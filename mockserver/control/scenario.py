@@ -45,7 +45,7 @@ def _objects(value: Any, section: str) -> list[Mapping[str, Any]]:
     return items
 
 
-def check(document: Any) -> dict[str, Any]:
+def check(mock: Mock, document: Any) -> dict[str, Any]:
     """The document's sections, every value checked; lists where a section may hold several."""
     if document is None:
         return {}
@@ -69,12 +69,12 @@ def check(document: Any) -> dict[str, Any]:
         sections["clock"] = clock
     sections["rate_limits"] = _objects(document.get("rate_limits", []), "rate_limits")
     for item in sections["rate_limits"]:
-        actions.rate_limit_fields(item)
+        actions.rate_limit_fields(mock, item)
     sections["accounts"] = _objects(document.get("accounts", []), "accounts")
     for item in sections["accounts"]:
         if not isinstance(item.get("provider"), str) or not isinstance(item.get("key"), str):
             raise ControlError(422, "accounts: each needs a provider and a key")
-        actions.provider(item["provider"], 422)
+        actions.provider(mock, item["provider"], 422)
         actions.account_fields({k: v for k, v in item.items() if k not in ("provider", "key")})
     sections["faults"] = _objects(document.get("faults", []), "faults")
     for item in sections["faults"]:
@@ -87,7 +87,7 @@ def check(document: Any) -> dict[str, Any]:
 
 def apply(mock: Mock, document: Any) -> dict[str, Any]:
     """Apply a scenario after checking all of it; what was set, per section."""
-    sections = check(document)
+    sections = check(mock, document)
     done: dict[str, Any] = {}
     if "seed" in sections:
         done["seed"] = actions.set_seed(mock, {"seed": sections["seed"]})["seed"]

@@ -27,6 +27,14 @@ class FramePrice:
         return round(max(1, -(-frames // self.frames)) * self.amount, 6)
 
 
+class NotEnoughCredits(Exception):
+    """A balance that does not cover a cost; each provider words it (402, 403, fal's locked user)."""
+
+    def __init__(self, needed: float, balance: float) -> None:
+        super().__init__(f"needed {needed:g}, balance {balance:g}")
+        self.needed, self.balance = needed, balance
+
+
 class Accounts:
     def __init__(self, store: Store, keys: dict[str, dict[str, dict[str, Any]]] | None = None) -> None:
         self._store, self._keys = store, keys
@@ -57,6 +65,12 @@ class Accounts:
     def charge(self, provider: str, key: str, amount: float) -> float | None:
         """New balance after taking `amount`, or None (nothing taken) when it does not cover it."""
         return self._store.charge(provider, key, amount)
+
+    def take(self, provider: str, key: str, amount: float) -> None:
+        """Take `amount` now, or raise NotEnoughCredits (nothing taken) when the balance is short."""
+        if amount > 0 and self.charge(provider, key, amount) is None:
+            account = self._store.get_account(provider, key)
+            raise NotEnoughCredits(amount, account.balance if account else 0.0)
 
     def charge_up_to(self, provider: str, key: str, amount: float) -> float:
         """Take `amount`, or what is left when the balance is short (never below zero); what was taken.

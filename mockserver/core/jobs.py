@@ -33,6 +33,11 @@ class Progression(StrEnum):
     MANUAL = "manual"  # stays queued until the control plane moves it
 
 
+# The outcomes most providers give the credits back for; a provider may name others (Pixazo: errored
+# and cancelled only). Stored on each job at submit, so ending a job needs no provider.
+REFUNDED = (State.FAILED, State.ERRORED, State.BLOCKED, State.CANCELLED)
+
+
 @dataclass
 class MediaRef:
     """An output file in the media store."""
@@ -65,6 +70,7 @@ class Job:
     polls: int = 0
     webhook_url: str | None = None
     charged: float = 0.0
+    refund_on: tuple[str, ...] = REFUNDED  # the states (their values) whose credits come back
 
     def visible_state(self, now: float) -> State:
         if self.forced is not None:
@@ -127,4 +133,43 @@ class Job:
         for key in ("outcome", "forced"):
             data[key] = State(data[key]) if data.get(key) else None
         data["outputs"] = [MediaRef(**m) for m in data.get("outputs", [])]
+        if "refund_on" in data:  # a JSON list; jobs stored before the field take the default
+            data["refund_on"] = tuple(data["refund_on"])
         return cls(**data)
+
+
+ENDED_UNSUCCESSFUL = frozenset({State.FAILED, State.ERRORED, State.CANCELLED, State.BLOCKED})
+
+
+class JobView:
+    """A job as its owner sees it at one moment: the one view every provider's status body and webhook
+    payload is worded from (`final`: as it ends, whatever the clock says). Made on every status poll,
+    so its fields are computed once, here."""
+
+    __slots__ = ("failed", "job", "now", "state", "succeeded")
+
+    def __init__(self, job: Job, now: float, *, final: bool = False) -> None:
+        self.job, self.now = job, now
+        self.state = state = job.final_state() if final else job.visible_state(now)
+        self.succeeded = state is State.SUCCEEDED
+        self.failed = state in ENDED_UNSUCCESSFUL  # failed, errored, cancelled or blocked
+
+    def message(self, default: str) -> str:
+        """The error's message for people (the job's own, else `default`)."""
+        return (self.job.error or {}).get("message", default)
+
+    def code(self, default: str) -> str:
+        return (self.job.error or {}).get("code", default)
+
+    @property
+    def updated_at(self) -> float:
+        """When the visible state last changed."""
+        job = self.job
+        if self.state is State.QUEUED:
+            return job.created_at
+        return job.finished_at() if self.state.terminal else job.started_at()
+
+    @property
+    def seconds(self) -> float:
+        """How long it ran (an ended job)."""
+        return self.job.finished_at() - self.job.started_at()

@@ -1,102 +1,193 @@
-"""What every provider is made of, and what they share, written once.
+"""What every provider is made of, and what a handler sees of its request.
 
-A provider is data plus three small modules (moto's shape): ``vocabulary.py`` (its words: status
-names, error bodies, URL shapes), ``handlers.py`` (parse -> core -> serialise) and ``routes.py``
-(operationId -> handler). The app registers its routes from its OpenAPI spec. Shared here: the
-request context, absolute URL building per surface, auth, charging, and submitting jobs.
+A provider is a vocabulary and a table of handlers (moto's shape). ``vocabulary.py`` holds all that
+the provider does differently, on one `Vocabulary` object: its words (status names, error bodies),
+its URL shapes, and every hook the pipeline and the runtime call (where the key is read, what is
+refused before auth, rate limits and their headers, prices, the refund policy, the webhook's payload
+and signature). ``handlers.py`` parses a request, acts through the runtime and serialises the answer;
+``routes.py`` maps the spec's operationIds to handlers. A handler sees its request as a `View`.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from functools import partial
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from mockserver.core.accounts import FramePrice
 from mockserver.core.backends.base import Account
-from mockserver.core.faults import Rule, magic_action
-from mockserver.core.jobs import Job, MediaRef, Progression, State
+from mockserver.core.jobs import REFUNDED, Job, JobView, MediaRef, State
 from mockserver.core.ratelimit import Decision, Limit
+from mockserver.core.signing import Signer
 from mockserver.core.webhooks import Headers
-from mockserver.engine.errors import MediaError
-from mockserver.runtime.mock import Mock, Work, WorkResult
+from mockserver.engine.errors import InvalidOption, MediaError
+from mockserver.runtime.catalogue import Surface
+from mockserver.runtime.jobs import Webhook, Work
+from mockserver.runtime.mock import Mock
 from mockserver.web.bodies import MAX_BODY, BadBody, Body
 from mockserver.web.http import ApiError
-from mockserver.web.spec import Operation
 
 
-@dataclass(frozen=True)
-class Surface:
-    """One base URL of a provider: its mock path prefix and the real host it stands for."""
+class Vocabulary(ABC):
+    """A provider's words and hooks, subclassed once per provider; the defaults are what most do."""
 
-    prefix: str  # e.g. "/fal/queue"
-    host: str  # e.g. "queue.fal.run"
+    name: str  # also its spec (openapi/<name>.yaml) and its path prefix (/<name>)
+    surfaces: Mapping[str, Surface]  # by the name ``--expose <provider>-<surface>`` uses
+    media_surface: str  # the surface its outputs are served on
+    media_route: str  # their path there, with a {media_id} parameter
+    starting_balance: float  # what a new key starts with
+    result_ttl: float  # seconds an output is kept
+    refund_on: tuple[State, ...] = REFUNDED  # outcomes whose credits come back (stored on each job)
+    video_price: FramePrice | None = None  # one block held at submit, the rest billed on the frames
+    max_body: int = MAX_BODY
+    webhook_retries: tuple[float, ...] | None = None  # None: it sends no webhooks; else the retry delays
 
+    @property
+    def prefix(self) -> str:
+        return "/" + self.name
 
-class Vocabulary(Protocol):
-    """A provider's words: how each outcome and each failure looks on its wire."""
+    # --- a request: its key, what is refused before auth, its limit, headers on every answer ------
 
+    @abstractmethod
+    def api_key(self, request: Request) -> str | None: ...
+
+    def gate(self, request: Request) -> ApiError | None:
+        """A refusal before auth (PixelAPI's CDN turns away HTTP libraries' default agents)."""
+        return None
+
+    def rate_limit(self, account: Account) -> Limit:
+        return Limit(10, 1.0)
+
+    def rate_headers(self, decision: Decision) -> dict[str, str]:
+        return {}
+
+    def response_headers(self, view: View) -> dict[str, str]:
+        return {}
+
+    # --- URLs and webhooks -----------------------------------------------------------------------
+
+    @abstractmethod
+    def media_path(self, ref: MediaRef) -> str:
+        """An output's path under the media surface (matching `media_route`)."""
+
+    def webhook_payload(self, links: Links, job: Job) -> dict[str, Any]:
+        """The body announcing a finished job (providers with `webhook_retries`)."""
+        raise NotImplementedError(f"{self.name} sends no webhooks")
+
+    def webhook_headers(self, signer: Signer, job: Job) -> Headers | None:
+        return None
+
+    # --- words: how each failure looks on the provider's wire -------------------------------------
+
+    @abstractmethod
     def unauthorized(self, request: Request) -> ApiError: ...
+
+    @abstractmethod
     def not_found(self, what: str) -> ApiError: ...
+
+    @abstractmethod
     def bad_body(self, problem: BadBody) -> ApiError: ...
+
+    @abstractmethod
     def invalid(self, errors: list[dict[str, Any]]) -> ApiError: ...
+
+    @abstractmethod
     def media_error(self, error: MediaError) -> ApiError: ...
+
+    def invalid_option(self, problem: InvalidOption) -> ApiError:
+        """An option the request asked for that cannot be honoured (its field named)."""
+        return self.media_error(problem)
+
+    @abstractmethod
     def insufficient_credits(self, needed: float, balance: float) -> ApiError: ...
+
+    @abstractmethod
     def internal(self) -> ApiError: ...
+
+    @abstractmethod
     def media_expired(self) -> ApiError: ...
+
+    @abstractmethod
     def rate_limited(self, decision: Decision) -> ApiError: ...
 
 
-Handler = Callable[["Context"], Awaitable[Response]]
+Handler = Callable[["View"], Awaitable[Response]]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Provider:
-    name: str
-    spec: str  # file name in openapi/ without .yaml
-    prefix: str  # where the spec's paths are mounted, e.g. "/pixelcut"
-    surfaces: dict[str, Surface]
+    """A provider the app serves: its vocabulary and its handlers by operationId."""
+
     vocabulary: Vocabulary
     handlers: Mapping[str, Handler]
-    api_key: Callable[[Request], str | None]  # where this provider reads the key from
-    starting_balance: float
-    media_surface: str
-    media_route: str  # path under the media surface, with a {media_id} parameter
-    media_path: Callable[[MediaRef], str]
-    refunded: frozenset[State] = frozenset({State.FAILED, State.ERRORED, State.BLOCKED, State.CANCELLED})
-    response_headers: Callable[[Context], dict[str, str]] = field(default=lambda ctx: {})
-    video_price: FramePrice | None = None  # one block held at submit, the rest billed on success
-    max_body: int = MAX_BODY
-    gate: Callable[[Request], ApiError | None] = field(default=lambda request: None)  # runs before auth
-    rate_limit: Callable[[Account], Limit] = field(default=lambda account: Limit(10, 1.0))
-    rate_headers: Callable[[Decision], dict[str, str]] = field(default=lambda decision: {})  # on every response
-    # Webhooks: the payload for a finished job (None: the provider sends none), the delays between
-    # retries, and headers computed per attempt (fal's signature).
-    webhook_payload: Callable[[Context, Job], dict[str, Any]] | None = None
-    webhook_retries: tuple[float, ...] = ()
-    webhook_headers: Callable[[Context, Job], Headers | None] = field(default=lambda ctx, job: None)
+
+    @property
+    def name(self) -> str:
+        return self.vocabulary.name
+
+    @property
+    def surfaces(self) -> Mapping[str, Surface]:
+        return self.vocabulary.surfaces
+
+    @property
+    def starting_balance(self) -> float:
+        return self.vocabulary.starting_balance
+
+    @property
+    def operations(self) -> frozenset[str]:
+        return frozenset(self.handlers)
+
+
+class Links:
+    """Absolute URLs on a provider's surfaces, through the door one request came in by.
+
+    A request on a real host or an exposed port brings the bases of its door (``cutout.bases``); the
+    provider's other surfaces then go through ``--public-url``. Otherwise every URL is on the
+    request's own base. Kept by a job's webhook, so its payload names the URLs its submit would.
+    """
+
+    __slots__ = ("base", "bases", "vocabulary")  # made on most status polls: a plain class is cheapest
+
+    def __init__(self, vocabulary: Vocabulary, bases: Mapping[str, str], base: str) -> None:
+        self.vocabulary = vocabulary
+        self.bases = bases  # surface prefix -> base URL
+        self.base = base  # for the other surfaces, without the prefix
+
+    @classmethod
+    def of(cls, request: Request, vocabulary: Vocabulary, public_url: str | None) -> Links:
+        bases: Mapping[str, str] = request.scope.get("cutout.bases", {})
+        if "cutout.bases" in request.scope and public_url:
+            return cls(vocabulary, bases, public_url.rstrip("/"))
+        return cls(vocabulary, bases, str(request.base_url).rstrip("/"))
+
+    def url(self, surface: str, path: str) -> str:
+        prefix = self.vocabulary.surfaces[surface].prefix
+        base = self.bases.get(prefix)
+        return (base if base is not None else self.base + prefix) + path
+
+    def media_url(self, ref: MediaRef) -> str:
+        return self.url(self.vocabulary.media_surface, self.vocabulary.media_path(ref))
 
 
 @dataclass
-class Context:
-    """Everything a handler needs about one request."""
+class View:
+    """One request as its handler sees it: the request, its provider's vocabulary, its body and
+    account (filled in by the pipeline), and the runtime it acts through."""
 
     request: Request
     mock: Mock
-    provider: Provider
-    operation: Operation | None = None  # None when the control plane acts on a provider's job
+    vocabulary: Vocabulary
     body: Body | None = None
     account: Account | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)
     job_action: str | None = None  # a fault or scenario that shapes the job this request creates
     queue_wait: float = 0.0  # and the extra seconds it keeps the job queued
-
-    @property
-    def vocabulary(self) -> Vocabulary:
-        return self.provider.vocabulary
+    _links: Links | None = field(default=None, repr=False)
 
     @property
     def key(self) -> str:
@@ -106,32 +197,40 @@ class Context:
     def now(self) -> float:
         return self.mock.clock.now()
 
-    def url(self, surface: str, path: str) -> str:
-        """Absolute URL on one of the provider's surfaces, through the same door the request used."""
-        prefix = self.provider.surfaces[surface].prefix
-        bases: dict[str, str] = self.request.scope.get("cutout.bases", {})
-        if prefix in bases:
-            return bases[prefix] + path
-        if "cutout.bases" in self.request.scope and self.mock.settings.public_url:
-            return self.mock.settings.public_url.rstrip("/") + prefix + path
-        return str(self.request.base_url).rstrip("/") + prefix + path
-
-    def media_url(self, ref: MediaRef) -> str:
-        return self.url(self.provider.media_surface, self.provider.media_path(ref))
-
     def field(self, name: str, default: Any = None) -> Any:
         return (self.body.fields if self.body else {}).get(name, default)
 
-    # --- jobs ---------------------------------------------------------------------------------
+    def links(self) -> Links:
+        if self._links is None:
+            self._links = Links.of(self.request, self.vocabulary, self.mock.settings.public_url)
+        return self._links
+
+    def url(self, surface: str, path: str) -> str:
+        """Absolute URL on one of the provider's surfaces, through the same door the request used."""
+        if "cutout.bases" in self.request.scope:
+            return self.links().url(surface, path)
+        # The usual door (a prefix on this server): Links' own rule, without making one on every poll.
+        return str(self.request.base_url).rstrip("/") + self.vocabulary.surfaces[surface].prefix + path
+
+    def media_url(self, ref: MediaRef) -> str:
+        return self.links().media_url(ref)
+
+    # --- jobs, through the runtime ----------------------------------------------------------------
 
     def charge(self, amount: float) -> None:
-        """Take the operation's cost now; refused with the provider's credits error."""
-        if amount <= 0:
-            return
-        balance = self.mock.accounts.charge(self.provider.name, self.key, amount)
-        if balance is None:
-            account = self.mock.store.get_account(self.provider.name, self.key)
-            raise self.vocabulary.insufficient_credits(amount, account.balance if account else 0.0)
+        """Take a request's cost now (NotEnoughCredits, worded by the pipeline, when short)."""
+        self.mock.accounts.take(self.vocabulary.name, self.key, amount)
+
+    def own_job(self, job_id: str) -> JobView:
+        """The caller's job as it sees it now (a status poll); another key's job is not found, as if absent."""
+        job = self.mock.jobs.poll(self.vocabulary.name, job_id, self.key)
+        if job is None:
+            raise self.vocabulary.not_found("job")
+        return JobView(job, self.mock.clock.now())
+
+    def seen(self, job: Job, *, final: bool = False) -> JobView:
+        """A job as the caller sees it now (`final`: as it ends)."""
+        return JobView(job, self.now(), final=final)
 
     async def submit(
         self,
@@ -145,116 +244,24 @@ class Context:
         webhook_url: str | None = None,
         inline: bool | None = None,
     ) -> Job:
-        self.charge(cost)
-        action = self.job_action or magic_action(job_input)
-        if action in ("fail", "error", "block"):
-            work = _scripted(action)
+        """A job for this request's key, with the provider's refund policy and webhook, to the runtime."""
+        words = self.vocabulary
         job = Job(
             id=job_id,
-            provider=self.provider.name,
+            provider=words.name,
             operation=operation,
             owner=self.key,
             created_at=self.now(),
             input=job_input,
             queue_seconds=0.5 + self.queue_wait,
             run_seconds=run_seconds,
-            progression=Progression.MANUAL if action == "stuck" else Progression(self.mock.settings.progression),
             charged=cost,
             webhook_url=webhook_url,
+            refund_on=words.refund_on,
         )
-        on_done = self._webhook if webhook_url and self.provider.webhook_payload else None
-        return await self.mock.start(job, self._refunding(work), inline=inline, on_done=on_done)
-
-    def _webhook(self, job: Job) -> None:
-        """Schedule the job's webhook, due when its visible state turns terminal."""
-        provider = self.provider
-        assert provider.webhook_payload is not None and job.webhook_url is not None
-        payload = provider.webhook_payload(self, job)
-        headers = provider.webhook_headers(self, job)
-        self.mock.webhooks.schedule(
-            provider.name, job.id, job.webhook_url, payload, job.finished_at(), provider.webhook_retries, headers
-        )
-
-    def _refunding(self, work: Work) -> Work:
-        """Wrap work so that outcomes the provider does not bill give the credits back (once: a
-        cancel may have given them back already)."""
-        provider, mock = self.provider, self.mock
-
-        async def run(job: Job) -> Any:
-            try:
-                result = await work(job)
-            except MediaError:
-                mock.refund_job(provider.name, job.id)
-                raise
-            if result.outcome in provider.refunded:
-                mock.refund_job(provider.name, job.id)
-            return result
-
-        return run
-
-    def job_changed(self, job: Job) -> None:
-        """After a cancel or a forced transition: a webhook already scheduled carries the new ending."""
-        provider = self.provider
-        if job.webhook_url and provider.webhook_payload is not None:
-            payload = provider.webhook_payload(self, job)
-            self.mock.webhooks.restate(provider.name, job.id, payload, job.finished_at())
-
-    def own_job(self, job_id: str) -> Job:
-        """The caller's job (counting the poll under the polls progression); another key's job is
-        not found, as if absent."""
-        store = self.mock.store
-        if self.mock.settings.progression == "polls":  # the count drives the job: write it
-            job = store.poll_job(self.provider.name, job_id, self.key)
-        else:  # timed jobs follow the clock; a poll is a pure read (a write per poll halved SQLite)
-            job = store.get_job(self.provider.name, job_id)
-        if job is None or job.owner != self.key:
-            raise self.vocabulary.not_found("job")
-        return job
-
-
-_SCRIPTED = {
-    "fail": (State.FAILED, "invalid_parameter", "The job failed (mock scenario 'fail')"),
-    "error": (State.ERRORED, "unexpected_error", "The job errored (mock scenario 'error')"),
-    "block": (
-        State.BLOCKED,
-        "content_filter_error",
-        "The job was blocked by the content filter (mock scenario 'blocked')",
-    ),
-}
-
-
-def _scripted(action: str) -> Work:
-    """Work that ends the job the way a fault or magic input asked, without touching the engine."""
-    state, code, message = _SCRIPTED[action]
-
-    async def work(job: Job) -> WorkResult:
-        return WorkResult(state, error={"code": code, "message": message})
-
-    return work
-
-
-def fault_error(provider: Provider, rule: Rule, request: Request, now: float) -> ApiError:
-    """A status fault in the provider's own shape (its credits error for 402/403, 429 with Retry-After)."""
-    vocabulary, status = provider.vocabulary, rule.status or 500
-    if rule.body is not None:
-        return ApiError(status, rule.body)
-    if status == 401:
-        return vocabulary.unauthorized(request)
-    if status in (402, 403):
-        return vocabulary.insufficient_credits(0, 0)
-    if status == 404:
-        return vocabulary.not_found("job")
-    if status == 429:
-        wait = 1 if rule.retry_after is None else rule.retry_after
-        refusal = vocabulary.rate_limited(Decision(False, 1, 0, now + wait, wait))
-        refusal.headers["Retry-After"] = str(wait)
-        return refusal
-    error = (
-        vocabulary.internal()
-        if status >= 500
-        else vocabulary.invalid([{"loc": ["body"], "msg": "mock fault", "type": "mock_fault"}])
-    )
-    error.status = status
-    if rule.retry_after is not None:
-        error.headers["Retry-After"] = str(rule.retry_after)
-    return error
+        webhook = None
+        if webhook_url and words.webhook_retries is not None:
+            payload = partial(words.webhook_payload, self.links())
+            headers = partial(words.webhook_headers, self.mock.signer)
+            webhook = Webhook(webhook_url, payload, words.webhook_retries, headers)
+        return await self.mock.jobs.submit(job, work, action=self.job_action, webhook=webhook, inline=inline)

@@ -20,8 +20,9 @@ from mockserver.core.jobs import Job, State
 from mockserver.engine import inputs
 from mockserver.engine.compose import Background, encode_png, parse_background
 from mockserver.engine.video import VideoFormat, choose_format, process_video, video_engine
-from mockserver.providers.base import Context
-from mockserver.runtime.mock import Mock, Work, WorkResult
+from mockserver.providers.base import View
+from mockserver.runtime.jobs import Work, WorkResult
+from mockserver.runtime.mock import Mock
 
 
 def input_stem(url: str, default: str = "input") -> str:
@@ -51,21 +52,28 @@ class VideoJob:
     file_name: str
 
 
-async def submit_video_cutout(
-    ctx: Context,
+async def submit_video(
+    view: View,
     operation: str,
-    spec: VideoJob,
+    background: Background,
+    fmt: VideoFormat,
     *,
     job_id: str,
+    name: str,
     webhook_url: str | None = None,
     inline: bool | None = None,
 ) -> Job:
-    """Submit the video cut-out as a job, the same way for Pixelcut, fal and Pixazo."""
-    fields = dict(ctx.body.fields) if ctx.body else {}
-    price = ctx.provider.video_price
-    work = video_cutout(ctx.mock, spec, price)
-    hold = price.amount if price else 0.0  # one block now; the rest when the frames are counted
-    return await ctx.submit(
+    """Submit the video cut-out of the request's ``video_url`` as a job, the one way for Pixelcut, fal
+    and Pixazo: the provider's price (one block held now, the rest when the frames are counted) and
+    result TTL; the output is named `name` (``{stem}``: the input's) with the format's extension."""
+    words, url = view.vocabulary, view.field("video_url")
+    file_name = f"{name.format(stem=input_stem(url, 'video'))}.{fmt.extension}"
+    spec = VideoJob(url, fmt, background, inputs.PIXELCUT_VIDEO, words.result_ttl, file_name)
+    price = words.video_price
+    work = video_cutout(view.mock, spec, price)
+    fields = dict(view.body.fields) if view.body else {}
+    hold = price.amount if price else 0.0
+    return await view.submit(
         operation, fields, work, job_id=job_id, cost=hold, run_seconds=2.0, webhook_url=webhook_url, inline=inline
     )
 
@@ -96,7 +104,7 @@ def video_cutout(mock: Mock, spec: VideoJob, price: FramePrice | None = None) ->
             "audio": stats.audio,
         }
         if price is not None:
-            mock.charge_job(job, price.cost(stats.frames) - price.amount)
+            mock.jobs.charge(job, price.cost(stats.frames) - price.amount)
         return WorkResult(State.SUCCEEDED, [ref], result)
 
     return work

@@ -1,18 +1,15 @@
-"""The mock's services in one place: clock, ids, store, media, accounts, fetching, job execution.
+"""The mock's services in one place: clock, ids, store, accounts, media, limits, faults, journal,
+webhooks, fetching, and the jobs (runtime/jobs.py).
 
-Providers reach everything through a ``Mock``; nothing here knows a provider's words. Work on a job
-(fetch input, run the engine, store the outputs) runs as an asyncio task whose CPU part runs in a
-thread, or inline before the submit returns (tests), and its result is written to the job in one
-atomic update, so a job is never seen as succeeded before its outputs exist.
+Providers and the control plane reach everything through a ``Mock``; nothing here knows a
+provider's words. Which providers it serves (their names, surfaces, operations) it learns from the
+app at composition, as plain data the control plane reads.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
@@ -33,30 +30,15 @@ from mockserver.core.backends.memory import MemoryFaults, MemoryJournal, MemoryR
 from mockserver.core.backends.sqlite import SqliteStore
 from mockserver.core.clock import MockClock
 from mockserver.core.ids import IdSource
-from mockserver.core.jobs import Job, MediaRef, State
 from mockserver.core.media import MediaStore
 from mockserver.core.signing import Signer
 from mockserver.core.webhooks import Webhooks
 from mockserver.engine import inputs
-from mockserver.engine.errors import MediaError
 from mockserver.engine.segment import Segmenter, get_segmenter
+from mockserver.runtime.catalogue import Served
+from mockserver.runtime.jobs import Jobs
 from mockserver.runtime.transport import SelfRoutingTransport
 from mockserver.settings import Settings
-
-log = logging.getLogger("cutout_mock")
-
-
-@dataclass
-class WorkResult:
-    """What a job's work produced; `outcome` is succeeded / failed / errored / blocked."""
-
-    outcome: State
-    outputs: list[MediaRef] = field(default_factory=list)
-    result: dict[str, Any] = field(default_factory=dict)
-    error: dict[str, str] | None = None
-
-
-Work = Callable[[Job], Awaitable[WorkResult]]
 
 
 def is_redis(store: str) -> bool:
@@ -116,8 +98,8 @@ class Mock:
         self.media = MediaStore(state_dir / "media", self.store, self.clock, self.ids)
         self.signer = Signer.load_or_create(state_dir / "keys" / "webhook-ed25519.pem")
         self.webhooks = Webhooks(self.clock, self.ids, self._webhook_client)
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._running: set[tuple[str, str]] = set()  # (provider, id) of jobs whose work runs here
+        self.jobs = Jobs(self.store, self.accounts, self.clock, self.webhooks, self.leases, settings)
+        self.served: dict[str, Served] = {}  # by name, filled by the app (serve())
         self._fetch_client: httpx.AsyncClient | None = None
         own_port = f"{settings.port}"
         self._own_hosts: set[str] = {
@@ -140,6 +122,10 @@ class Mock:
 
     # --- wiring -------------------------------------------------------------------------------
 
+    def serve(self, providers: Iterable[Served]) -> None:
+        """Called by create_app: the providers this mock serves, before anything uses them."""
+        self.served = {p.name: p for p in providers}
+
     def bind(self, app: Any, own_hosts: set[str]) -> None:
         """Called by create_app: the app serves the mock's own URLs in-process when fetched."""
         self._app = app
@@ -160,97 +146,7 @@ class Mock:
         return await inputs.fetch(url, self.fetch_policy(max_bytes), client=self._fetch_client)
 
     async def aclose(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        self.jobs.cancel_all()
         if self._fetch_client is not None:
             await self._fetch_client.aclose()
             self._fetch_client = None
-
-    # --- jobs ---------------------------------------------------------------------------------
-
-    async def start(
-        self, job: Job, work: Work, *, inline: bool | None = None, on_done: Callable[[Job], None] | None = None
-    ) -> Job:
-        """Store the job, then run its work inline (tests, sync endpoints) or in the background.
-
-        `on_done` sees the stored job once its outcome is written (webhooks are scheduled there).
-        """
-        if self.leases is not None:  # held before the job is seen, so no other replica takes it for lost
-            self.leases.claim(job.provider, job.id)
-            self._running.add((job.provider, job.id))
-        self.store.put_job(job)
-        if inline or (inline is None and self.settings.work == "inline"):
-            await self._run(job, work, on_done)
-            return self.store.get_job(job.provider, job.id) or job
-        task = asyncio.get_running_loop().create_task(self._run(job, work, on_done))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return job
-
-    async def _run(self, job: Job, work: Work, on_done: Callable[[Job], None] | None = None) -> None:
-        try:
-            result = await work(job)
-        except MediaError as exc:
-            result = WorkResult(State.FAILED, error={"code": exc.code, "message": exc.message})
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a bug in the work must end the job, not leave it running forever
-            log.exception("job %s errored", job.id)
-            result = WorkResult(
-                State.ERRORED, error={"code": "internal_error", "message": str(exc) or exc.__class__.__name__}
-            )
-
-        def finish(stored: Job) -> None:
-            stored.outcome = result.outcome
-            stored.outputs = result.outputs
-            stored.result = result.result
-            stored.error = result.error
-            stored.done_at = self.clock.now()
-
-        stored = self.store.update_job(job.provider, job.id, finish)
-        if self.leases is not None:
-            self._running.discard((job.provider, job.id))
-            self.leases.release(job.provider, job.id)
-        if on_done is not None and stored is not None:
-            on_done(stored)
-
-    # --- billing of jobs ----------------------------------------------------------------------
-
-    def refund_job(self, provider: str, job_id: str) -> float:
-        """Give back what a job was charged, exactly once (cancel, unbilled outcomes, forced failures)."""
-        taken: list[float] = []
-
-        def zero(job: Job) -> None:
-            taken.append(job.charged)
-            job.charged = 0.0
-
-        stored = self.store.update_job(provider, job_id, zero)
-        if stored is None or not taken or not taken[0]:
-            return 0.0
-        self.accounts.refund(provider, stored.owner, taken[0])
-        return taken[0]
-
-    def charge_job(self, job: Job, amount: float) -> float:
-        """Bill a job more once its real cost is known, up to what the balance holds; what was taken."""
-        taken = self.accounts.charge_up_to(job.provider, job.owner, amount)
-        if taken:
-
-            def add(stored: Job) -> None:
-                stored.charged = round(stored.charged + taken, 6)
-
-            self.store.update_job(job.provider, job.id, add)
-        return taken
-
-    def holds_lease(self, provider: str, job_id: str) -> bool:
-        """Whether this process leased the job and runs its work now."""
-        return (provider, job_id) in self._running
-
-    def renew_leases(self) -> None:
-        """Tell the other replicas this process still runs its jobs."""
-        if self.leases is not None:
-            self.leases.renew(sorted(self._running))
-
-    async def drain(self) -> None:
-        """Wait until every background job's work is done (tests and shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)

@@ -15,8 +15,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from mockserver.core.jobs import Job, State
-from mockserver.providers import PROVIDERS
+from mockserver.core.jobs import State
 from mockserver.runtime.mock import Mock
 
 log = logging.getLogger("cutout_mock")
@@ -36,21 +35,12 @@ def recover(mock: Mock, *, files: bool = True) -> Recovered:
     holds its lease, and the replica that claims it first is the only one that ends it.
     """
     report = Recovered()
-    refunds = {p.name: State.ERRORED in p.refunded for p in PROVIDERS}
-    now = mock.clock.now()
-
-    def end(job: Job) -> None:
-        if job.outcome is None:
-            job.outcome, job.error, job.done_at = State.ERRORED, dict(LOST), now
-
     for job in mock.store.unfinished_jobs():
-        if mock.holds_lease(job.provider, job.id):
+        if mock.jobs.runs_here(job.provider, job.id):
             continue  # its work runs here: no claim to try (one Redis round trip per job and sweep)
         if mock.leases is not None and not mock.leases.claim(job.provider, job.id):
             continue  # a live replica runs it
-        mock.store.update_job(job.provider, job.id, end)
-        if refunds.get(job.provider) and job.forced is not State.CANCELLED:
-            mock.refund_job(job.provider, job.id)
+        mock.jobs.end(job, State.ERRORED, dict(LOST))  # refunded where the provider refunds errors
         if mock.leases is not None:
             mock.leases.release(job.provider, job.id)
         report.ended.append(job.id)
@@ -66,7 +56,7 @@ async def keep_leases(mock: Mock) -> None:
     assert mock.leases is not None
     while True:
         await asyncio.sleep(mock.leases.seconds / 3)
-        mock.renew_leases()
+        mock.jobs.renew_leases()
         ended = recover(mock, files=False).ended
         if ended:
             log.warning("ended %d jobs whose replica stopped: %s", len(ended), ", ".join(ended))

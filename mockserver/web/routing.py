@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Match, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mockserver.web.http import JsonResponse
 from mockserver.web.journal import note_response
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -91,3 +92,14 @@ class SegmentRouter(Router):
         if router is None:
             raise HTTPException(404)
         await router(scope, receive, send)
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    """The app's answer to a path no provider or control route serves."""
+    return note_response(request.scope, JsonResponse({"detail": "Not Found"}, 404))
+
+
+async def not_allowed(request: Request, exc: Exception) -> Response:
+    """405 with the ``Allow`` header Starlette computed (RFC 9110 requires it)."""
+    response = JsonResponse({"detail": "Method Not Allowed"}, 405, headers=getattr(exc, "headers", None))
+    return note_response(request.scope, response)

@@ -1,4 +1,5 @@
-"""Pixazo's words: QUEUED..ERROR, APIM-style 401s, ``{error, message}`` gateway errors."""
+"""Pixazo's words and hooks: QUEUED..ERROR, the status object (its webhook payload too), APIM-style
+401s, ``{error, message}`` gateway errors."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ from typing import Any
 from starlette.requests import Request
 
 from mockserver.core.accounts import FramePrice
-from mockserver.core.jobs import MediaRef, State
+from mockserver.core.clock import iso
+from mockserver.core.jobs import Job, JobView, MediaRef, State
 from mockserver.core.ratelimit import Decision
-from mockserver.engine.errors import MediaError
+from mockserver.engine.errors import InvalidOption, MediaError
+from mockserver.providers.base import Links, Vocabulary
+from mockserver.runtime.catalogue import Surface
 from mockserver.web.bodies import BadBody
-from mockserver.web.http import ApiError
+from mockserver.web.http import ApiError, header
 
 MODEL_ID = "pixelcut-video-background-removal"
 STATUS = {
@@ -40,11 +44,47 @@ def error(status: int, title: str, message: str) -> ApiError:
     return ApiError(status, {"error": title, "message": message})
 
 
-def media_path(ref: MediaRef) -> str:
-    return f"/v1/{ref.id}/{ref.filename}"
+def status_body(links: Links, seen: JobView) -> dict[str, Any]:
+    """The status object; the webhook payload is the same object, as it stands once finished."""
+    job, state = seen.job, seen.state
+    output = None
+    if seen.succeeded:
+        output = {"media_url": [links.media_url(ref) for ref in job.outputs], "media_type": job.outputs[0].content_type}
+    return {
+        "request_id": job.id,
+        "status": STATUS[state],
+        "model_id": MODEL_ID,
+        "error": seen.message(f"Request {state.value}") if seen.failed else None,
+        "output": output,
+        "created_at": iso(job.created_at),
+        "updated_at": iso(seen.updated_at),
+        "completed_at": iso(job.finished_at()) if state.terminal else None,
+    }
 
 
-class PixazoVocabulary:
+class PixazoVocabulary(Vocabulary):
+    name = "pixazo"
+    surfaces = {  # noqa: RUF012 (read only)
+        "gateway": Surface("/pixazo", "gateway.pixazo.ai"),
+        # Outputs live on a Cloudflare R2 bucket in reality; the mock stands in a host of its own.
+        "media": Surface("/pixazo/media", "media.pixazo.mock"),
+    }
+    media_surface, media_route = "media", "/v1/{media_id}/{filename}"
+    starting_balance = 10.0
+    result_ttl = RESULT_TTL
+    video_price = VIDEO_PRICE
+    refund_on = (State.ERRORED, State.CANCELLED)  # "ERROR - System error - not charged"
+    webhook_retries = RETRY_DELAYS
+
+    def api_key(self, request: Request) -> str | None:
+        return header(request, "ocp-apim-subscription-key") or None
+
+    def media_path(self, ref: MediaRef) -> str:
+        return f"/v1/{ref.id}/{ref.filename}"
+
+    def webhook_payload(self, links: Links, job: Job) -> dict[str, Any]:
+        return status_body(links, JobView(job, job.finished_at(), final=True))
+
     def unauthorized(self, request: Request) -> ApiError:
         missing = not request.headers.get("ocp-apim-subscription-key")
         return ApiError(401, {"statusCode": 401, "message": MISSING_KEY if missing else INVALID_KEY})
@@ -66,6 +106,9 @@ class PixazoVocabulary:
 
     def media_error(self, problem: MediaError) -> ApiError:
         return error(400, "Invalid request", problem.message)
+
+    def invalid_option(self, problem: InvalidOption) -> ApiError:
+        return error(400, "Invalid request", f"{problem.field or 'body'}: {problem.message}")
 
     def insufficient_credits(self, needed: float, balance: float) -> ApiError:
         return error(402, "Insufficient Balance", "Your wallet does not have enough balance.")

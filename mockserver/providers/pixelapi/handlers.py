@@ -15,15 +15,15 @@ import numpy as np
 from starlette.responses import Response
 
 from mockserver.core.clock import iso
-from mockserver.core.jobs import Job, State
+from mockserver.core.jobs import Job, JobView, State
 from mockserver.engine import generate, imageops, inputs, matting
 from mockserver.engine.compose import TRANSPARENT, composite, encode_png
 from mockserver.engine.errors import MediaError
 from mockserver.engine.segment import Segmenter
-from mockserver.providers.base import Context
+from mockserver.providers.base import View
 from mockserver.providers.pixelapi import vocabulary as words
 from mockserver.providers.work import image_job, load_input_image
-from mockserver.runtime.mock import Work, WorkResult
+from mockserver.runtime.jobs import Work, WorkResult
 from mockserver.web.http import JsonResponse
 
 ID_PREFIX = {
@@ -36,18 +36,18 @@ ID_PREFIX = {
 
 
 async def _accepted(
-    ctx: Context, operation: str, work: Work, cost: float, *, run_seconds: float = 2.0, **extra: Any
+    view: View, operation: str, work: Work, cost: float, *, run_seconds: float = 2.0, **extra: Any
 ) -> Response:
-    generation_id = ID_PREFIX.get(operation, "") + ctx.mock.ids.uuid4()
+    generation_id = ID_PREFIX.get(operation, "") + view.mock.ids.uuid4()
     job_input = {
-        k: v for k, v in (ctx.body.fields if ctx.body else {}).items() if isinstance(v, str | int | float | bool)
+        k: v for k, v in (view.body.fields if view.body else {}).items() if isinstance(v, str | int | float | bool)
     }
-    job = await ctx.submit(
+    job = await view.submit(
         operation, {**job_input, **extra}, work, job_id=generation_id, cost=cost, run_seconds=run_seconds
     )
     body = {
         "generation_id": job.id,
-        "status": words.state_word(State.QUEUED, ctx.request),
+        "status": words.state_word(State.QUEUED, view.request),
         "operation": operation,
         "credits_used": cost,
         **extra,
@@ -55,10 +55,10 @@ async def _accepted(
     return JsonResponse(body)
 
 
-async def _image_source(ctx: Context, name: str = "image") -> tuple[bytes | None, str | None]:
+async def _image_source(view: View, name: str = "image") -> tuple[bytes | None, str | None]:
     """An uploaded file (checked now, so a bad file is a 400) or a URL (fetched by the job)."""
-    assert ctx.body is not None
-    upload, url = ctx.body.files.get(name), ctx.field(f"{name}_url")
+    assert view.body is not None
+    upload, url = view.body.files.get(name), view.field(f"{name}_url")
     if upload is not None and url:
         raise words.detail(422, f"Provide either {name} (file upload) or {name}_url, not both")
     if upload is None and not url:
@@ -72,23 +72,23 @@ async def _image_source(ctx: Context, name: str = "image") -> tuple[bytes | None
 
 def _image_operation(
     operation: str, transform: Callable[..., np.ndarray], *, uses_engine: bool = False, picture: bool = False
-) -> Callable[[Context], Any]:
+) -> Callable[[View], Any]:
     """A handler for an image-in, image-out job; `uses_engine`: `transform` takes the mock's engine;
     `picture`: it takes the input's Picture (own alpha kept) instead of RGB flattened on white."""
 
-    async def handler(ctx: Context) -> Response:
-        data, url = await _image_source(ctx)
+    async def handler(view: View) -> Response:
+        data, url = await _image_source(view)
         work = image_job(
-            ctx.mock,
+            view.mock,
             words.IMAGE_LIMITS,
-            partial(transform, engine=ctx.mock.engine) if uses_engine else transform,
+            partial(transform, engine=view.mock.engine) if uses_engine else transform,
             ttl=words.OUTPUT_TTL,
             file_name=f"{operation}.png",
             data=data,
             url=url,
             picture=picture,
         )
-        return await _accepted(ctx, operation, work, words.COSTS[operation])
+        return await _accepted(view, operation, work, words.COSTS[operation])
 
     handler.__name__ = operation.replace("-", "_")
     return handler
@@ -104,20 +104,20 @@ restore_face = _image_operation("restore-face", imageops.restore_face)
 upscale = _image_operation("upscale", imageops.upscale4x)
 
 
-async def replace_background(ctx: Context) -> Response:
-    prompt = ctx.field("prompt")
+async def replace_background(view: View) -> Response:
+    prompt = view.field("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise words.detail(422, [{"loc": ["body", "prompt"], "msg": "field required", "type": "value_error.missing"}])
-    data, url = await _image_source(ctx)
-    seed = ctx.field("seed")
+    data, url = await _image_source(view)
+    seed = view.field("seed")
     transform = partial(
         imageops.replace_background,
         prompt=prompt,
         seed=seed if isinstance(seed, int) else None,
-        engine=ctx.mock.engine,
+        engine=view.mock.engine,
     )
     work = image_job(
-        ctx.mock,
+        view.mock,
         words.IMAGE_LIMITS,
         transform,
         ttl=words.OUTPUT_TTL,
@@ -125,16 +125,16 @@ async def replace_background(ctx: Context) -> Response:
         data=data,
         url=url,
     )
-    return await _accepted(ctx, "replace-background", work, words.COSTS["replace-background"])
+    return await _accepted(view, "replace-background", work, words.COSTS["replace-background"])
 
 
-async def remove_object(ctx: Context) -> Response:
-    assert ctx.body is not None
-    data, url = await _image_source(ctx)
-    mask_upload, mask_url, prompt = ctx.body.files.get("mask"), ctx.field("mask_url"), ctx.field("prompt")
+async def remove_object(view: View) -> Response:
+    assert view.body is not None
+    data, url = await _image_source(view)
+    mask_upload, mask_url, prompt = view.body.files.get("mask"), view.field("mask_url"), view.field("prompt")
     if mask_upload is None and not mask_url and not prompt:
         raise words.detail(422, "Provide a mask (mask or mask_url) or a prompt describing what to remove")
-    mock = ctx.mock
+    mock = view.mock
 
     async def work(job: Job) -> WorkResult:
         mask = None
@@ -151,24 +151,24 @@ async def remove_object(ctx: Context) -> Response:
         )
         return await inner(job)
 
-    return await _accepted(ctx, "remove-object", work, words.COSTS["remove-object"])
+    return await _accepted(view, "remove-object", work, words.COSTS["remove-object"])
 
 
-async def generate_image(ctx: Context) -> Response:
-    model = ctx.field("model", "flux-schnell")
+async def generate_image(view: View) -> Response:
+    model = view.field("model", "flux-schnell")
     low, high, default = words.STEPS[model]
-    steps = ctx.field("steps", default)
+    steps = view.field("steps", default)
     if not low <= steps <= high:
         raise words.detail(
             422, [{"loc": ["body", "steps"], "msg": f"{model} takes {low}-{high} steps", "type": "value_error.number"}]
         )
     width, height, prompt, seed = (
-        ctx.field("width", 1024),
-        ctx.field("height", 1024),
-        ctx.field("prompt"),
-        ctx.field("seed"),
+        view.field("width", 1024),
+        view.field("height", 1024),
+        view.field("prompt"),
+        view.field("seed"),
     )
-    mock = ctx.mock
+    mock = view.mock
 
     async def work(job: Job) -> WorkResult:
         pixels = await asyncio.to_thread(generate.generate_image, prompt, width, height, steps, seed)
@@ -181,13 +181,13 @@ async def generate_image(ctx: Context) -> Response:
         )
         return WorkResult(State.SUCCEEDED, [ref], {"width": width, "height": height})
 
-    return await _accepted(ctx, "generate", work, words.COSTS["generate"], model=model)
+    return await _accepted(view, "generate", work, words.COSTS["generate"], model=model)
 
 
-async def generate_audio(ctx: Context) -> Response:
-    duration, prompt, seed = ctx.field("duration", 15), ctx.field("prompt"), ctx.field("seed")
+async def generate_audio(view: View) -> Response:
+    duration, prompt, seed = view.field("duration", 15), view.field("prompt"), view.field("seed")
     cost = words.AUDIO_COST[15 if duration <= 15 else 30]
-    mock = ctx.mock
+    mock = view.mock
 
     async def work(job: Job) -> WorkResult:
         wav = await asyncio.to_thread(generate.generate_audio, prompt, duration, seed)
@@ -195,15 +195,15 @@ async def generate_audio(ctx: Context) -> Response:
         return WorkResult(State.SUCCEEDED, [ref], {"duration": duration})
 
     return await _accepted(
-        ctx, "audio-generate", work, cost, model="musicgen-small", duration=duration, estimated_seconds=2 * duration
+        view, "audio-generate", work, cost, model="musicgen-small", duration=duration, estimated_seconds=2 * duration
     )
 
 
-async def generate_video(ctx: Context) -> Response:
-    duration, resolution = ctx.field("duration", 3), ctx.field("resolution", "480p")
-    prompt, seed = ctx.field("prompt"), ctx.field("seed")
+async def generate_video(view: View) -> Response:
+    duration, resolution = view.field("duration", 3), view.field("resolution", "480p")
+    prompt, seed = view.field("prompt"), view.field("seed")
     width, height = words.VIDEO_SIZE[resolution]
-    mock = ctx.mock
+    mock = view.mock
 
     async def work(job: Job) -> WorkResult:
         with tempfile.TemporaryDirectory(prefix="cutout-video-") as tmp:
@@ -214,7 +214,7 @@ async def generate_video(ctx: Context) -> Response:
 
     estimated = 60 if resolution == "480p" else 120
     return await _accepted(
-        ctx,
+        view,
         "video-generate",
         work,
         words.VIDEO_COST[resolution],
@@ -224,28 +224,27 @@ async def generate_video(ctx: Context) -> Response:
     )
 
 
-def _generation(ctx: Context, job: Job) -> dict[str, Any]:
-    state = job.visible_state(ctx.now())
-    failed = state.terminal and state is not State.SUCCEEDED
-    message = (job.error or {}).get("message", f"Job {state.value}") if failed else None
+def _generation(view: View, seen: JobView) -> dict[str, Any]:
+    job, state = seen.job, seen.state
+    message = seen.message(f"Job {state.value}") if seen.failed else None
     return {
         "id": job.id,
         "generation_id": job.id,
-        "status": words.state_word(state, ctx.request),
-        "output_url": ctx.media_url(job.outputs[0]) if state is State.SUCCEEDED else None,
+        "status": words.state_word(state, view.request),
+        "output_url": view.media_url(job.outputs[0]) if seen.succeeded else None,
         "operation": job.operation,
         "model": job.input.get("model"),
         "credits_used": job.charged,
         "created_at": iso(job.created_at),
         "completed_at": iso(job.finished_at()) if state.terminal else None,
-        "processing_ms": round((job.finished_at() - job.started_at()) * 1000) if state.terminal else None,
+        "processing_ms": round(seen.seconds * 1000) if state.terminal else None,
         "error": message,
         "error_message": message,
     }
 
 
-async def get_generation(ctx: Context) -> Response:
-    return JsonResponse(_generation(ctx, ctx.own_job(ctx.request.path_params["generation_id"])))
+async def get_generation(view: View) -> Response:
+    return JsonResponse(_generation(view, view.own_job(view.request.path_params["generation_id"])))
 
 
 MODELS = [
@@ -262,23 +261,23 @@ MODELS = [
 ]
 
 
-async def list_models(ctx: Context) -> Response:
+async def list_models(view: View) -> Response:
     return JsonResponse({"models": MODELS})
 
 
-async def account_balance(ctx: Context) -> Response:
-    assert ctx.account is not None
+async def account_balance(view: View) -> Response:
+    assert view.account is not None
     return JsonResponse(
         {
-            "credits_remaining": ctx.account.balance,
-            "plan": ctx.account.plan,
-            "email": f"{ctx.key[:8]}@users.pixelapi.mock",
+            "credits_remaining": view.account.balance,
+            "plan": view.account.plan,
+            "email": f"{view.key[:8]}@users.pixelapi.mock",
         }
     )
 
 
-def _query_int(ctx: Context, name: str, default: int, low: int, high: int) -> int:
-    raw = ctx.request.query_params.get(name, str(default))
+def _query_int(view: View, name: str, default: int, low: int, high: int) -> int:
+    raw = view.request.query_params.get(name, str(default))
     if not raw.isdigit() or not low <= int(raw) <= high:
         raise words.detail(
             422, [{"loc": ["query", name], "msg": f"must be an integer from {low} to {high}", "type": "value_error"}]
@@ -286,11 +285,11 @@ def _query_int(ctx: Context, name: str, default: int, low: int, high: int) -> in
     return int(raw)
 
 
-async def account_usage(ctx: Context) -> Response:
-    limit, days = _query_int(ctx, "limit", 50, 1, 500), _query_int(ctx, "days", 30, 1, 365)
-    since = ctx.now() - days * 86400
-    jobs = [j for j in ctx.mock.store.list_jobs(ctx.provider.name, ctx.key) if j.created_at >= since]
-    return JsonResponse({"usage": [_generation(ctx, j) for j in reversed(jobs)][:limit]})
+async def account_usage(view: View) -> Response:
+    limit, days = _query_int(view, "limit", 50, 1, 500), _query_int(view, "days", 30, 1, 365)
+    since = view.now() - days * 86400
+    jobs = [j for j in view.mock.store.list_jobs(view.vocabulary.name, view.key) if j.created_at >= since]
+    return JsonResponse({"usage": [_generation(view, view.seen(j)) for j in reversed(jobs)][:limit]})
 
 
 # --- virtual try-on -------------------------------------------------------------------------
@@ -300,9 +299,9 @@ def _tryon_error(status: int, code: str, message: str, guidance: str) -> Excepti
     return words.detail(status, {"error": code, "message": message, "guidance": guidance})
 
 
-async def _tryon_image(ctx: Context, value: str) -> np.ndarray:
+async def _tryon_image(view: View, value: str) -> np.ndarray:
     if value.startswith(("http://", "https://")):
-        return await load_input_image(ctx.mock, words.IMAGE_LIMITS, url=value)
+        return await load_input_image(view.mock, words.IMAGE_LIMITS, url=value)
     try:
         data = base64.b64decode(value, validate=True)
         return await asyncio.to_thread(
@@ -317,8 +316,8 @@ async def _tryon_image(ctx: Context, value: str) -> np.ndarray:
         ) from None
 
 
-async def virtual_tryon(ctx: Context) -> Response:
-    category = ctx.field("category")
+async def virtual_tryon(view: View) -> Response:
+    category = view.field("category")
     if category not in imageops.TRYON_CATEGORIES:
         raise _tryon_error(
             422,
@@ -326,8 +325,8 @@ async def virtual_tryon(ctx: Context) -> Response:
             "category must be one of: upperbody, lowerbody, dress",
             "Use upperbody, lowerbody or dress",
         )
-    person = await _tryon_image(ctx, ctx.field("person_image"))
-    garment = await _tryon_image(ctx, ctx.field("garment_image"))
+    person = await _tryon_image(view, view.field("person_image"))
+    garment = await _tryon_image(view, view.field("garment_image"))
     height, width = person.shape[:2]
     if min(height, width) < 100:
         raise _tryon_error(
@@ -340,7 +339,7 @@ async def virtual_tryon(ctx: Context) -> Response:
         raise _tryon_error(
             422, "wrong_aspect_ratio", "Person image is wider than tall (landscape)", "Use a portrait photo"
         )
-    mock = ctx.mock
+    mock = view.mock
 
     async def work(job: Job) -> WorkResult:
         try:
@@ -351,27 +350,24 @@ async def virtual_tryon(ctx: Context) -> Response:
         ref = mock.media.save(job.provider, "tryon.png", "image/png", words.OUTPUT_TTL, data=png)
         return WorkResult(State.SUCCEEDED, [ref])
 
-    job_id = ctx.mock.ids.hex(24)
+    job_id = view.mock.ids.hex(24)
     cost = words.COSTS["virtual-tryon"]
-    await ctx.submit("virtual-tryon", {"category": category}, work, job_id=job_id, cost=cost, run_seconds=3.0)
+    await view.submit("virtual-tryon", {"category": category}, work, job_id=job_id, cost=cost, run_seconds=3.0)
     return JsonResponse({"job_id": job_id, "status": "queued", "credits_used": cost})
 
 
-async def tryon_job(ctx: Context) -> Response:
-    job = ctx.own_job(ctx.request.path_params["job_id"])
+async def tryon_job(view: View) -> Response:
+    seen = view.own_job(view.request.path_params["job_id"])
+    job = seen.job
     if job.operation != "virtual-tryon":
         raise words.detail(404, "Job not found")
-    state = job.visible_state(ctx.now())
-    body: dict[str, Any] = {
-        "job_id": job.id,
-        "status": "failed" if state.terminal and state is not State.SUCCEEDED else words.STATUS[state],
-    }
-    if state is State.SUCCEEDED:
-        stored = ctx.mock.media.find(job.outputs[0].id)
+    body: dict[str, Any] = {"job_id": job.id, "status": "failed" if seen.failed else words.STATUS[seen.state]}
+    if seen.succeeded:
+        stored = view.mock.media.find(job.outputs[0].id)
         if stored is not None:
             body["result_image_b64"] = base64.b64encode(stored.path.read_bytes()).decode()
-        body["output_url"] = ctx.media_url(job.outputs[0])
-        body["inference_time_ms"] = round((job.finished_at() - job.started_at()) * 1000)
-    elif state.terminal:
-        body["error_message"] = (job.error or {}).get("message", "Try-on failed")
+        body["output_url"] = view.media_url(job.outputs[0])
+        body["inference_time_ms"] = round(seen.seconds * 1000)
+    elif seen.failed:
+        body["error_message"] = seen.message("Try-on failed")
     return JsonResponse(body)

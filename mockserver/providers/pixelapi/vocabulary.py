@@ -1,4 +1,5 @@
-"""PixelAPI's words: job status names (and the SDK's ``pending``), ``detail`` errors, prices."""
+"""PixelAPI's words and hooks: job status names (and the SDK's ``pending``), ``detail`` errors, prices,
+the CDN's gate on library user agents, per-plan rate limits and their headers."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from mockserver.core.jobs import MediaRef, State
 from mockserver.core.ratelimit import Decision, Limit
 from mockserver.engine import inputs
 from mockserver.engine.errors import MediaError
+from mockserver.providers.base import Vocabulary
+from mockserver.runtime.catalogue import Surface
 from mockserver.web.bodies import BadBody
 from mockserver.web.http import ApiError, header
 
@@ -64,25 +67,42 @@ def state_word(state: State, request: Request) -> str:
     return "pending" if state is State.QUEUED and is_sdk(request) else STATUS[state]
 
 
-def user_agent_gate(request: Request) -> ApiError | None:
-    agent = header(request, "user-agent").strip()
-    if not agent or _LIBRARY_AGENT.match(agent):
-        return detail(403, "Blocked by CDN: set a custom User-Agent header (e.g. MyApp/1.0)")
-    return None
+class PixelapiVocabulary(Vocabulary):
+    name = "pixelapi"
+    surfaces = {"api": Surface("/pixelapi", "api.pixelapi.dev")}  # noqa: RUF012 (read only)
+    media_surface, media_route = "api", "/outputs/{media_id}.{ext}"
+    starting_balance = STARTING_CREDITS
+    result_ttl = OUTPUT_TTL
+    max_body = MAX_UPLOAD
 
+    def api_key(self, request: Request) -> str | None:
+        scheme, _, token = header(request, "authorization").partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+        return header(request, "x-api-key") or None
 
-def api_key(request: Request) -> str | None:
-    scheme, _, token = header(request, "authorization").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return header(request, "x-api-key") or None
+    def gate(self, request: Request) -> ApiError | None:
+        """The CDN blocks HTTP libraries' default agents ("set a custom User-Agent")."""
+        agent = header(request, "user-agent").strip()
+        if not agent or _LIBRARY_AGENT.match(agent):
+            return detail(403, "Blocked by CDN: set a custom User-Agent header (e.g. MyApp/1.0)")
+        return None
 
+    def rate_limit(self, account: Account) -> Limit:
+        """Requests per minute by plan (pixelapi.dev/docs): free 5, starter 20, pro 60, scale 200."""
+        return Limit(PLAN_LIMITS.get(account.plan, PLAN_LIMITS["starter"]), 60.0)
 
-def media_path(ref: MediaRef) -> str:
-    return f"/outputs/{ref.id}.{ref.filename.rsplit('.', 1)[-1]}"
+    def rate_headers(self, decision: Decision) -> dict[str, str]:
+        """On every response: requests left, and when the allowance is whole again (epoch seconds)."""
+        return {
+            "X-RateLimit-Limit": str(decision.limit),
+            "X-RateLimit-Remaining": str(decision.remaining),
+            "X-RateLimit-Reset": str(math.ceil(decision.reset_at)),
+        }
 
+    def media_path(self, ref: MediaRef) -> str:
+        return f"/outputs/{ref.id}.{ref.filename.rsplit('.', 1)[-1]}"
 
-class PixelapiVocabulary:
     def unauthorized(self, request: Request) -> ApiError:
         return detail(401, "Invalid API key")
 
@@ -119,17 +139,3 @@ class PixelapiVocabulary:
     def rate_limited(self, decision: Decision) -> ApiError:
         limit, wait = decision.limit, decision.retry_after
         return detail(429, f"Rate limit exceeded: {limit} requests per minute on your plan. Retry after {wait} s.")
-
-
-def plan_limit(account: Account) -> Limit:
-    """Requests per minute by plan (pixelapi.dev/docs): free 5, starter 20, pro 60, scale 200."""
-    return Limit(PLAN_LIMITS.get(account.plan, PLAN_LIMITS["starter"]), 60.0)
-
-
-def rate_headers(decision: Decision) -> dict[str, str]:
-    """On every response: requests left, and when the allowance is whole again (epoch seconds)."""
-    return {
-        "X-RateLimit-Limit": str(decision.limit),
-        "X-RateLimit-Remaining": str(decision.remaining),
-        "X-RateLimit-Reset": str(math.ceil(decision.reset_at)),
-    }

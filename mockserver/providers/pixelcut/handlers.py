@@ -7,14 +7,13 @@ from typing import Any
 
 from starlette.responses import Response
 
-from mockserver.core.jobs import State
 from mockserver.engine import compose, inputs, matting
 from mockserver.engine.errors import InvalidOption, MediaError
 from mockserver.engine.segment import Segmenter
 from mockserver.engine.video import choose_format
-from mockserver.providers.base import Context
+from mockserver.providers.base import View
 from mockserver.providers.pixelcut import vocabulary as words
-from mockserver.providers.work import VideoJob, input_stem, load_input_picture, submit_video_cutout
+from mockserver.providers.work import input_stem, load_input_picture, submit_video
 from mockserver.web.http import JsonResponse
 
 MARGIN_FIELDS = {
@@ -43,46 +42,43 @@ def _form_value(value: Any) -> Any:
     return value
 
 
-def _image_options(ctx: Context) -> tuple[compose.Shadow | None, bool, dict[str, tuple[str, float]]]:
-    if ctx.field("format", "png") != "png":
+def _image_options(view: View) -> tuple[compose.Shadow | None, bool, dict[str, tuple[str, float]]]:
+    if view.field("format", "png") != "png":
         raise InvalidOption("format: only png is supported")
-    shadow = compose.Shadow.from_request(_form_value(ctx.field("shadow")))
-    crop = _form_value(ctx.field("crop", False))
+    shadow = compose.Shadow.from_request(_form_value(view.field("shadow")))
+    crop = _form_value(view.field("crop", False))
     if not isinstance(crop, bool):
         raise InvalidOption("crop must be true or false")
     margins: dict[str, tuple[str, float]] = {}
     for name, sides in MARGIN_FIELDS.items():
-        if ctx.field(name) is not None:
+        if view.field(name) is not None:
             for side in sides:
-                margins[side] = compose.parse_margin(ctx.field(name))
+                margins[side] = compose.parse_margin(view.field(name))
     return shadow, crop, margins
 
 
-async def remove_background(ctx: Context) -> Response:
-    assert ctx.body is not None
-    upload, url = ctx.body.files.get("image"), ctx.field("image_url")
+async def remove_background(view: View) -> Response:
+    assert view.body is not None
+    upload, url = view.body.files.get("image"), view.field("image_url")
     if upload is None and not url:
         raise words.error(400, "missing_parameter", "Missing required parameter: image or image_url")
     if url is not None and not isinstance(url, str):
         raise words.error(400, "invalid_parameter", "image_url must be a string")
-    try:
-        shadow, crop, margins = _image_options(ctx)
-    except InvalidOption as problem:
-        raise words.error(400, "invalid_parameter", problem.message) from None
+    shadow, crop, margins = _image_options(view)  # InvalidOption: Pixelcut's invalid_parameter
     cost = words.IMAGE_COST + (words.SHADOW_COST if shadow else 0)
-    ctx.charge(cost)
+    view.charge(cost)
     try:
-        picture = await load_input_picture(ctx.mock, inputs.PIXELCUT_IMAGE, data=upload, url=url)
-        png = _cutout_png(picture, ctx.mock.engine, shadow, crop, margins)
+        picture = await load_input_picture(view.mock, inputs.PIXELCUT_IMAGE, data=upload, url=url)
+        png = _cutout_png(picture, view.mock.engine, shadow, crop, margins)
     except MediaError:
-        ctx.mock.accounts.refund(ctx.provider.name, ctx.key, cost)  # failures are not charged
+        view.mock.accounts.refund(view.vocabulary.name, view.key, cost)  # failures are not charged
         raise
-    if ctx.request.headers.get("accept", "").lower().startswith("image/"):
+    if view.request.headers.get("accept", "").lower().startswith("image/"):
         return Response(png, media_type="image/png")
-    ref = ctx.mock.media.save(
-        ctx.provider.name, f"{input_stem(url or 'image')}.png", "image/png", words.RESULT_TTL, data=png
+    ref = view.mock.media.save(
+        view.vocabulary.name, f"{input_stem(url or 'image')}.png", "image/png", words.RESULT_TTL, data=png
     )
-    return JsonResponse({"result_url": ctx.media_url(ref)})
+    return JsonResponse({"result_url": view.media_url(ref)})
 
 
 def _cutout_png(
@@ -101,34 +97,25 @@ def _cutout_png(
     return compose.encode_png(rgba)
 
 
-async def video_remove_background(ctx: Context) -> Response:
-    url = ctx.field("video_url")
-    try:
-        background = compose.parse_background(ctx.field("background_color", "#000000"))
-        fmt = choose_format(background, ctx.field("output_format"), alpha_formats=words.ALPHA_FORMATS)
-    except InvalidOption as problem:
-        raise words.error(400, "invalid_parameter", problem.message) from None
-    job_id = ctx.mock.ids.uuid4()
-    spec = VideoJob(
-        url, fmt, background, inputs.PIXELCUT_VIDEO, words.RESULT_TTL, f"{input_stem(url, 'video')}.{fmt.extension}"
-    )
-    await submit_video_cutout(ctx, "video-remove-background", spec, job_id=job_id)
+async def video_remove_background(view: View) -> Response:
+    background = compose.parse_background(view.field("background_color", "#000000"))
+    fmt = choose_format(background, view.field("output_format"), alpha_formats=words.ALPHA_FORMATS)
+    job_id = view.mock.ids.uuid4()
+    await submit_video(view, "video-remove-background", background, fmt, job_id=job_id, name="{stem}")
     return JsonResponse({"job_id": job_id}, 202, headers={"Location": f"/v1/video/remove-background/job/{job_id}"})
 
 
-async def video_job_status(ctx: Context) -> Response:
-    job = ctx.own_job(ctx.request.path_params["job_id"])
-    state = job.visible_state(ctx.now())
-    body: dict[str, Any] = {"job_id": job.id, "status": words.STATUS[state]}
-    if state is State.SUCCEEDED:
-        body["result_url"] = ctx.media_url(job.outputs[0])
-    elif state.terminal:
-        code = words.JOB_ERROR_CODE.get(state, "invalid_parameter")
-        message = (job.error or {}).get("message", "Job processing failed")
-        body["error"] = {"message": message, "error_code": code}
+async def video_job_status(view: View) -> Response:
+    seen = view.own_job(view.request.path_params["job_id"])
+    body: dict[str, Any] = {"job_id": seen.job.id, "status": words.STATUS[seen.state]}
+    if seen.succeeded:
+        body["result_url"] = view.media_url(seen.job.outputs[0])
+    elif seen.failed:
+        code = words.JOB_ERROR_CODE.get(seen.state, "invalid_parameter")
+        body["error"] = {"message": seen.message("Job processing failed"), "error_code": code}
     return JsonResponse(body)
 
 
-async def get_credits(ctx: Context) -> Response:
-    assert ctx.account is not None
-    return JsonResponse({"credits": ctx.account.balance})
+async def get_credits(view: View) -> Response:
+    assert view.account is not None
+    return JsonResponse({"credits": view.account.balance})

@@ -1,4 +1,4 @@
-"""Pixelcut's words: job status names, the ``{error, error_code}`` body, URL shapes."""
+"""Pixelcut's words and hooks: job status names, the ``{error, error_code}`` body, URL shapes, limits."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ from typing import Any
 
 from starlette.requests import Request
 
+from mockserver.core.backends.base import Account
 from mockserver.core.jobs import MediaRef, State
 from mockserver.core.ratelimit import Decision, Limit
 from mockserver.engine.errors import MediaError
+from mockserver.providers.base import Vocabulary
+from mockserver.runtime.catalogue import Surface
 from mockserver.web.bodies import BadBody
-from mockserver.web.http import ApiError
+from mockserver.web.http import ApiError, header
 
 STATUS = {
     State.QUEUED: "pending",
@@ -45,12 +48,26 @@ def error(status: int, code: str, message: str) -> ApiError:
     return ApiError(status, {"error": message, "error_code": code})
 
 
-def media_path(ref: MediaRef) -> str:
-    """assets.pixelcut.app/public/result/<id>.<ext>"""
-    return f"/public/result/{ref.id}.{ref.filename.rsplit('.', 1)[-1]}"
+class PixelcutVocabulary(Vocabulary):
+    name = "pixelcut"
+    surfaces = {  # noqa: RUF012 (read only)
+        "api": Surface("/pixelcut", "api.developer.pixelcut.ai"),
+        "assets": Surface("/pixelcut/assets", "assets.pixelcut.app"),
+    }
+    media_surface, media_route = "assets", "/public/result/{media_id}.{ext}"
+    starting_balance = 100.0
+    result_ttl = RESULT_TTL
 
+    def api_key(self, request: Request) -> str | None:
+        return header(request, "x-api-key") or None
 
-class PixelcutVocabulary:
+    def rate_limit(self, account: Account) -> Limit:
+        return RATE_LIMIT
+
+    def media_path(self, ref: MediaRef) -> str:
+        """assets.pixelcut.app/public/result/<id>.<ext>"""
+        return f"/public/result/{ref.id}.{ref.filename.rsplit('.', 1)[-1]}"
+
     def unauthorized(self, request: Request) -> ApiError:
         return error(401, "invalid_auth_token", "API Token not found")
 

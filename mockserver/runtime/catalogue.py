@@ -1,0 +1,35 @@
+"""What this mock serves, as plain data: each provider's name, surfaces, operations and starting balance.
+
+The app hands the runtime its providers at composition (``Mock.serve``); the control plane reads
+them from there, so it never imports a provider.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Surface:
+    """One base URL of a provider: its mock path prefix and the real host it stands for."""
+
+    prefix: str  # e.g. "/fal/queue"
+    host: str  # e.g. "queue.fal.run"
+
+
+class Served(Protocol):
+    """A provider as the runtime and the control plane know it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def surfaces(self) -> Mapping[str, Surface]: ...
+
+    @property
+    def operations(self) -> frozenset[str]: ...  # its spec's operationIds
+
+    @property
+    def starting_balance(self) -> float: ...  # what a new key starts with
