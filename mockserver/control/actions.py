@@ -1,13 +1,17 @@
 """What the control plane can do to a running mock, as plain functions over plain data.
 
-The HTTP routes (``routes.py``) and scenario files (``scenario.py``) both call these, so a scenario
+The HTTP routes (``routes.py``) and scenario files (``scenario.py``) both use these, so a scenario
 file and a sequence of ``/__mock`` calls mean exactly the same thing. Each function takes the mock
 and JSON-shaped input, returns JSON-shaped output, and raises ``ControlError`` (status + detail)
-for input it cannot use; nothing is changed when it raises.
+for input it cannot use; nothing is changed when it raises. What an endpoint checks is its own
+function (``check_body`` for its spec, ``*_field(s)``/``fault_rule`` for the rest), so a scenario
+checks a whole document by the same rules before it applies any of it. Jobs change only through the
+runtime (``mock.jobs``), and providers are known from ``mock.served``.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
@@ -18,6 +22,7 @@ from mockserver.core.jobs import Job, State
 from mockserver.core.ratelimit import Limit
 from mockserver.runtime.catalogue import Served
 from mockserver.runtime.mock import Mock
+from mockserver.web.spec import Operation, Validator, load_spec, operations
 
 FORCEABLE = tuple(s.value for s in State)
 
@@ -26,6 +31,28 @@ class ControlError(Exception):
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(detail)
         self.status, self.detail = status, detail
+
+
+def refusal(errors: list[dict[str, Any]]) -> ControlError:
+    """The spec's first complaint as a 422 (``body.seed: value is not a valid integer``)."""
+    first = errors[0]
+    return ControlError(422, f"{'.'.join(str(part) for part in first['loc'])}: {first['msg']}")
+
+
+@functools.cache
+def _control_spec() -> tuple[Validator, dict[str, Operation]]:
+    spec = load_spec("control")
+    return Validator(spec), {op.operation_id: op for op in operations(spec)}
+
+
+def check_body(operation_id: str, body: Any) -> None:
+    """Refuse a JSON body openapi/control.yaml does not allow for `operation_id`: what its endpoint
+    checks before any action runs, and what each section of a scenario is checked by."""
+    validator, ops = _control_spec()
+    schema = ops[operation_id].bodies.get("application/json")
+    errors = validator.errors(body, schema) if schema is not None else []
+    if errors:
+        raise refusal(errors)
 
 
 def _object(data: Any, what: str) -> Mapping[str, Any]:
@@ -82,11 +109,16 @@ def providers(mock: Mock, base_url: str) -> dict[str, Any]:
     }
 
 
-def set_seed(mock: Mock, data: Any) -> dict[str, Any]:
-    """Re-seed ids and fault probabilities: the same seed gives the same ids from here on."""
+def seed_field(data: Any) -> int:
     seed = _object(data, "seed").get("seed")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ControlError(422, 'send {"seed": <integer>}')
+    return seed
+
+
+def set_seed(mock: Mock, data: Any) -> dict[str, Any]:
+    """Re-seed ids and fault probabilities: the same seed gives the same ids from here on."""
+    seed = seed_field(data)
     mock.reseed(seed)
     return {"seed": seed}
 
@@ -98,6 +130,11 @@ def clock(mock: Mock) -> dict[str, Any]:
     return {"clock": mock.clock.kind, "now": mock.clock.now(), "speed": mock.clock.speed}
 
 
+def advance_seconds(data: Any) -> float:
+    data = _object(data, "clock")
+    return number_field(data, "advance") if "advance" in data else 0.0
+
+
 def advance_clock(mock: Mock, data: Any) -> dict[str, Any]:
     """Jump forward by ``advance`` seconds or to the epoch time ``to`` (never back)."""
     data = _object(data, "clock")
@@ -107,7 +144,7 @@ def advance_clock(mock: Mock, data: Any) -> dict[str, Any]:
             raise ControlError(422, "a clock cannot go back")
         mock.clock.set(when)
     else:
-        mock.clock.advance(number_field(data, "advance") if "advance" in data else 0.0)
+        mock.clock.advance(advance_seconds(data))
     return clock(mock)
 
 
@@ -116,11 +153,14 @@ def freeze_clock(mock: Mock) -> dict[str, Any]:
     return clock(mock)
 
 
+def run_speed(data: Any) -> float | None:
+    data = _object(data or {}, "clock")
+    return number_field(data, "speed", minimum=1e-3) if "speed" in data else None
+
+
 def run_clock(mock: Mock, data: Any) -> dict[str, Any]:
     """Let time run from where it stands, at ``speed`` if given."""
-    data = _object(data or {}, "clock")
-    speed = number_field(data, "speed", minimum=1e-3) if "speed" in data else None
-    mock.clock.run(speed)
+    mock.clock.run(run_speed(data))
     return clock(mock)
 
 
@@ -208,15 +248,18 @@ def account_fields(data: Any) -> tuple[float | None, str | None]:
     return (number_field(data, "balance") if "balance" in data else None), plan
 
 
-def put_account(mock: Mock, provider_name: str, key: str, data: Any) -> dict[str, Any]:
-    """Create the key (strict auth then accepts it) or change its balance and plan."""
-    owner = provider(mock, provider_name)
-    balance, plan = account_fields(data)
+def save_account(mock: Mock, owner: Served, key: str, balance: float | None, plan: str | None) -> dict[str, Any]:
     current = mock.store.get_account(owner.name, key) or Account(owner.name, key, owner.starting_balance)
     account = Account(owner.name, key, current.balance if balance is None else balance, plan or current.plan)
     mock.store.put_account(account)
     mock.limiter.reset()  # a new plan takes effect at once
     return asdict(account)
+
+
+def put_account(mock: Mock, provider_name: str, key: str, data: Any) -> dict[str, Any]:
+    """Create the key (strict auth then accepts it) or change its balance and plan."""
+    owner = provider(mock, provider_name)
+    return save_account(mock, owner, key, *account_fields(data))
 
 
 def delete_account(mock: Mock, provider_name: str, key: str) -> None:
@@ -231,7 +274,8 @@ def faults(mock: Mock) -> dict[str, Any]:
     return {"rules": mock.faults.listed(), "scenarios": sorted(SCENARIOS), "magic_inputs": MAGIC_INPUTS}
 
 
-def add_fault(mock: Mock, data: Any) -> dict[str, Any]:
+def fault_rule(mock: Mock, data: Any) -> Rule:
+    """A rule the mock can fire: a provider it serves, an operation of that provider's spec."""
     try:
         rule = Rule.from_request(data)
     except RuleError as problem:
@@ -243,7 +287,11 @@ def add_fault(mock: Mock, data: Any) -> dict[str, Any]:
         known = frozenset().union(*(p.operations for p in served))
         if rule.operation not in known:
             raise ControlError(422, f"no operation {rule.operation!r}; one of {', '.join(sorted(known))}")
-    return asdict(mock.faults.add(rule))
+    return rule
+
+
+def add_fault(mock: Mock, data: Any) -> dict[str, Any]:
+    return asdict(mock.faults.add(fault_rule(mock, data)))
 
 
 def rate_limits(mock: Mock) -> dict[str, Any]:

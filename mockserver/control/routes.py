@@ -207,16 +207,14 @@ class Contract:
         """Refuse, before any action runs, a request the spec does not allow."""
         op = self.operation
         errors = parameter_errors(self.validator, op.parameters, request.query_params, request.headers)
-        schema = op.bodies.get("application/json")
-        if not errors and schema is not None:
+        if errors:
+            raise actions.refusal(errors)
+        if "application/json" in op.bodies:
             if not (await request.body()).strip():
                 if self.body_required:
                     raise ControlError(422, "this operation needs a JSON body")
                 return
-            errors = self.validator.errors(await _json(request), schema)
-        if errors:
-            first = errors[0]
-            raise ControlError(422, f"{'.'.join(str(part) for part in first['loc'])}: {first['msg']}")
+            actions.check_body(op.operation_id, await _json(request))
 
 
 def _endpoint(mock: Mock, handler: ControlHandler, contract: Contract) -> Callable[[Request], Awaitable[Response]]:
