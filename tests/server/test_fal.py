@@ -9,8 +9,10 @@ import httpx
 import numpy as np
 import pytest
 
+from mockserver.app import create_app
 from mockserver.engine.codecs import read_rgba
 from mockserver.engine.metrics import iou
+from mockserver.settings import Settings
 from tests.server.conftest import advance, data_url
 
 pytestmark = pytest.mark.anyio
@@ -100,6 +102,17 @@ async def test_status_stream_sends_events_until_completed(client: httpx.AsyncCli
         assert r.headers["content-type"].startswith("text/event-stream")
         events = [json.loads(line[6:]) async for line in r.aiter_lines() if line.startswith("data: ")]
     assert events[-1]["status"] == "COMPLETED"
+
+
+async def test_status_stream_moves_its_job_under_the_polls_progression(tmp_path: Path) -> None:
+    """A client that only watches the stream (fal's JS client, schemathesis) sees the job end."""
+    app = create_app(Settings.for_tests(state_dir=tmp_path, progression="polls"))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+        job = await _submit(client)
+        async with client.stream("GET", job["status_url"] + "/stream", headers=KEY) as r:
+            events = [json.loads(line[6:]) async for line in r.aiter_lines() if line.startswith("data: ")]
+    await app.state.mock.aclose()
+    assert [e["status"] for e in events] == ["IN_PROGRESS", "COMPLETED"]  # opening the stream was the 1st poll
 
 
 async def test_sync_run_returns_the_output(client: httpx.AsyncClient, tmp_path: Path) -> None:

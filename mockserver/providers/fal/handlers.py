@@ -93,9 +93,11 @@ async def queue_status_stream(view: View) -> Response:
     with_logs = _wants_logs(view)
 
     async def events() -> AsyncIterator[str]:
+        """Each look at the job is a status poll, so under the polls progression a stream moves its job
+        on as a polling client would (it waited for the 300 s limit, as no poll came)."""
         last, deadline = None, time.monotonic() + STREAM_LIMIT_SECONDS
         while time.monotonic() < deadline:
-            job = view.mock.jobs.get(view.vocabulary.name, request_id, view.key)
+            job = view.mock.jobs.poll(view.vocabulary.name, request_id, view.key)
             if job is None:
                 return
             seen = view.seen(job)
