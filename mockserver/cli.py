@@ -77,7 +77,9 @@ def _read_input(source: str) -> bytes:
 def _segment_command(args: argparse.Namespace) -> int:
     data = _read_input(args.input)
     engine = get_segmenter(args.engine)
-    background = compose.parse_background(args.background, args.background_color)
+    from mockserver.providers.work import parse_background  # --background takes fal's presets
+
+    background = parse_background(args.background, args.background_color)
     image_error: MediaError | None = None
     try:
         picture = inputs.load_picture(data, _LOOSE_IMAGE)

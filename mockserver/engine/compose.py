@@ -1,14 +1,14 @@
 """From an image and its alpha to the bytes a client receives.
 
-Backgrounds (transparent, named presets, ``{r,g,b}``, ``#RGB``/``#RRGGBB``), straight-alpha RGBA PNG
-whose edge pixels carry the foreground colour (engine/matting.py), Pixelcut's options (``shadow`` cast
-from the alpha by a virtual light, ``crop``, ``margin``) and compositing over a colour or another
-image. Shared by the image endpoints and the video loop.
+Straight-alpha RGBA PNG whose edge pixels carry the foreground colour (engine/matting.py),
+compositing over a colour (a `Background`) or another image, a shadow cast from the alpha by a
+virtual light, and a crop to the subject with margins. Everything comes as plain values: which
+request field names a background, a shadow or a margin, and in what words, is the providers' (a
+provider's options are parsed in ``providers/``). Shared by the image endpoints and the video loop.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -17,15 +17,6 @@ import numpy as np
 
 from mockserver.engine.errors import InvalidOption
 from mockserver.engine.matting import estimate_foreground
-
-NAMED_COLOURS: dict[str, tuple[int, int, int]] = {
-    "black": (0, 0, 0),
-    "white": (255, 255, 255),
-    "green": (0, 255, 0),
-    "blue": (0, 0, 255),
-    "magenta": (255, 0, 255),
-}
-_HEX = re.compile(r"^#(?:[0-9A-Fa-f]{3}|[0-9A-Fa-f]{6})$")
 
 
 @dataclass(frozen=True)
@@ -40,43 +31,6 @@ class Background:
 
 
 TRANSPARENT = Background()
-
-
-def parse_colour(value: object) -> tuple[int, int, int]:
-    """``{r,g,b}`` with 0..255 integers, ``#RGB`` or ``#RRGGBB``."""
-    if isinstance(value, Mapping):
-        try:
-            rgb = tuple(value[k] for k in ("r", "g", "b"))
-        except KeyError as missing:
-            raise InvalidOption(
-                f"background_color needs keys r, g, b (missing {missing})", "background_color"
-            ) from None
-        if not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in rgb):
-            raise InvalidOption("background_color r, g, b must be integers from 0 to 255", "background_color")
-        return rgb
-    if isinstance(value, str) and _HEX.match(value):
-        digits = value[1:]
-        if len(digits) == 3:
-            digits = "".join(c * 2 for c in digits)
-        r, g, b = (int(digits[i : i + 2], 16) for i in (0, 2, 4))
-        return r, g, b
-    raise InvalidOption(f"invalid colour {value!r}: use {{r,g,b}}, #RGB or #RRGGBB", "background_color")
-
-
-def parse_background(background: str | None = "transparent", colour: object = None) -> Background:
-    """fal/Pixazo style: ``background`` enum plus ``background_color`` when it is ``custom``.
-
-    A hex string or ``transparent`` alone (Pixelcut's ``background_color``) works too.
-    """
-    if background is None or background == "transparent":
-        return TRANSPARENT
-    if background in NAMED_COLOURS:
-        return Background(NAMED_COLOURS[background])
-    if background == "custom":
-        if colour is None:
-            raise InvalidOption("background 'custom' needs background_color", "background_color")
-        return Background(parse_colour(colour))
-    return Background(parse_colour(background))
 
 
 def composite(rgb: np.ndarray, alpha: np.ndarray, background: Background, *, foreground: bool = True) -> np.ndarray:
@@ -116,47 +70,19 @@ def encode_png(pixels: np.ndarray, level: int = 1) -> bytes:
     return data.tobytes()
 
 
-# --- Pixelcut options ---------------------------------------------------------------------
+# --- shadow, crop and margins ---------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Shadow:
-    """Pixelcut's ShadowParameter, with its documented defaults and ranges."""
+    """A cast shadow: its opacity, the light's size and its position (x, y relative to the image
+    centre, -1..1; z its height, 0..2)."""
 
     opacity: float = 0.5
     size: float = 0.3
     x: float = -0.3
     y: float = -0.6
     z: float = 0.7
-
-    @classmethod
-    def from_request(cls, value: object) -> Shadow | None:
-        """``true`` / ``false`` / ``{enabled, opacity, light_source: {size, position: {x, y, z}}}``."""
-        if value is None or value is False:
-            return None
-        if value is True:
-            return cls()
-        if not isinstance(value, Mapping):
-            raise InvalidOption("shadow must be a boolean or an object", "shadow")
-        if value.get("enabled", True) is False:
-            return None
-        light = value.get("light_source") or {}
-        position = light.get("position") or {} if isinstance(light, Mapping) else {}
-        if not isinstance(light, Mapping) or not isinstance(position, Mapping):
-            raise InvalidOption("shadow.light_source must be an object", "shadow")
-        fields = {
-            "opacity": (value.get("opacity", 0.5), 0.0, 1.0),
-            "size": (light.get("size", 0.3), 0.0, 1.0),
-            "x": (position.get("x", -0.3), -1.0, 1.0),
-            "y": (position.get("y", -0.6), -1.0, 1.0),
-            "z": (position.get("z", 0.7), 0.0, 2.0),
-        }
-        parsed = {}
-        for name, (v, lo, hi) in fields.items():
-            if isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi:
-                raise InvalidOption(f"shadow {name} must be a number from {lo} to {hi}", "shadow")
-            parsed[name] = float(v)
-        return cls(**parsed)
 
 
 def cast_shadow(alpha: np.ndarray, shadow: Shadow) -> np.ndarray:
@@ -193,22 +119,6 @@ def add_shadow(rgba: np.ndarray, strength: np.ndarray) -> np.ndarray:
     out_a = a + (1 - a) * strength
     colour = rgba[..., :3].astype(np.float32) * (a / np.maximum(out_a, 1e-6))[..., None]
     return np.dstack([np.rint(colour).astype(np.uint8), np.rint(out_a * 255).astype(np.uint8)])
-
-
-_MARGIN = re.compile(r"^(\d+(?:\.\d+)?)(%|px)$")
-
-
-def parse_margin(value: object) -> tuple[str, float]:
-    """``"10%"`` (0-49 %) or ``"12px"``, as Pixelcut's beta margin options."""
-    match = _MARGIN.match(value) if isinstance(value, str) else None
-    if not match:
-        raise InvalidOption(f"invalid margin {value!r}: use e.g. '10%' or '12px'", "margin")
-    amount, unit = float(match.group(1)), match.group(2)
-    if unit == "%" and amount > 49:
-        raise InvalidOption("margin percentage must be from 0% to 49%", "margin")
-    if unit == "px" and amount > MAX_OUTPUT_SIDE:
-        raise InvalidOption(f"margin in pixels must be at most {MAX_OUTPUT_SIDE}px", "margin")
-    return unit, amount
 
 
 MAX_OUTPUT_SIDE = 8192  # px: margins may grow the cut-out this far (inputs are at most 6000 px a side)

@@ -46,6 +46,8 @@ MB = 1024 * 1024
 
 @dataclass(frozen=True)
 class ImageLimits:
+    """What an image input may be; each provider states its own (these defaults are the engine's)."""
+
     max_bytes: int = 25 * MB
     min_side: int = 64
     max_side: int = 6000
@@ -54,6 +56,8 @@ class ImageLimits:
 
 @dataclass(frozen=True)
 class VideoLimits:
+    """What a video input may be; each provider states its own (these defaults are the engine's)."""
+
     max_bytes: int = 100 * MB
     max_seconds: float = 60.0
     min_side: int = 64
@@ -65,8 +69,8 @@ class VideoLimits:
 
 CLAIM_SLACK = 0.1  # seconds a container's claimed duration may pass the limit (a 60.0 s clip says 60.0003)
 
-PIXELCUT_IMAGE = ImageLimits()
-PIXELCUT_VIDEO = VideoLimits()
+DEFAULT_IMAGE = ImageLimits()
+DEFAULT_VIDEO = VideoLimits()
 
 
 # --- fetching -------------------------------------------------------------------------------
@@ -189,7 +193,7 @@ def _open_image(data: bytes, limits: ImageLimits) -> Image.Image:
     return image
 
 
-def load_picture(data: bytes, limits: ImageLimits = PIXELCUT_IMAGE) -> Picture:
+def load_picture(data: bytes, limits: ImageLimits = DEFAULT_IMAGE) -> Picture:
     """Validated sRGB pixels and the file's own alpha (engine/pictures.py: every mode and bit depth,
     transparency, ICC profiles, CMYK, EXIF orientation)."""
     image = _open_image(data, limits)
@@ -200,7 +204,7 @@ def load_picture(data: bytes, limits: ImageLimits = PIXELCUT_IMAGE) -> Picture:
         raise MalformedImage("the image data is truncated or corrupt") from None
 
 
-def load_image(data: bytes, limits: ImageLimits = PIXELCUT_IMAGE) -> np.ndarray:
+def load_image(data: bytes, limits: ImageLimits = DEFAULT_IMAGE) -> np.ndarray:
     """Validated sRGB RGB uint8 pixels (as `load_picture`, transparency flattened on white)."""
     return load_picture(data, limits).flattened()
 
@@ -219,7 +223,7 @@ class VideoInfo:
     audio: bool = False
 
 
-def probe_video(path: str | Path, limits: VideoLimits = PIXELCUT_VIDEO) -> VideoInfo:
+def probe_video(path: str | Path, limits: VideoLimits = DEFAULT_VIDEO) -> VideoInfo:
     """Check a video file against the limits without decoding more than its first frame.
 
     The duration checked here is the one the container states, which a file can hide (a live WebM,

@@ -39,7 +39,7 @@ class Vocabulary(ABC):
     name: str  # also its spec (openapi/<name>.yaml) and its path prefix (/<name>)
     surfaces: Mapping[str, Surface]  # by the name ``--expose <provider>-<surface>`` uses
     media_surface: str  # the surface its outputs are served on
-    media_route: str  # their path there, with a {media_id} parameter
+    media_route: str  # their path there: {media_id}, and {filename} or {ext}
     starting_balance: float  # what a new key starts with
     result_ttl: float  # seconds an output is kept
     refund_on: tuple[State, ...] = REFUNDED  # outcomes whose credits come back (stored on each job)
@@ -71,9 +71,9 @@ class Vocabulary(ABC):
 
     # --- URLs and webhooks -----------------------------------------------------------------------
 
-    @abstractmethod
     def media_path(self, ref: MediaRef) -> str:
-        """An output's path under the media surface (matching `media_route`)."""
+        """An output's path under the media surface: `media_route` filled in for it."""
+        return self.media_route.format(media_id=ref.id, filename=ref.filename, ext=ref.filename.rsplit(".", 1)[-1])
 
     def webhook_payload(self, links: Links, job: Job) -> dict[str, Any]:
         """The body announcing a finished job (providers with `webhook_retries`)."""

@@ -8,8 +8,9 @@ TTL and file naming. CPU work runs in a thread so the event loop keeps answering
 from __future__ import annotations
 
 import asyncio
+import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -18,11 +19,63 @@ import numpy as np
 from mockserver.core.accounts import FramePrice
 from mockserver.core.jobs import Job, State
 from mockserver.engine import inputs
-from mockserver.engine.compose import Background, encode_png, parse_background
+from mockserver.engine.compose import TRANSPARENT, Background, encode_png
+from mockserver.engine.errors import InvalidOption
 from mockserver.engine.video import VideoFormat, choose_format, process_video, video_engine
 from mockserver.providers.base import View
 from mockserver.runtime.jobs import Work, WorkResult
 from mockserver.runtime.mock import Mock
+
+# Pixelcut's video model, which fal and Pixazo sell too: its documented input limits.
+VIDEO_LIMITS = inputs.VideoLimits(
+    max_bytes=100 * inputs.MB, max_seconds=60.0, min_side=64, max_side=4096
+)  # containers and codecs: the engine's list (MP4/MOV, WebM/MKV, GIF; H.264, HEVC, VP8/9, AV1, ProRes)
+# fal's and Pixazo's ``background`` presets (``custom`` takes ``background_color``).
+NAMED_COLOURS: dict[str, tuple[int, int, int]] = {
+    "black": (0, 0, 0),
+    "white": (255, 255, 255),
+    "green": (0, 255, 0),
+    "blue": (0, 0, 255),
+    "magenta": (255, 0, 255),
+}
+_HEX = re.compile(r"^#(?:[0-9A-Fa-f]{3}|[0-9A-Fa-f]{6})$")
+
+
+def parse_colour(value: object) -> tuple[int, int, int]:
+    """``{r,g,b}`` with 0..255 integers, ``#RGB`` or ``#RRGGBB``."""
+    if isinstance(value, Mapping):
+        try:
+            rgb = tuple(value[k] for k in ("r", "g", "b"))
+        except KeyError as missing:
+            raise InvalidOption(
+                f"background_color needs keys r, g, b (missing {missing})", "background_color"
+            ) from None
+        if not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in rgb):
+            raise InvalidOption("background_color r, g, b must be integers from 0 to 255", "background_color")
+        return rgb
+    if isinstance(value, str) and _HEX.match(value):
+        digits = value[1:]
+        if len(digits) == 3:
+            digits = "".join(c * 2 for c in digits)
+        r, g, b = (int(digits[i : i + 2], 16) for i in (0, 2, 4))
+        return r, g, b
+    raise InvalidOption(f"invalid colour {value!r}: use {{r,g,b}}, #RGB or #RRGGBB", "background_color")
+
+
+def parse_background(background: str | None = "transparent", colour: object = None) -> Background:
+    """fal/Pixazo style: ``background`` preset plus ``background_color`` when it is ``custom``.
+
+    A hex string or ``transparent`` alone (Pixelcut's ``background_color``) works too.
+    """
+    if background is None or background == "transparent":
+        return TRANSPARENT
+    if background in NAMED_COLOURS:
+        return Background(NAMED_COLOURS[background])
+    if background == "custom":
+        if colour is None:
+            raise InvalidOption("background 'custom' needs background_color", "background_color")
+        return Background(parse_colour(colour))
+    return Background(parse_colour(background))
 
 
 def input_stem(url: str, default: str = "input") -> str:
@@ -68,7 +121,7 @@ async def submit_video(
     result TTL; the output is named `name` (``{stem}``: the input's) with the format's extension."""
     words, url = view.vocabulary, view.field("video_url")
     file_name = f"{name.format(stem=input_stem(url, 'video'))}.{fmt.extension}"
-    spec = VideoJob(url, fmt, background, inputs.PIXELCUT_VIDEO, words.result_ttl, file_name)
+    spec = VideoJob(url, fmt, background, VIDEO_LIMITS, words.result_ttl, file_name)
     price = words.video_price
     work = video_cutout(view.mock, spec, price)
     fields = dict(view.body.fields) if view.body else {}

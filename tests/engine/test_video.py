@@ -15,13 +15,14 @@ import pytest
 from mockserver.engine.auto import Gates
 from mockserver.engine.classic import ClassicSegmenter
 from mockserver.engine.codecs import ALPHA_FORMATS, FORMATS, VideoWriter, read_rgba
-from mockserver.engine.compose import TRANSPARENT, Background, parse_background
+from mockserver.engine.compose import TRANSPARENT, Background
 from mockserver.engine.errors import DurationTooLong, InvalidOption, MalformedVideo, NoForeground
 from mockserver.engine.inputs import probe_video
 from mockserver.engine.keyframes import KeyframeSegmenter, NeuralSegmenter
 from mockserver.engine.metrics import iou
 from mockserver.engine.synth import Clip
 from mockserver.engine.video import DEFAULT_MODE, choose_format, process_video, video_engine, video_segmenter
+from mockserver.providers.work import parse_background
 from tests.phone_media import (
     SUBJECT,
     Scene,

@@ -10,7 +10,7 @@ from typing import Any
 from starlette.requests import Request
 
 from mockserver.core.accounts import FramePrice
-from mockserver.core.jobs import Job, JobView, MediaRef, State
+from mockserver.core.jobs import Job, JobView, State
 from mockserver.core.ratelimit import Decision
 from mockserver.core.signing import Signer
 from mockserver.core.webhooks import Headers
@@ -118,10 +118,6 @@ class FalVocabulary(Vocabulary):
         if "x-fal-request-id" in view.extra_headers:
             return {}
         return {"x-fal-request-id": view.mock.ids.uuid4()}
-
-    def media_path(self, ref: MediaRef) -> str:
-        """v3.fal.media/files/<id>/<file name>"""
-        return f"/files/{ref.id}/{ref.filename}"
 
     def webhook_payload(self, links: Links, job: Job) -> dict[str, Any]:
         """fal's webhook body: status OK with the output, or ERROR with the model's error as payload."""

@@ -9,7 +9,7 @@ from starlette.requests import Request
 
 from mockserver.core.accounts import FramePrice
 from mockserver.core.clock import iso
-from mockserver.core.jobs import Job, JobView, MediaRef, State
+from mockserver.core.jobs import Job, JobView, State
 from mockserver.core.ratelimit import Decision
 from mockserver.engine.errors import InvalidOption, MediaError
 from mockserver.providers.base import Links, Vocabulary
@@ -78,9 +78,6 @@ class PixazoVocabulary(Vocabulary):
 
     def api_key(self, request: Request) -> str | None:
         return header(request, "ocp-apim-subscription-key") or None
-
-    def media_path(self, ref: MediaRef) -> str:
-        return f"/v1/{ref.id}/{ref.filename}"
 
     def webhook_payload(self, links: Links, job: Job) -> dict[str, Any]:
         return status_body(links, JobView(job, job.finished_at(), final=True))

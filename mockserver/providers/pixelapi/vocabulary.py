@@ -10,7 +10,7 @@ from typing import Any
 from starlette.requests import Request
 
 from mockserver.core.backends.base import Account
-from mockserver.core.jobs import MediaRef, State
+from mockserver.core.jobs import State
 from mockserver.core.ratelimit import Decision, Limit
 from mockserver.engine import inputs
 from mockserver.engine.errors import MediaError
@@ -99,9 +99,6 @@ class PixelapiVocabulary(Vocabulary):
             "X-RateLimit-Remaining": str(decision.remaining),
             "X-RateLimit-Reset": str(math.ceil(decision.reset_at)),
         }
-
-    def media_path(self, ref: MediaRef) -> str:
-        return f"/outputs/{ref.id}.{ref.filename.rsplit('.', 1)[-1]}"
 
     def unauthorized(self, request: Request) -> ApiError:
         return detail(401, "Invalid API key")

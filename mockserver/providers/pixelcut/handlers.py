@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.responses import Response
@@ -13,7 +15,7 @@ from mockserver.engine.segment import Segmenter
 from mockserver.engine.video import choose_format
 from mockserver.providers.base import View
 from mockserver.providers.pixelcut import vocabulary as words
-from mockserver.providers.work import input_stem, load_input_picture, submit_video
+from mockserver.providers.work import input_stem, load_input_picture, parse_background, submit_video
 from mockserver.web.http import JsonResponse
 
 MARGIN_FIELDS = {
@@ -23,6 +25,52 @@ MARGIN_FIELDS = {
     "margin_left": ("left",),
     "margin_right": ("right",),
 }
+
+
+_MARGIN = re.compile(r"^(\d+(?:\.\d+)?)(%|px)$")
+
+
+def parse_shadow(value: object) -> compose.Shadow | None:
+    """Pixelcut's ShadowParameter, with its documented defaults and ranges: ``true`` / ``false`` /
+    ``{enabled, opacity, light_source: {size, position: {x, y, z}}}``."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        value = {}  # every field at its documented default
+    if not isinstance(value, Mapping):
+        raise InvalidOption("shadow must be a boolean or an object", "shadow")
+    if value.get("enabled", True) is False:
+        return None
+    light = value.get("light_source") or {}
+    position = light.get("position") or {} if isinstance(light, Mapping) else {}
+    if not isinstance(light, Mapping) or not isinstance(position, Mapping):
+        raise InvalidOption("shadow.light_source must be an object", "shadow")
+    fields = {
+        "opacity": (value.get("opacity", 0.5), 0.0, 1.0),
+        "size": (light.get("size", 0.3), 0.0, 1.0),
+        "x": (position.get("x", -0.3), -1.0, 1.0),
+        "y": (position.get("y", -0.6), -1.0, 1.0),
+        "z": (position.get("z", 0.7), 0.0, 2.0),
+    }
+    parsed = {}
+    for name, (v, lo, hi) in fields.items():
+        if isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi:
+            raise InvalidOption(f"shadow {name} must be a number from {lo} to {hi}", "shadow")
+        parsed[name] = float(v)
+    return compose.Shadow(**parsed)
+
+
+def parse_margin(value: object) -> tuple[str, float]:
+    """``"10%"`` (0-49 %) or ``"12px"``, as Pixelcut's beta margin options."""
+    match = _MARGIN.match(value) if isinstance(value, str) else None
+    if not match:
+        raise InvalidOption(f"invalid margin {value!r}: use e.g. '10%' or '12px'", "margin")
+    amount, unit = float(match.group(1)), match.group(2)
+    if unit == "%" and amount > 49:
+        raise InvalidOption("margin percentage must be from 0% to 49%", "margin")
+    if unit == "px" and amount > compose.MAX_OUTPUT_SIDE:
+        raise InvalidOption(f"margin in pixels must be at most {compose.MAX_OUTPUT_SIDE}px", "margin")
+    return unit, amount
 
 
 def _form_value(value: Any) -> Any:
@@ -45,7 +93,7 @@ def _form_value(value: Any) -> Any:
 def _image_options(view: View) -> tuple[compose.Shadow | None, bool, dict[str, tuple[str, float]]]:
     if view.field("format", "png") != "png":
         raise InvalidOption("format: only png is supported")
-    shadow = compose.Shadow.from_request(_form_value(view.field("shadow")))
+    shadow = parse_shadow(_form_value(view.field("shadow")))
     crop = _form_value(view.field("crop", False))
     if not isinstance(crop, bool):
         raise InvalidOption("crop must be true or false")
@@ -53,7 +101,7 @@ def _image_options(view: View) -> tuple[compose.Shadow | None, bool, dict[str, t
     for name, sides in MARGIN_FIELDS.items():
         if view.field(name) is not None:
             for side in sides:
-                margins[side] = compose.parse_margin(view.field(name))
+                margins[side] = parse_margin(view.field(name))
     return shadow, crop, margins
 
 
@@ -68,7 +116,7 @@ async def remove_background(view: View) -> Response:
     cost = words.IMAGE_COST + (words.SHADOW_COST if shadow else 0)
     view.charge(cost)
     try:
-        picture = await load_input_picture(view.mock, inputs.PIXELCUT_IMAGE, data=upload, url=url)
+        picture = await load_input_picture(view.mock, words.IMAGE_LIMITS, data=upload, url=url)
         png = _cutout_png(picture, view.mock.engine, shadow, crop, margins)
     except MediaError:
         view.mock.accounts.refund(view.vocabulary.name, view.key, cost)  # failures are not charged
@@ -98,7 +146,7 @@ def _cutout_png(
 
 
 async def video_remove_background(view: View) -> Response:
-    background = compose.parse_background(view.field("background_color", "#000000"))
+    background = parse_background(view.field("background_color", "#000000"))
     fmt = choose_format(background, view.field("output_format"), alpha_formats=words.ALPHA_FORMATS)
     job_id = view.mock.ids.uuid4()
     await submit_video(view, "video-remove-background", background, fmt, job_id=job_id, name="{stem}")

@@ -7,8 +7,9 @@ from typing import Any
 from starlette.requests import Request
 
 from mockserver.core.backends.base import Account
-from mockserver.core.jobs import MediaRef, State
+from mockserver.core.jobs import State
 from mockserver.core.ratelimit import Decision, Limit
+from mockserver.engine import inputs
 from mockserver.engine.errors import MediaError
 from mockserver.providers.base import Vocabulary
 from mockserver.runtime.catalogue import Surface
@@ -40,6 +41,10 @@ DOCUMENTED_400 = {
 }
 ALPHA_FORMATS = frozenset({"webm_vp9", "mov_proresks", "gif"})  # "transparent requires ..." in the docs
 RESULT_TTL = 3600.0  # "valid for 1 hour"
+# Documented input limits: 25 MB, 64 to 6000 px a side, PNG / JPEG / WebP.
+IMAGE_LIMITS = inputs.ImageLimits(
+    max_bytes=25 * inputs.MB, min_side=64, max_side=6000, formats=frozenset({"PNG", "JPEG", "WEBP"})
+)
 RATE_LIMIT = Limit(5, 1.0)  # "commonly 5 requests/second per account"; no rate-limit headers documented
 IMAGE_COST, SHADOW_COST = 1.0, 3.0  # base cost is not documented (1 is Pixelcut's usual unit)
 
@@ -63,10 +68,6 @@ class PixelcutVocabulary(Vocabulary):
 
     def rate_limit(self, account: Account) -> Limit:
         return RATE_LIMIT
-
-    def media_path(self, ref: MediaRef) -> str:
-        """assets.pixelcut.app/public/result/<id>.<ext>"""
-        return f"/public/result/{ref.id}.{ref.filename.rsplit('.', 1)[-1]}"
 
     def unauthorized(self, request: Request) -> ApiError:
         return error(401, "invalid_auth_token", "API Token not found")
