@@ -9,6 +9,8 @@ from pathlib import Path
 
 from benchmarks import engine, fixtures, jobs, server
 
+HISTORY = "## History"  # results.md's last section: what earlier figures were and what moved them
+
 
 def markdown(title: str, header: list[str], rows: list[list[str]]) -> str:
     lines = [f"### {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -32,7 +34,12 @@ def main() -> None:
     if set(chosen) != set(suites):  # a partial run must not wipe the other tables
         print("benchmarks/results.md not updated (run every suite to update it)")
         return
-    Path(__file__).with_name("results.md").write_text("# Benchmark results\n\n" + "\n".join(sections) + "\n" + footer)
+    results = Path(__file__).with_name("results.md")
+    previous = results.read_text() if results.exists() else ""
+    history = previous[previous.index(HISTORY) :] if HISTORY in previous else ""  # written by hand, kept
+    results.write_text(
+        "# Benchmark results\n\n" + "\n".join(sections) + "\n" + footer + ("\n" + history if history else "")
+    )
 
 
 if __name__ == "__main__":
