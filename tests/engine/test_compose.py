@@ -192,3 +192,11 @@ class TestCropAndMargin:
 
     def test_crop(self) -> None:
         assert compose.crop_to_subject(self._rgba()).shape == (40, 40, 4)
+
+    def test_pixel_and_percent_margins(self) -> None:
+        margins = {side: ("px", 5.0) for side in ("top", "bottom", "left", "right")}  # Pixelcut's "5px"
+        assert compose.crop_to_subject(self._rgba(), margins).shape == (50, 50, 4)
+        margins = {side: ("%", 10.0) for side in ("top", "bottom", "left", "right")}  # "10%"
+        out = compose.crop_to_subject(self._rgba(), margins)
+        assert out.shape == (50, 50, 4)  # the subject fills 80 % each way
+        assert out[0, 0, 3] == 0 and out[25, 25, 3] == 255
