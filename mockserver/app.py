@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None, *, mock: Mock | None = None) ->
         background = []
         if settings.work == "background":
             background.append(asyncio.create_task(mock.webhooks.run()))
+            background.append(asyncio.create_task(mock.purge_media()))  # at start-up, then every minute
             if mock.leases is not None:
                 background.append(asyncio.create_task(keep_leases(mock)))
         yield

@@ -145,6 +145,7 @@ def advance_clock(mock: Mock, data: Any) -> dict[str, Any]:
         mock.clock.set(when)
     else:
         mock.clock.advance(advance_seconds(data))
+    mock.media.purge_expired()  # outputs the jump expired leave the disk now, as they would on a schedule
     return clock(mock)
 
 

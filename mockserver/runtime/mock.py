@@ -8,6 +8,7 @@ app at composition, as plain data the control plane reads.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -144,6 +145,13 @@ class Mock:
             transport = SelfRoutingTransport(self._app, self._own_hosts, self.fetch_policy(max_bytes))
             self._fetch_client = httpx.AsyncClient(transport=transport, timeout=30, follow_redirects=False)
         return await inputs.fetch(url, self.fetch_policy(max_bytes), client=self._fetch_client)
+
+    async def purge_media(self, every: float = 60.0) -> None:
+        """`serve`'s background loop: delete expired output files every `every` seconds of real time,
+        off the event loop, so the state dir's disk use stays bounded (their URLs still say expired)."""
+        while True:
+            await asyncio.to_thread(self.media.purge_expired)
+            await asyncio.sleep(every)
 
     async def aclose(self) -> None:
         self.jobs.cancel_all()
