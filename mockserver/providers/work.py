@@ -1,8 +1,9 @@
-"""The real work behind jobs, shared by every provider that does it.
+"""The real work behind jobs, and the options, shared by the providers that sell the same thing.
 
-Three providers sell the same video cut-out (Pixelcut, fal, Pixazo) and two sell image work
-(Pixelcut, PixelAPI); the pipeline is written once here and each provider passes its own limits,
-TTL and file naming. CPU work runs in a thread so the event loop keeps answering polls.
+Three providers sell the same video cut-out (Pixelcut's model, also through fal and Pixazo): its
+input limits, the background presets, and one way to submit it (`submit_video`, the provider's
+price, TTL and file naming). Two sell image work (Pixelcut, PixelAPI), each with its own limits.
+CPU work runs in a thread so the event loop keeps answering polls.
 """
 
 from __future__ import annotations
