@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import inspect
 import tempfile
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from contextlib import ExitStack, closing
 from dataclasses import dataclass
@@ -88,7 +89,7 @@ class Options:
         return document
 
 
-class _Session:
+class _Session(ABC):
     """What both kinds of session share: enter sets the mock up, exit undoes what entering did."""
 
     def __init__(self, options: Options, root: Path | None) -> None:
@@ -97,8 +98,9 @@ class _Session:
         self._exit: ExitStack | None = None
         self.control: MockControl
 
+    @abstractmethod
     def _enter(self, stack: ExitStack) -> None:
-        raise NotImplementedError
+        """Start this kind of mock on `stack` and set `control`."""
 
     def __enter__(self) -> Any:
         if self._exit is not None:

@@ -11,16 +11,21 @@ import httpx
 from tests.server.live import free_port, serve_process
 
 
+def _cut_out_a_sample(base: str) -> str:
+    """A Pixelcut cut-out of the mock's own sample photo; its result URL."""
+    sample = httpx.get(f"{base}/__mock/samples/product.jpg").content
+    r = httpx.post(
+        f"{base}/pixelcut/v1/remove-background",
+        files={"image": ("p.jpg", sample, "image/jpeg")},
+        headers={"X-API-KEY": "sk_lock"},
+    )
+    assert r.status_code == 200, r.text
+    return str(r.json()["result_url"])
+
+
 def test_a_second_serve_on_the_same_state_dir_refuses_and_deletes_nothing(tmp_path: Path) -> None:
     with serve_process(tmp_path, "--store", "sqlite") as (_, base, _banner):
-        sample = httpx.get(f"{base}/__mock/samples/product.jpg").content
-        r = httpx.post(
-            f"{base}/pixelcut/v1/remove-background",
-            files={"image": ("p.jpg", sample, "image/jpeg")},
-            headers={"X-API-KEY": "sk_lock"},
-        )
-        assert r.status_code == 200, r.text
-        result = r.json()["result_url"]
+        result = _cut_out_a_sample(base)
         command = [sys.executable, "-m", "mockserver.cli", "serve", "--port", str(free_port())]
         done = subprocess.run(
             [*command, "--state-dir", str(tmp_path), "--store", "sqlite"], capture_output=True, text=True, timeout=60
@@ -35,13 +40,7 @@ def test_a_second_serve_on_the_same_state_dir_refuses_and_deletes_nothing(tmp_pa
 
 def test_a_memory_store_never_deletes_a_stopped_stores_files(tmp_path: Path) -> None:
     with serve_process(tmp_path, "--store", "sqlite") as (_, base, _banner):
-        sample = httpx.get(f"{base}/__mock/samples/product.jpg").content
-        r = httpx.post(
-            f"{base}/pixelcut/v1/remove-background",
-            files={"image": ("p.jpg", sample, "image/jpeg")},
-            headers={"X-API-KEY": "sk_lock"},
-        )
-        result_path = r.json()["result_url"].split("/result/", 1)[1]
+        result_path = _cut_out_a_sample(base).split("/result/", 1)[1]
     files = sorted(p.name for p in (tmp_path / "media").glob("??/*"))
     assert files
     with serve_process(tmp_path, "--store", "memory") as (_, _base, banner):
