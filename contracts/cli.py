@@ -18,7 +18,12 @@ def register(commands: Any) -> None:
     verify = commands.add_parser("verify", help="verify a provider server against the contract")
     targets = verify.add_subparsers(dest="target", required=True)
     vsrv = targets.add_parser("server", help="a server: this mock, a proxy or gateway, or the real API (costs credits)")
-    vsrv.add_argument("--provider", required=True, choices=["pixelcut", "fal", "pixazo", "pixelapi"])
+    vsrv.add_argument(
+        "--provider",
+        required=True,
+        choices=["pixelcut", "fal", "pixazo", "pixelapi"],
+        help="whose contract to check the server against",
+    )
     vsrv.add_argument("--base-url", required=True, help="the provider's base, e.g. http://127.0.0.1:8080/pixelcut")
     vsrv.add_argument("--key", default="cutout-verify", help="API key to use (the real API needs a real one)")
     vsrv.add_argument("--checks", help="comma-separated check names (default: all)")
