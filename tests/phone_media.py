@@ -204,3 +204,33 @@ def lying_duration(path: Path, seconds: int = 90, every: int = 2, claimed: str =
     data = bytearray(re.sub(rb"\d\d:\d\d:\d\d\.\d{9}", claimed.encode(), bytes(data)))  # the DURATION tags
     path.write_bytes(bytes(data))
     return path
+
+
+PORTRAIT = Scene(96, 160, 48, 45, 26)  # as displayed; stored as a 160x96 raster with a -90 matrix
+LANDSCAPE = Scene(160, 96, 50, 40, 24, drift=2)
+ODD = Scene(161, 97, 50, 40, 24, drift=2)
+
+
+def phone_clips(d: Path) -> dict[str, Path]:
+    """Each kind of phone input the engine and the providers are tested with, written under `d`."""
+    times = irregular(24)
+    return {
+        "portrait": write_video(
+            d / "portrait.mp4",
+            (np.ascontiguousarray(np.rot90(PORTRAIT.frame(i), 1)) for i in range(20)),
+            regular(20, 20),
+            rotation=-90,
+        ),
+        "vfr": write_video(d / "vfr.mp4", (LANDSCAPE.frame(i) for i in range(len(times))), times),
+        "audio": write_video(
+            d / "audio.mp4", (LANDSCAPE.frame(i) for i in range(30)), regular(30, 20), audio_seconds=1.5
+        ),
+        "odd": write_video(d / "odd.webm", (ODD.frame(i) for i in range(12)), regular(12, 12), codec="libvpx-vp9"),
+        "hevc10": write_video(
+            d / "hevc10.mp4",
+            (LANDSCAPE.frame(i) for i in range(8)),
+            regular(8, 8),
+            codec="libx265",
+            pix_fmt="yuv420p10le",
+        ),
+    }

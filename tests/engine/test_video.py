@@ -24,12 +24,15 @@ from mockserver.engine.synth import Clip
 from mockserver.engine.video import DEFAULT_MODE, choose_format, process_video, video_engine, video_segmenter
 from mockserver.providers.work import parse_background
 from tests.phone_media import (
+    LANDSCAPE,
+    ODD,
+    PORTRAIT,
     SUBJECT,
     Scene,
     decode,
-    irregular,
     long_hidden_webm,
     lying_duration,
+    phone_clips,
     regular,
     write_video,
 )
@@ -148,9 +151,6 @@ class TestChooseFormat:
 # --- videos as phones make them ------------------------------------------------------------------
 
 GREEN = parse_background("green")
-PORTRAIT = Scene(96, 160, 48, 45, 26)  # as displayed; stored as a 160x96 raster with a -90 matrix
-LANDSCAPE = Scene(160, 96, 50, 40, 24, drift=2)
-ODD = Scene(161, 97, 50, 40, 24, drift=2)
 AUDIO_FORMATS = {name: f.audio for name, f in FORMATS.items()}
 DECODED_AUDIO = {"libopus": "opus", "aac": "aac", "pcm_s16le": "pcm_s16le", None: None}
 
@@ -181,26 +181,8 @@ def _tick(name: str) -> float:
 def phone(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Each kind of phone input, made once for the module."""
     d = tmp_path_factory.mktemp("phone")
-    times = irregular(24)
     return {
-        "portrait": write_video(
-            d / "portrait.mp4",
-            (np.ascontiguousarray(np.rot90(PORTRAIT.frame(i), 1)) for i in range(20)),
-            regular(20, 20),
-            rotation=-90,
-        ),
-        "vfr": write_video(d / "vfr.mp4", (LANDSCAPE.frame(i) for i in range(len(times))), times),
-        "audio": write_video(
-            d / "audio.mp4", (LANDSCAPE.frame(i) for i in range(30)), regular(30, 20), audio_seconds=1.5
-        ),
-        "odd": write_video(d / "odd.webm", (ODD.frame(i) for i in range(12)), regular(12, 12), codec="libvpx-vp9"),
-        "hevc10": write_video(
-            d / "hevc10.mp4",
-            (LANDSCAPE.frame(i) for i in range(8)),
-            regular(8, 8),
-            codec="libx265",
-            pix_fmt="yuv420p10le",
-        ),
+        **phone_clips(d),
         "h264_10": write_video(
             d / "h264_10.mp4", (LANDSCAPE.frame(i) for i in range(8)), regular(8, 8), pix_fmt="yuv420p10le"
         ),

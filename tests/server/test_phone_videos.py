@@ -19,11 +19,13 @@ import pytest
 
 from mockserver.engine.codecs import FORMATS, read_rgba
 from tests.phone_media import (
+    LANDSCAPE,
+    ODD,
+    PORTRAIT,
     SUBJECT,
-    Scene,
     decode,
-    irregular,
     long_hidden_webm,
+    phone_clips,
     regular,
     write_video,
 )
@@ -31,9 +33,6 @@ from tests.server.conftest import advance, data_url
 
 pytestmark = pytest.mark.anyio
 
-PORTRAIT = Scene(96, 160, 48, 45, 26)  # as displayed; stored as a 160x96 raster with a -90 matrix
-LANDSCAPE = Scene(160, 96, 50, 40, 24, drift=2)
-ODD = Scene(161, 97, 50, 40, 24, drift=2)
 TICK = 0.001  # MP4, WebM and MOV here all count at least milliseconds
 DECODED_AUDIO = {"libopus": "opus", "aac": "aac", "pcm_s16le": "pcm_s16le"}
 
@@ -74,26 +73,8 @@ def provider(request: pytest.FixtureRequest) -> Provider:
 @pytest.fixture(scope="module")
 def phone(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     d = tmp_path_factory.mktemp("phone")
-    times = irregular(24)
     paths = {
-        "portrait": write_video(
-            d / "portrait.mp4",
-            (np.ascontiguousarray(np.rot90(PORTRAIT.frame(i), 1)) for i in range(20)),
-            regular(20, 20),
-            rotation=-90,
-        ),
-        "vfr": write_video(d / "vfr.mp4", (LANDSCAPE.frame(i) for i in range(len(times))), times),
-        "audio": write_video(
-            d / "audio.mp4", (LANDSCAPE.frame(i) for i in range(30)), regular(30, 20), audio_seconds=1.5
-        ),
-        "odd": write_video(d / "odd.webm", (ODD.frame(i) for i in range(12)), regular(12, 12), codec="libvpx-vp9"),
-        "hevc10": write_video(
-            d / "hevc10.mp4",
-            (LANDSCAPE.frame(i) for i in range(8)),
-            regular(8, 8),
-            codec="libx265",
-            pix_fmt="yuv420p10le",
-        ),
+        **phone_clips(d),
         "long": long_hidden_webm(d / "long.webm"),
         "empty": write_video(
             d / "empty.mp4", (np.full((96, 160, 3), 128, np.uint8) for _ in range(10)), regular(10, 10)
@@ -224,12 +205,18 @@ async def test_odd_size_is_kept_where_the_codec_allows(
             assert frame[-1, :, 3].max() <= 5 and frame[:, -1, 3].max() <= 5, "alpha lost at the odd edge"
 
 
+async def _fund(client: httpx.AsyncClient, provider: Provider, balance: float = 10) -> str:
+    """The provider key's account set to `balance`; its control-plane path, to read it back."""
+    account = f"/__mock/accounts/{provider.name}/{provider.key}"
+    assert (await client.put(account, json={"balance": balance})).status_code == 200
+    return account
+
+
 async def test_longer_than_60_s_with_a_hidden_duration_is_refused(
     client: httpx.AsyncClient, provider: Provider, phone: dict[str, bytes]
 ) -> None:
     """A live WebM (no duration in the container) of 90 s: the provider's too-long failure, refunded."""
-    account = f"/__mock/accounts/{provider.name}/{provider.key}"
-    assert (await client.put(account, json={"balance": 10})).status_code == 200
+    account = await _fund(client, provider)
     outcome = await _run(client, provider, phone["long"], "video/webm")
     assert not outcome.ok
     if provider.name == "pixelcut":  # a failed job with the error object of the job-status docs
@@ -253,8 +240,7 @@ async def test_a_video_with_no_subject_is_a_failure_not_an_empty_cutout(
     client: httpx.AsyncClient, provider: Provider, phone: dict[str, bytes]
 ) -> None:
     """No engine reports success on a collapsed mask: a flat grey clip fails as an image would, unbilled."""
-    account = f"/__mock/accounts/{provider.name}/{provider.key}"
-    assert (await client.put(account, json={"balance": 10})).status_code == 200
+    account = await _fund(client, provider)
     outcome = await _run(client, provider, phone["empty"], "video/mp4")
     assert not outcome.ok
     text = str(outcome.status) + (outcome.result.text if outcome.result is not None else "")
