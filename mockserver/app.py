@@ -24,7 +24,8 @@ from mockserver.runtime.mock import Mock
 from mockserver.runtime.recovery import keep_leases
 from mockserver.settings import Settings
 from mockserver.web.controls import SyncControls
-from mockserver.web.hosts import HostRouting
+from mockserver.web.cors import PrefixCors
+from mockserver.web.hosts import HostRouting, TargetUrlProxy
 from mockserver.web.journal import JournalRecorder
 from mockserver.web.routing import Endpoint, Endpoints, ProviderRouter, SegmentRouter, not_allowed, not_found
 from mockserver.web.spec import Validator, load_spec, operations
@@ -96,10 +97,18 @@ def create_app(settings: Settings | None = None, *, mock: Mock | None = None) ->
 
     app = Starlette(exception_handlers={404: not_found, 405: not_allowed})
     app.router = SegmentRouter(routers, lifespan)  # the middleware stack is built from it on first call
-    host_prefixes = {s.host: s.prefix for p in PROVIDERS for s in p.surfaces.values()}
+    host_prefixes = {h: s.prefix for p in PROVIDERS for s in p.surfaces.values() for h in (s.host, *s.aliases)}
     provider_prefixes = {p.vocabulary.prefix: p.name for p in PROVIDERS}
     if settings.journal_size:
         app.add_middleware(JournalRecorder, journal=mock.journal, clock=mock.clock, prefixes=provider_prefixes)
+    for provider in PROVIDERS:  # fal: CORS on its surfaces (preflights answered outside the journal)
+        words = provider.vocabulary
+        if words.cors_exposed is not None:
+            app.add_middleware(PrefixCors, prefixes=[words.prefix + "/"], exposed=words.cors_exposed)
+        if words.proxy is not None:  # fal.config({proxyUrl}): the target URL in a header
+            own = {h: s.prefix for s in words.surfaces.values() for h in (s.host, *s.aliases)}
+            path, target_header, key = words.proxy
+            app.add_middleware(TargetUrlProxy, path=path, header=target_header, host_prefixes=own, key=key)
     app.add_middleware(HostRouting, host_prefixes=host_prefixes)  # the journal sees served paths
     if mock.controls is not None:
         app.add_middleware(SyncControls, controls=mock.controls)  # outermost: the clock is current

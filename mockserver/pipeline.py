@@ -48,6 +48,7 @@ def endpoint(mock: Mock, provider: Provider, op: Operation, validator: Validator
     json_schema = op.bodies.get("application/json")
     multipart = "multipart/form-data" in op.bodies
     raw_body = bool(op.bodies) and not ({"application/json", "multipart/form-data"} & set(op.bodies))
+    limited = op.operation_id not in words.unlimited  # fal's status polls are never refused
 
     async def run(request: Request) -> Response:
         view = View(request, mock, words)
@@ -61,13 +62,14 @@ def endpoint(mock: Mock, provider: Provider, op: Operation, validator: Validator
                 if view.account is None:
                     raise words.unauthorized(request)
                 request.scope["cutout.key"] = view.account.key
-                _limit(mock, view)  # 3. limit
+                if limited:
+                    _limit(mock, view)  # 3. limit
             if op.parameters:  # 4. validate (parsing an empty query string cost a poll ~8 %)
                 errors = parameter_errors(validator, op.parameters, request.query_params, request.headers)
                 if errors:
                     raise words.invalid(errors)
-            if op.bodies:
-                view.body = await read_body(request, allow_multipart=multipart, raw=raw_body, max_bytes=words.max_body)
+            if op.bodies and not raw_body:  # a raw body (an upload) is streamed by its handler, never held whole
+                view.body = await read_body(request, allow_multipart=multipart, max_bytes=words.max_body)
                 if view.body.content_type == "application/json" and json_schema is not None:
                     errors = validator.errors(view.body.fields, json_schema)
                     if errors:
@@ -182,14 +184,30 @@ def media_endpoint(mock: Mock, words: Vocabulary) -> Endpoint:
             return words.not_found("file").response()
         if stored.expired(mock.clock.now()):
             return words.media_expired().response()
+        ref = stored.ref
         return FileResponse(
-            stored.path,
-            media_type=stored.ref.content_type,
-            headers={"Content-Disposition": f'inline; filename="{stored.ref.filename}"'},
+            stored.path, media_type=ref.content_type, headers=file_headers(ref.filename, ref.content_type)
         )
 
     media.__name__ = f"{words.name}_media"
     return media
+
+
+PASSIVE = ("image/", "video/", "audio/")  # shown, never run, by a browser (SVG aside: it can hold script)
+
+
+def file_headers(filename: str, content_type: str) -> dict[str, str]:
+    """Headers that keep a stored file a file: a client's upload is served with the type it gave,
+    so anything a browser would render as a page or run (HTML, SVG, XML, scripts...) is an attachment
+    in a CSP sandbox, never an inline page on the mock's origin; no type sniffing for any file."""
+    kind = content_type.split(";")[0].strip().lower()
+    passive = (kind.startswith(PASSIVE) and "svg" not in kind) or kind in ("application/octet-stream", "text/plain")
+    name = "".join(c if c.isprintable() and c not in '"\\' else "_" for c in filename)
+    disposition = "inline" if passive else "attachment"
+    headers = {"X-Content-Type-Options": "nosniff", "Content-Disposition": f'{disposition}; filename="{name}"'}
+    if not passive:
+        headers["Content-Security-Policy"] = "sandbox"
+    return headers
 
 
 def not_found_as(words: Vocabulary) -> ASGIApp:

@@ -46,9 +46,11 @@ class MediaStore:
         *,
         data: bytes | None = None,
         source: Path | None = None,
+        media_id: str | None = None,
     ) -> MediaRef:
-        """Store `data`, or move the file at `source` in (large outputs never pass through memory)."""
-        media_id = self._ids.hex(16) + self._ids.secret_hex(16)  # a seed repeats the first half only
+        """Store `data`, or move the file at `source` in (large outputs never pass through memory);
+        `media_id` when its URL was handed out before the bytes came (an upload slot, `new_id`)."""
+        media_id = media_id or self.new_id()
         path = self._path(media_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         if source is not None:
@@ -58,6 +60,10 @@ class MediaStore:
         ref = MediaRef(media_id, filename, content_type, path.stat().st_size, self._clock.now() + ttl)
         self._store.put_media(provider, ref)
         return ref
+
+    def new_id(self) -> str:
+        """A media id: 16 hex a seed repeats, then 16 from the CSPRNG (the URL is the only key)."""
+        return self._ids.hex(16) + self._ids.secret_hex(16)
 
     def find(self, media_id: str) -> StoredMedia | None:
         """The record and its file; an expired record is found even when its file is purged (the URL

@@ -46,6 +46,9 @@ class Vocabulary(ABC):
     video_price: FramePrice | None = None  # one block held at submit, the rest billed on the frames
     max_body: int = MAX_BODY
     webhook_retries: tuple[float, ...] | None = None  # None: it sends no webhooks; else the retry delays
+    unlimited: frozenset[str] = frozenset()  # operationIds never rate-limited (fal's status polls)
+    proxy: tuple[str, str, str] | None = None  # a client-side proxy door (fal): path, target header, own auth
+    cors_exposed: tuple[str, ...] | None = None  # CORS on its surfaces, exposing these headers; None: none
 
     @property
     def prefix(self) -> str:

@@ -17,6 +17,7 @@ class Surface:
 
     prefix: str  # e.g. "/fal/queue"
     host: str  # e.g. "queue.fal.run"
+    aliases: tuple[str, ...] = ()  # other real hosts served the same (fal's backup domain queue.falrun.com)
 
 
 class Served(Protocol):
