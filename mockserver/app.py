@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None, *, mock: Mock | None = None) ->
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         background = []
         if settings.work == "background":
+            mock.pool.start()  # the engine's processes load their models now, not on the first request
             background.append(asyncio.create_task(mock.webhooks.run()))
             background.append(asyncio.create_task(mock.purge_media()))  # at start-up, then every minute
             if mock.leases is not None:

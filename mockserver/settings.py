@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "CUTOUT_MOCK_"
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
@@ -168,6 +169,16 @@ class Settings:
             "processes on the port, sharing state through the SQLite file or Redis",
             metavar="N",
             parse=_at_least(1, int),
+        ),
+    )
+    engine_processes: int = field(  # 0 (library and tests): media work in a thread of the serving process
+        default=0,
+        metadata=serve_setting(
+            "processes that run media work, in all (split among --workers); 0: threads of the serving "
+            "process (whose polls then wait behind the engine)",
+            metavar="N",
+            parse=_at_least(0, int),
+            serve_default=CORES,
         ),
     )
     lease_seconds: float = field(

@@ -3,7 +3,8 @@
 Three providers sell the same video cut-out (Pixelcut's model, also through fal and Pixazo): its
 input limits, the background presets, and one way to submit it (`submit_video`, the provider's
 price, TTL and file naming). Two sell image work (Pixelcut, PixelAPI), each with its own limits.
-CPU work runs in a thread so the event loop keeps answering polls.
+Media work runs in the engine's processes (``mock.pool``: runtime/pool.py), so it never holds the
+event loop or the GIL that answers polls; only fetching and saving stay in the serving process.
 """
 
 from __future__ import annotations
@@ -145,7 +146,7 @@ def video_cutout(mock: Mock, spec: VideoJob, price: FramePrice | None = None) ->
             # is stopped on its decoded time (DurationTooLong, the provider's too-long error, refunded).
             # The engine setting picks the video mode: auto is the keyframe mode (video.DEFAULT_MODE).
             engine = video_engine(mock.settings.engine)
-            stats = await asyncio.to_thread(
+            stats = await mock.pool.run(
                 process_video, src, out, spec.fmt, spec.background, max_seconds=spec.limits.max_seconds, **engine
             )
             ref = mock.media.save(job.provider, spec.file_name, spec.fmt.content_type, spec.ttl, source=out)
@@ -164,13 +165,21 @@ def video_cutout(mock: Mock, spec: VideoJob, price: FramePrice | None = None) ->
     return work
 
 
+async def input_bytes(
+    mock: Mock, limits: inputs.ImageLimits, *, data: bytes | None = None, url: str | None = None
+) -> bytes:
+    """The input file: an uploaded one (preferred, as the docs say) or the URL's, fetched within `limits`."""
+    if data is None:
+        assert url is not None
+        data = await mock.fetch(url, limits.max_bytes)
+    return data
+
+
 async def load_input_picture(
     mock: Mock, limits: inputs.ImageLimits, *, data: bytes | None = None, url: str | None = None
 ) -> inputs.Picture:
     """sRGB pixels and own alpha of an uploaded file (preferred, as the docs say) or of a fetched URL."""
-    if data is None:
-        assert url is not None
-        data = await mock.fetch(url, limits.max_bytes)
+    data = await input_bytes(mock, limits, data=data, url=url)
     return await asyncio.to_thread(inputs.load_picture, data, limits)
 
 
@@ -192,16 +201,29 @@ def image_job(
     url: str | None = None,
     picture: bool = False,
 ) -> Work:
-    """Load the input, run `operation` on its pixels in a thread, store the PNG.
+    """Load the input, run `operation` on its pixels in the engine's processes, store the PNG.
 
-    `operation` gets the flattened RGB, or with `picture` the whole Picture (its own alpha too).
+    `operation` gets the flattened RGB, or with `picture` the whole Picture (its own alpha too); it
+    crosses to the engine's process by name (a module-level function or a partial of one).
     """
 
     async def work(job: Job) -> WorkResult:
-        loaded = await load_input_picture(mock, limits, data=data, url=url)
-        pixels = await asyncio.to_thread(operation, loaded if picture else loaded.flattened())  # type: ignore[arg-type]
-        png = await asyncio.to_thread(encode_png, pixels)
+        source = await input_bytes(mock, limits, data=data, url=url)
+        png, (height, width) = await mock.pool.run(image_png, operation, source, limits, picture)
         ref = mock.media.save(job.provider, file_name, "image/png", ttl, data=png)
-        return WorkResult(State.SUCCEEDED, [ref], {"width": pixels.shape[1], "height": pixels.shape[0]})
+        return WorkResult(State.SUCCEEDED, [ref], {"width": width, "height": height})
 
     return work
+
+
+def image_png(
+    operation: Callable[[np.ndarray], np.ndarray] | Callable[[inputs.Picture], np.ndarray],
+    data: bytes,
+    limits: inputs.ImageLimits,
+    picture: bool = False,
+) -> tuple[bytes, tuple[int, int]]:
+    """In an engine process: decode `data` within `limits`, run `operation`, encode the PNG; the PNG
+    and its (height, width)."""
+    loaded = inputs.load_picture(data, limits)
+    pixels = operation(loaded if picture else loaded.flattened())  # type: ignore[arg-type]
+    return encode_png(pixels), (pixels.shape[0], pixels.shape[1])

@@ -38,6 +38,7 @@ from mockserver.engine import inputs
 from mockserver.engine.segment import Segmenter, get_segmenter
 from mockserver.runtime.catalogue import Served
 from mockserver.runtime.jobs import Jobs
+from mockserver.runtime.pool import EnginePool
 from mockserver.runtime.transport import SelfRoutingTransport
 from mockserver.settings import Settings
 
@@ -72,6 +73,14 @@ def share(store: Store, clock: MockClock, settings: Settings) -> Shared | None:
     return None
 
 
+def engine_share(settings: Settings) -> int:
+    """This process's engine workers: ``--engine-processes`` split among ``--workers`` (at least one
+    each), or 0 (threads of this process)."""
+    if settings.engine_processes == 0:
+        return 0
+    return max(1, settings.engine_processes // settings.workers)
+
+
 class Mock:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -100,6 +109,7 @@ class Mock:
         self.signer = Signer.load_or_create(state_dir / "keys" / "webhook-ed25519.pem")
         self.webhooks = Webhooks(self.clock, self.ids, self._webhook_client)
         self.jobs = Jobs(self.store, self.accounts, self.clock, self.webhooks, self.leases, settings)
+        self.pool = EnginePool(engine_share(settings), settings.engine)  # workers start on first use
         self.served: dict[str, Served] = {}  # by name, filled by the app (serve())
         self._fetch_client: httpx.AsyncClient | None = None
         own_port = f"{settings.port}"
@@ -155,6 +165,7 @@ class Mock:
 
     async def aclose(self) -> None:
         self.jobs.cancel_all()
+        self.pool.close()
         if self._fetch_client is not None:
             await self._fetch_client.aclose()
             self._fetch_client = None

@@ -171,7 +171,7 @@ async def generate_image(view: View) -> Response:
     mock = view.mock
 
     async def work(job: Job) -> WorkResult:
-        pixels = await asyncio.to_thread(generate.generate_image, prompt, width, height, steps, seed)
+        pixels = await mock.pool.run(generate.generate_image, prompt, width, height, steps, seed)
         ref = mock.media.save(
             job.provider,
             "generate.png",
@@ -190,7 +190,7 @@ async def generate_audio(view: View) -> Response:
     mock = view.mock
 
     async def work(job: Job) -> WorkResult:
-        wav = await asyncio.to_thread(generate.generate_audio, prompt, duration, seed)
+        wav = await mock.pool.run(generate.generate_audio, prompt, duration, seed)
         ref = mock.media.save(job.provider, "audio.wav", "audio/wav", words.OUTPUT_TTL, data=wav)
         return WorkResult(State.SUCCEEDED, [ref], {"duration": duration})
 
@@ -208,7 +208,7 @@ async def generate_video(view: View) -> Response:
     async def work(job: Job) -> WorkResult:
         with tempfile.TemporaryDirectory(prefix="cutout-video-") as tmp:
             path = Path(tmp) / "video.mp4"
-            frames = await asyncio.to_thread(generate.generate_video, prompt, duration, width, height, path, seed)
+            frames = await mock.pool.run(generate.generate_video, prompt, duration, width, height, path, seed)
             ref = mock.media.save(job.provider, "video.mp4", "video/mp4", words.OUTPUT_TTL, source=path)
         return WorkResult(State.SUCCEEDED, [ref], {"frames": frames, "fps": 16})
 
@@ -343,7 +343,7 @@ async def virtual_tryon(view: View) -> Response:
 
     async def work(job: Job) -> WorkResult:
         try:
-            pixels = await asyncio.to_thread(imageops.virtual_tryon, person, garment, category, mock.engine)
+            pixels = await mock.pool.run(imageops.virtual_tryon, person, garment, category, mock.engine)
         except imageops.TryOnError as problem:
             return WorkResult(State.FAILED, error={"code": problem.code, "message": problem.message})
         png = await asyncio.to_thread(encode_png, pixels)

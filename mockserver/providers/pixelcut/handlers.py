@@ -15,7 +15,8 @@ from mockserver.engine.segment import Segmenter
 from mockserver.engine.video import choose_format
 from mockserver.providers.base import View
 from mockserver.providers.pixelcut import vocabulary as words
-from mockserver.providers.work import input_stem, load_input_picture, parse_background, submit_video
+from mockserver.providers.work import input_bytes, input_stem, parse_background, submit_video
+from mockserver.runtime.pool import EngineCrashed
 from mockserver.web.http import JsonResponse
 
 MARGIN_FIELDS = {
@@ -115,11 +116,12 @@ async def remove_background(view: View) -> Response:
     shadow, crop, margins = _image_options(view)  # InvalidOption: Pixelcut's invalid_parameter
     cost = words.IMAGE_COST + (words.SHADOW_COST if shadow else 0)
     view.charge(cost)
+    mock = view.mock
     try:
-        picture = await load_input_picture(view.mock, words.IMAGE_LIMITS, data=upload, url=url)
-        png = _cutout_png(picture, view.mock.engine, shadow, crop, margins)
-    except MediaError:
-        view.mock.accounts.refund(view.vocabulary.name, view.key, cost)  # failures are not charged
+        data = await input_bytes(mock, words.IMAGE_LIMITS, data=upload, url=url)
+        png = await mock.pool.run(_cutout_png, data, words.IMAGE_LIMITS, mock.engine, shadow, crop, margins)
+    except (MediaError, EngineCrashed):
+        mock.accounts.refund(view.vocabulary.name, view.key, cost)  # failures are not charged
         raise
     if view.request.headers.get("accept", "").lower().startswith("image/"):
         return Response(png, media_type="image/png")
@@ -130,12 +132,16 @@ async def remove_background(view: View) -> Response:
 
 
 def _cutout_png(
-    picture: inputs.Picture,
+    data: bytes,
+    limits: inputs.ImageLimits,
     engine: Segmenter,
     shadow: compose.Shadow | None,
     crop: bool,
     margins: dict[str, tuple[str, float]],
 ) -> bytes:
+    """In an engine process: the input file decoded within `limits`, cut out, shadowed and cropped as
+    asked, as a PNG."""
+    picture = inputs.load_picture(data, limits)
     colour, alpha = matting.cut_out(picture, engine, require_subject=True)
     rgba = compose.composite(colour, alpha, compose.TRANSPARENT, foreground=False)
     if shadow:
