@@ -163,7 +163,9 @@ class CutoutMock(_Session):
         mock = self._shared or _own_mock(stack)
         self.app, self.settings = mock.app, mock.settings
         self.transport, self.async_transport = mock.transport, mock.async_transport
-        self.control = stack.enter_context(MockControl(BASE_URL, transport=mock.transport))
+        self.control = stack.enter_context(
+            MockControl(BASE_URL, transport=mock.transport, token=mock.settings.control_token)
+        )
         self.options.apply(self.control, mock.settings, self._root)
         self._hosts = mock.hosts
         stack.enter_context(intercept(mock, {*self._hosts.values(), "testserver"}))
@@ -198,7 +200,7 @@ class CutoutServer(_Session):
     def _enter(self, stack: ExitStack) -> None:
         server = self._shared or _own_server(stack)
         self.url = server.url
-        self.control = stack.enter_context(MockControl(server.url))
+        self.control = stack.enter_context(MockControl(server.url, token=server.settings.control_token))
         self.options.apply(self.control, server.settings, self._root)
 
     def base_url(self, provider_or_surface: str) -> str:

@@ -7,17 +7,23 @@ machine the same way.
     control.advance_clock(5)
 
 Lists come back unwrapped (``list_jobs()`` is the list of jobs); a refusal raises
-``MockControlError`` with the control plane's status and detail.
+``MockControlError`` with the control plane's status and detail. A mock started with a control token
+(``serve --control-token``, or the one ``serve`` printed) takes it as ``token=`` or from
+``CUTOUT_MOCK_CONTROL_TOKEN``, the variable ``serve`` reads it from; it is sent as
+``Authorization: Bearer <token>``.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any, cast
 
 import httpx
 
 PROVIDERS = ("pixelcut", "fal", "pixazo", "pixelapi")
+TOKEN_VARIABLE = "CUTOUT_MOCK_CONTROL_TOKEN"
 Json = dict[str, Any]
+PAGE, PAGE_MAX = 100, 1000  # the control plane's default and largest page of jobs or journal entries
 
 
 class MockControlError(Exception):
@@ -31,13 +37,20 @@ def _query(**params: Any) -> dict[str, Any]:
 
 
 class MockControl:
-    """A client of one mock's ``/__mock``. Pass `transport` to reach an in-process app."""
+    """A client of one mock's ``/__mock``. Pass `transport` to reach an in-process app, `token` for a
+    mock that needs one (default: ``$CUTOUT_MOCK_CONTROL_TOKEN``, if set)."""
 
     def __init__(
-        self, base_url: str = "http://127.0.0.1:8080", *, transport: httpx.BaseTransport | None = None
+        self,
+        base_url: str = "http://127.0.0.1:8080",
+        *,
+        transport: httpx.BaseTransport | None = None,
+        token: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url + "/__mock", transport=transport, timeout=60)
+        token = token or os.environ.get(TOKEN_VARIABLE) or None
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.base_url + "/__mock", transport=transport, timeout=60, headers=headers)
 
     def close(self) -> None:
         self._http.close()
@@ -105,8 +118,22 @@ class MockControl:
         method: str | None = None,
         limit: int | None = None,
     ) -> list[dict[str, Any]]:
-        params = _query(provider=provider, key=key, path=path, method=method, limit=limit)
-        return self._items("/journal", "entries", params)
+        """The last `limit` matching entries (the server's page, 100, when None), oldest first: more than
+        one page (1000) is fetched a page at a time, following ``next_cursor`` to older entries."""
+        params = _query(provider=provider, key=key, path=path, method=method)
+        wanted = limit if limit is not None else PAGE
+        pages: list[list[Json]] = []
+        got, cursor = 0, None
+        while got < wanted:
+            page = self._call(
+                "GET", "/journal", params={**params, **_query(limit=min(wanted - got, PAGE_MAX), cursor=cursor)}
+            )
+            pages.append(page["entries"])
+            got += len(page["entries"])
+            cursor = page.get("next_cursor")
+            if cursor is None:
+                break
+        return [entry for page in reversed(pages) for entry in page]
 
     # --- clock ------------------------------------------------------------------------------------
 
@@ -128,7 +155,15 @@ class MockControl:
     def list_jobs(
         self, provider: str | None = None, key: str | None = None, state: str | None = None
     ) -> list[dict[str, Any]]:
-        return self._items("/jobs", "jobs", _query(provider=provider, key=key, state=state))
+        """Every matching job, oldest first (fetched a page of 1000 at a time, following ``next_cursor``)."""
+        params = _query(provider=provider, key=key, state=state, limit=PAGE_MAX)
+        jobs: list[Json] = []
+        while True:
+            page = self._call("GET", "/jobs", params=params)
+            jobs += page["jobs"]
+            if page.get("next_cursor") is None:
+                return jobs
+            params["cursor"] = page["next_cursor"]
 
     def get_job(self, provider: str, job_id: str) -> dict[str, Any]:
         return self._object("GET", f"/jobs/{provider}/{job_id}")

@@ -166,6 +166,8 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Setti
     given = {f.name: getattr(args, f.name) for f in serve_fields() if hasattr(args, f.name)}
     if "expose" in given:  # the flags' list replaces the variable's
         given["expose"] = {name: port for pairs in given["expose"] for name, port in pairs.items()}
+    if "allowed_hosts" in given:  # likewise
+        given["allowed_hosts"] = tuple(name for names in given["allowed_hosts"] for name in names)
     serve_defaults = {f.name: f.metadata["serve_default"] for f in serve_fields() if "serve_default" in f.metadata}
     return Settings(**{**serve_defaults, **env_values(environ, read_setting), **given})
 
@@ -241,7 +243,7 @@ def _setting_help(f: Field[Any]) -> str:
     default = f.metadata.get("serve_default", f.default)
     if setting_type(f.name) is bool:
         default = "on" if default else "off"
-    shown = "" if default in (None, MISSING) else f"default {default}; "
+    shown = "" if default in (None, MISSING, ()) else f"default {default}; "
     return f"{f.metadata['help']} [{shown}env {env_name(f.name)}]".replace("%", "%%")
 
 
@@ -263,7 +265,7 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
         common: dict[str, Any] = {"dest": f.name, "help": _setting_help(f)}
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
-        elif kind is dict:
+        elif kind in (dict, tuple):  # repeatable: each flag's value is appended
             parser.add_argument(flag, action="append", type=_flag_type(f.name), metavar=f.metadata["metavar"], **common)
         else:
             typed = {"type": _flag_type(f.name), "metavar": f.metadata["metavar"], "choices": f.metadata["choices"]}

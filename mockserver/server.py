@@ -18,11 +18,12 @@ from uvicorn.supervisors import Multiprocess
 
 from mockserver.app import create_app, surfaces
 from mockserver.control import scenario as scenario_file
+from mockserver.control.lock import needs_token, new_token
 from mockserver.core.statedir import StateDirLock
 from mockserver.providers import PROVIDERS
 from mockserver.runtime.mock import Mock
 from mockserver.runtime.recovery import Recovered, recover
-from mockserver.settings import Settings, env_name
+from mockserver.settings import Settings, env_name, env_text
 from mockserver.web.hosts import SurfaceMount
 from mockserver.web.tls import self_signed
 
@@ -48,12 +49,13 @@ def serve(settings: Settings) -> None:
         _check_workers(settings)
     sockets = _listen_all(settings)
     settings.public_url = settings.public_url or f"http://{settings.host}:{settings.port}"
+    generated = lock_control(settings)
     try:
         with state_dir_lock(settings):  # a second mock on this SQLite state dir stops here
             if settings.workers > 1:
-                serve_workers(settings, started, sockets[0])
+                serve_workers(settings, started, sockets[0], generated)
             else:
-                _serve_one(settings, started, sockets)
+                _serve_one(settings, started, sockets, generated)
     finally:
         for sock in sockets:
             sock.close()
@@ -95,7 +97,7 @@ def _listen_all(settings: Settings) -> list[socket.socket]:
     return sockets
 
 
-def _serve_one(settings: Settings, started: float, sockets: list[socket.socket]) -> None:
+def _serve_one(settings: Settings, started: float, sockets: list[socket.socket], generated: str | None = None) -> None:
     app = create_app(settings)
     recovered = recover(app.state.mock)
     known = surfaces()
@@ -106,7 +108,7 @@ def _serve_one(settings: Settings, started: float, sockets: list[socket.socket])
         cert, key = self_signed(settings.resolved_state_dir() / "tls", hosts)
         tls = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
     for name, port in settings.expose.items():
-        mounted = SurfaceMount(app, known[name])
+        mounted = SurfaceMount(app, known[name], control=settings.expose_control)
         configs.append(
             uvicorn.Config(
                 mounted, host=settings.host, port=port, log_level="warning", access_log=False, lifespan="off", **tls
@@ -121,7 +123,7 @@ def _serve_one(settings: Settings, started: float, sockets: list[socket.socket])
                 break
             await asyncio.sleep(0.01)
         if all(s.started for s in servers):
-            _print_banner(settings, time.perf_counter() - started, tls.get("ssl_certfile"), recovered)
+            _print_banner(settings, time.perf_counter() - started, tls.get("ssl_certfile"), recovered, generated)
         await asyncio.gather(*tasks)
 
     # The loop uvicorn would choose itself (uvloop when installed): plain asyncio.run() would give
@@ -142,7 +144,7 @@ def _check_workers(settings: Settings) -> None:
         raise WorkersError("--workers serves the main port only (no --expose or --tls)")
 
 
-def serve_workers(settings: Settings, started: float, sock: socket.socket) -> None:
+def serve_workers(settings: Settings, started: float, sock: socket.socket, generated: str | None = None) -> None:
     """Several processes on one port (uvicorn's workers, on the socket bound here), sharing state through
     SQLite or Redis.
 
@@ -161,8 +163,8 @@ def serve_workers(settings: Settings, started: float, sock: socket.socket) -> No
         value = getattr(settings, field.name)
         if field.name in ("expose", "scenario_file") or value is None:
             continue
-        os.environ[env_name(field.name)] = str(value)
-    _print_banner(settings, time.perf_counter() - started, None, recovered)
+        os.environ[env_name(field.name)] = env_text(value)
+    _print_banner(settings, time.perf_counter() - started, None, recovered, generated)
     config = uvicorn.Config(
         "mockserver.app:worker_app",
         factory=True,
@@ -176,7 +178,36 @@ def serve_workers(settings: Settings, started: float, sock: socket.socket) -> No
         Multiprocess(config, sockets=[sock]).run()
 
 
-def _print_banner(settings: Settings, seconds: float, cert: str | None, recovered: Recovered) -> None:
+def lock_control(settings: Settings) -> str | None:
+    """A control token for a mock listening beyond this machine (``--host`` not loopback) that was
+    given none: generated here, so /__mock is never open to the network by accident. The new
+    token, or None when one was given or none is needed."""
+    if settings.control_token or not needs_token(settings.host):
+        return None
+    settings.control_token = new_token()
+    return settings.control_token
+
+
+def control_lines(settings: Settings, generated: str | None) -> list[str]:
+    """The banner's lines about /__mock's lock: a token serve `generated` with its warning, or a note."""
+    lines = []
+    if generated:
+        lines += [
+            f"  WARNING: listening on {settings.host}, beyond this machine: /__mock (jobs, accounts, the journal)",
+            "  needs this token; anyone who has it controls the mock (give your own with --control-token)",
+            f"  control token: {settings.control_token}",
+            f"    curl -H 'Authorization: Bearer {settings.control_token}' http://{settings.host}:{settings.port}/__mock/jobs",
+        ]
+    elif settings.control_token:
+        lines.append("  /__mock needs 'Authorization: Bearer <the --control-token given>'")
+    if settings.expose and settings.expose_control:
+        lines.append("  /__mock is served on the exposed ports too (--expose-control)")
+    return lines
+
+
+def _print_banner(
+    settings: Settings, seconds: float, cert: str | None, recovered: Recovered, generated: str | None = None
+) -> None:
     workers = f", workers: {settings.workers}" if settings.workers > 1 else ""
     store = settings.store.split("?")[0]
     lines = [f"cutout-mock ready in {seconds:.2f} s (store: {store}, clock: {settings.clock}{workers})"]
@@ -185,6 +216,7 @@ def _print_banner(settings: Settings, seconds: float, cert: str | None, recovere
             f"  recovered: {len(recovered.ended)} unfinished jobs ended as errored, "
             f"{recovered.removed_files} unrecorded files removed"
         )
+    lines += control_lines(settings, generated)  # before the URLs: the last line names the control plane
     lines += [f"  {name:<22} {url}" for name, url in base_urls(settings)]
     if cert:
         lines.append(f"  TLS: export SSL_CERT_FILE={cert}")

@@ -56,6 +56,15 @@ def exposed_ports(raw: str) -> dict[str, int]:
     return exposed
 
 
+def host_names(raw: str) -> tuple[str, ...]:
+    """Host names, one or several joined by commas (the environment's form): ``"a.test,b.test"``."""
+    names = tuple(filter(None, (part.strip() for part in raw.split(","))))
+    for name in names:
+        if any(c.isspace() or c in "/@" for c in name):
+            raise ValueError(f"{name!r} is not a host name")
+    return names
+
+
 def _at_least(low: float, kind: Callable[[str], Any]) -> Callable[[str], Any]:
     def parse(raw: str) -> Any:
         value = _number(kind, raw)
@@ -163,6 +172,26 @@ class Settings:
     public_url: str | None = field(
         default=None, metadata=serve_setting("base URL of the main port in the URLs the mock returns", metavar="URL")
     )
+    allowed_hosts: tuple[str, ...] = field(  # read by control/lock.py
+        default=(),
+        metadata=serve_setting(
+            "a name /__mock also answers under, beside loopback, addresses, --host and the providers' hosts "
+            "(repeatable; in the environment: comma-separated; *: any name)",
+            flag="--allowed-host",
+            metavar="NAME",
+            parse=host_names,
+        ),
+    )
+    control_token: str | None = field(
+        default=None,
+        metadata=serve_setting(
+            "/__mock needs 'Authorization: Bearer TOKEN'; generated and printed when --host is not loopback",
+            metavar="TOKEN",
+        ),
+    )
+    expose_control: bool = field(
+        default=False, metadata=serve_setting("serve /__mock on the --expose ports too (off: the main port only)")
+    )
     workers: int = field(
         default=1,
         metadata=serve_setting(
@@ -194,6 +223,7 @@ class Settings:
     def for_tests(cls, **overrides: object) -> Settings:
         """Virtual clock, memory store, work done inline: deterministic and fast."""
         base = {"store": "memory", "clock": "virtual", "work": "inline", "seed": 0, "rate_limits": False}
+        base["allowed_hosts"] = ("testserver",)  # the name httpx's and Starlette's in-process clients send
         return cls(**{**base, **overrides})  # type: ignore[arg-type]
 
     @classmethod
@@ -215,6 +245,12 @@ def serve_fields() -> list[Field[Any]]:
 
 def env_name(name: str) -> str:
     return f"{ENV_PREFIX}{name.upper()}"
+
+
+def env_text(value: Any) -> str:
+    """A setting's value as its environment variable takes it (what ``serve --workers`` hands its
+    workers): a list of names joined by commas, anything else as ``str``."""
+    return ",".join(value) if isinstance(value, tuple) else str(value)
 
 
 def env_values(environ: Mapping[str, str], read: Callable[[str, str], Any] | None = None) -> dict[str, Any]:

@@ -17,8 +17,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mockserver.control import actions, scenario
+from mockserver.control import actions, redact, scenario
 from mockserver.control.actions import ControlError
+from mockserver.control.lock import ControlLock
 from mockserver.core.backends.base import JournalQuery
 from mockserver.runtime.mock import Mock
 from mockserver.runtime.samples import sample
@@ -39,6 +40,11 @@ async def _json(request: Request) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ControlError(422, "the body is not valid JSON") from None
+
+
+def _revealed(request: Request) -> bool:
+    """``?reveal=credentials``: keys, tokens and signatures shown as recorded (else ``redact``ed)."""
+    return request.query_params.get("reveal") == redact.REVEAL
 
 
 def _param(request: Request, name: str) -> str:
@@ -149,7 +155,8 @@ async def set_rate_limits(mock: Mock, request: Request) -> Any:
 
 
 async def get_journal(mock: Mock, request: Request) -> Any:
-    """Requests and responses, oldest first: ?provider= &key= &path= (substring) &method= &limit=."""
+    """Requests and responses, oldest first: ?provider= &key= &path= (substring) &method= &limit=
+    &reveal=credentials (else keys, tokens and signatures show as fingerprints)."""
     q = request.query_params
     limit = q.get("limit", "100")
     if not limit.isdigit():
@@ -159,12 +166,13 @@ async def get_journal(mock: Mock, request: Request) -> Any:
             provider=q.get("provider"), key=q.get("key"), path=q.get("path"), method=q.get("method"), limit=int(limit)
         )
     )
-    return {"entries": found}
+    return {"entries": found if _revealed(request) else [redact.entry(e) for e in found]}
 
 
 async def list_webhooks(mock: Mock, request: Request) -> Any:
     q = request.query_params
-    return {"deliveries": mock.webhooks.listed(q.get("provider"), q.get("job_id"))}
+    found = mock.webhooks.listed(q.get("provider"), q.get("job_id"))
+    return {"deliveries": found if _revealed(request) else [redact.delivery(d) for d in found]}
 
 
 async def flush_webhooks(mock: Mock, request: Request) -> Any:
@@ -217,15 +225,21 @@ class Contract:
             actions.check_body(op.operation_id, await _json(request))
 
 
-def _endpoint(mock: Mock, handler: ControlHandler, contract: Contract) -> Callable[[Request], Awaitable[Response]]:
+def _endpoint(
+    mock: Mock, handler: ControlHandler, contract: Contract, lock: ControlLock
+) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         try:
+            refused = lock.refusal(request)  # Host, Origin, token, JSON only: before anything is read
+            if refused is not None:
+                raise refused
             await contract.check(request)
             answer = await handler(mock, request)
             if mock.controls is not None and request.method != "GET":
                 mock.controls.publish()  # other workers take the clock and limits from here
         except ControlError as refusal:
-            return JsonResponse({"detail": refusal.detail}, refusal.status)
+            challenge = {"WWW-Authenticate": 'Bearer realm="cutout-mock"'} if refusal.status == 401 else None
+            return JsonResponse({"detail": refusal.detail}, refusal.status, headers=challenge)
         return answer if isinstance(answer, Response) else JsonResponse(answer)
 
     return endpoint
@@ -242,9 +256,11 @@ def control_routes(mock: Mock) -> list[BaseRoute]:
     declared = {c.operation.operation_id for methods in by_path.values() for c in methods.values()}
     if declared != set(HANDLERS):
         raise RuntimeError(f"control spec and handlers differ: {sorted(declared ^ set(HANDLERS))}")
+    hosts = [s.host for p in mock.served.values() for s in p.surfaces.values()]
+    lock = ControlLock.for_mock(mock.settings, hosts)
     routes: list[BaseRoute] = []
     for path, contracts in by_path.items():
-        endpoints = {m: _endpoint(mock, HANDLERS[c.operation.operation_id], c) for m, c in contracts.items()}
+        endpoints = {m: _endpoint(mock, HANDLERS[c.operation.operation_id], c, lock) for m, c in contracts.items()}
 
         async def dispatch(request: Request, endpoints: dict[str, Any] = endpoints) -> Response:
             method = "GET" if request.method == "HEAD" else request.method

@@ -41,15 +41,21 @@ class HostRouting:
 
 
 class SurfaceMount:
-    """One surface served at the root of a port of its own (``--expose fal-queue=8443``)."""
+    """One surface served at the root of a port of its own (``--expose fal-queue=8443``).
 
-    def __init__(self, app: ASGIApp, prefix: str) -> None:
-        self.app, self.prefix = app, prefix
+    The port is the provider's real host (hosts files, proxies, TLS), often reachable by more than the
+    main port is, so ``/__mock`` is not served there unless `control` (``--expose-control``): without
+    it ``/__mock/...`` is a path of the surface like any other, answered with the provider's 404.
+    """
+
+    def __init__(self, app: ASGIApp, prefix: str, control: bool = False) -> None:
+        self.app, self.prefix, self.control = app, prefix, control
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             base = f"{scope.get('scheme', 'http')}://{raw_header(scope['headers'], 'host')}"
-            path = scope["path"] if scope["path"].startswith("/__mock") else self.prefix + scope["path"]
+            control = self.control and (scope["path"] == "/__mock" or scope["path"].startswith("/__mock/"))
+            path = scope["path"] if control else self.prefix + scope["path"]
             scope = {**scope, "path": path, "raw_path": None, "cutout.bases": {self.prefix: base}}
         await self.app(scope, receive, send)
 

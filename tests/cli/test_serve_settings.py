@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from mockserver.cli import build_parser, main, serve_settings
-from mockserver.settings import Settings, SettingsError, env_name, serve_fields
+from mockserver.settings import Settings, SettingsError, env_name, env_text, serve_fields
 
 # setting: (environment value, what it sets, flags, what they set over that environment)
 TABLE: dict[str, tuple[str, Any, list[str], Any]] = {
@@ -40,6 +40,14 @@ TABLE: dict[str, tuple[str, Any, list[str], Any]] = {
         ["--public-url", "http://f.example:2"],
         "http://f.example:2",
     ),
+    "allowed_hosts": (
+        "mock.ci.internal,mock.test",
+        ("mock.ci.internal", "mock.test"),
+        ["--allowed-host", "a.test", "--allowed-host", "b.test"],
+        ("a.test", "b.test"),
+    ),
+    "control_token": ("env-token", "env-token", ["--control-token", "flag-token"], "flag-token"),
+    "expose_control": ("1", True, ["--no-expose-control"], False),
     "workers": ("3", 3, ["--workers", "2"], 2),
     "lease_seconds": ("30", 30.0, ["--lease-seconds", "5"], 5.0),
 }
@@ -139,7 +147,8 @@ def test_a_bad_environment_value_is_refused_naming_the_variable(
 def test_what_serve_hands_its_workers_reads_back_the_same() -> None:
     """`serve --workers N` passes its settings to the workers as CUTOUT_MOCK_* (str of each value)."""
     settings = serve_settings(["--port", "9000", "--clock", "virtual", "--no-rate-limits", "--seed", "3"], {})
-    environ = {env_name(k): str(v) for k, v in vars(settings).items() if k != "expose" and v is not None}
+    settings.allowed_hosts = ("a.test", "b.test")
+    environ = {env_name(k): env_text(v) for k, v in vars(settings).items() if k != "expose" and v is not None}
     assert Settings.from_env(environ) == settings
 
 

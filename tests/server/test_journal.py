@@ -22,7 +22,8 @@ async def test_requests_and_responses_are_recorded(client: httpx.AsyncClient) ->
     )
     await client.get("/pixelcut/v1/credits", headers={"X-API-KEY": "sk_b"})
     await client.get("/pixelapi/v1/models", headers={"Authorization": "Bearer k", "User-Agent": "J/1"})
-    entries = (await client.get("/__mock/journal", params={"provider": "pixelcut"})).json()["entries"]
+    shown = {"provider": "pixelcut", "reveal": "credentials"}  # keys as sent (else fingerprints)
+    entries = (await client.get("/__mock/journal", params=shown)).json()["entries"]
     assert [(e["method"], e["operation"], e["key"], e["status"]) for e in entries] == [
         ("POST", "remove-background", "sk_a", 200),
         ("GET", "get-credits", "sk_b", 200),
@@ -59,7 +60,8 @@ async def test_rejected_requests_are_recorded_too(client: httpx.AsyncClient) -> 
         content=b"{",
         headers={"Authorization": "Key k", "content-type": "application/json"},
     )
-    entry = (await client.get("/__mock/journal", params={"provider": "fal"})).json()["entries"][-1]
+    shown = {"provider": "fal", "reveal": "credentials"}
+    entry = (await client.get("/__mock/journal", params=shown)).json()["entries"][-1]
     assert entry["status"] == 422 and entry["request_body"] == "{" and entry["key"] == "k"
 
 

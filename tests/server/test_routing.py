@@ -58,7 +58,7 @@ async def test_prefix_urls_use_the_request_base(client: httpx.AsyncClient) -> No
 async def test_exposed_surface_serves_at_root(tmp_path: Path) -> None:
     settings = Settings.for_tests(state_dir=tmp_path, public_url="http://127.0.0.1:8080")
     app = create_app(settings)
-    exposed = SurfaceMount(app, surfaces()["fal-queue"])
+    exposed = SurfaceMount(app, surfaces()["fal-queue"], control=True)  # --expose-control (tests/control/test_lock.py)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=exposed), base_url="https://127.0.0.1:8443") as fal:
         job = (
             await fal.post(
