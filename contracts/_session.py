@@ -203,6 +203,16 @@ class CutoutServer(_Session):
         self.control = stack.enter_context(MockControl(server.url, token=server.settings.control_token))
         self.options.apply(self.control, server.settings, self._root)
 
+    @property
+    def dashboard_url(self) -> str:
+        """This mock's dashboard (``/__mock/ui``): jobs live, the journal, webhooks and controls."""
+        return f"{self.url}/__mock/ui"
+
+    @property
+    def journal_url(self) -> str:
+        """The dashboard's journal: this test's requests (each test starts on a reset mock)."""
+        return f"{self.dashboard_url}/journal"
+
     def base_url(self, provider_or_surface: str) -> str:
         """Where a provider (or one surface, ``fal-queue``) is served on this port."""
         for provider in self.control.list_providers():

@@ -6,6 +6,9 @@
 - ``cutout_server``: the mock on a real 127.0.0.1 port, for ``requests`` and other clients.
 - ``webhook_receiver``: a real local endpoint that records deliveries.
 
+A failed test that used ``cutout_server`` names its dashboard (``cutout_server.dashboard_url``) and
+journal in its report.
+
 Marker: ``@pytest.mark.cutout(provider=, scenario=, clock=, progression=, rate_limits=, engine=)``,
 the options of ``contracts.mock``. Loading the plugin imports nothing heavy: the mock, numpy and
 the server load with the first fixture that needs them.
@@ -13,7 +16,7 @@ the server load with the first fixture that needs them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -80,6 +83,18 @@ def cutout_server(request: pytest.FixtureRequest, _cutout_live: LiveServer) -> I
 
     with CutoutServer(_options(request), server=_cutout_live, root=request.config.rootpath) as session:
         yield session
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test that used ``cutout_server`` names the dashboard and its journal in its report."""
+    report = yield
+    session = getattr(item, "funcargs", {}).get("cutout_server")
+    if report.failed and session is not None:
+        report.sections.append(("cutout-mock", f"dashboard: {session.dashboard_url}\njournal: {session.journal_url}"))
+    return report
 
 
 @pytest.fixture

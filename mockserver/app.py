@@ -18,6 +18,7 @@ from starlette.routing import Route, Router
 from mockserver import pipeline
 from mockserver.control import scenario as scenario_file
 from mockserver.control.routes import control_routes
+from mockserver.dashboard.routes import dashboard_routes
 from mockserver.providers import PROVIDERS
 from mockserver.providers.base import Provider
 from mockserver.runtime.mock import Mock
@@ -77,7 +78,7 @@ def create_app(settings: Settings | None = None, *, mock: Mock | None = None) ->
         scenario_file.apply(mock, scenario_file.read(settings.scenario_file))
     if mock.controls is not None:
         mock.controls.adopt()
-    routers = {"__mock": Router(control_routes(mock))}
+    routers = {"__mock": Router([*control_routes(mock), *dashboard_routes(mock, PROVIDERS)])}  # + /__mock/ui
     for provider in PROVIDERS:
         default = pipeline.not_found_as(provider.vocabulary)
         routers[provider.vocabulary.prefix.strip("/")] = ProviderRouter(provider_routes(mock, provider), default)

@@ -33,7 +33,7 @@ def base_urls(settings: Settings) -> list[tuple[str, str]]:
     rows = [(f"{p.name} {name}", f"{main}{s.prefix}") for p in PROVIDERS for name, s in p.surfaces.items()]
     scheme = "https" if settings.tls else "http"
     rows += [(f"{name} (exposed)", f"{scheme}://{settings.host}:{port}") for name, port in settings.expose.items()]
-    return [*rows, ("control plane", f"{main}/__mock")]
+    return [*rows, ("dashboard", f"{main}/__mock/ui"), ("control plane", f"{main}/__mock")]
 
 
 def state_dir_lock(settings: Settings) -> contextlib.AbstractContextManager[object]:

@@ -85,6 +85,10 @@ class Vocabulary(ABC):
     def webhook_headers(self, signer: Signer, job: Job) -> Headers | None:
         return None
 
+    def status_word(self, state: State) -> str:
+        """The word its status endpoint answers for `state` (the dashboard shows jobs in it)."""
+        return state.value
+
     # --- words: how each failure looks on the provider's wire -------------------------------------
 
     @abstractmethod

@@ -76,6 +76,9 @@ class PixazoVocabulary(Vocabulary):
     refund_on = (State.ERRORED, State.CANCELLED)  # "ERROR - System error - not charged"
     webhook_retries = RETRY_DELAYS
 
+    def status_word(self, state: State) -> str:
+        return STATUS[state]
+
     def api_key(self, request: Request) -> str | None:
         return header(request, "ocp-apim-subscription-key") or None
 

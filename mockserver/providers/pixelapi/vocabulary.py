@@ -75,6 +75,9 @@ class PixelapiVocabulary(Vocabulary):
     result_ttl = OUTPUT_TTL
     max_body = MAX_UPLOAD
 
+    def status_word(self, state: State) -> str:
+        return STATUS[state]
+
     def api_key(self, request: Request) -> str | None:
         scheme, _, token = header(request, "authorization").partition(" ")
         if scheme.lower() == "bearer" and token.strip():

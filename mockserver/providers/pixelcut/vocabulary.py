@@ -63,6 +63,9 @@ class PixelcutVocabulary(Vocabulary):
     starting_balance = 100.0
     result_ttl = RESULT_TTL
 
+    def status_word(self, state: State) -> str:
+        return STATUS[state]
+
     def api_key(self, request: Request) -> str | None:
         return header(request, "x-api-key") or None
 

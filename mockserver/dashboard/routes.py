@@ -1,0 +1,134 @@
+"""The dashboard's routes under /__mock/ui: pages (Jinja2), the live parts they redraw, an event
+stream saying when to redraw, and the static files (CSS, JS). Mounted beside the control plane's
+routes, outside the provider paths and with no middleware, so a status poll never meets it.
+
+Pages: ``/__mock/ui`` (jobs), ``/__mock/ui/jobs/{provider}/{job_id}``, ``/__mock/ui/journal``,
+``/__mock/ui/webhooks``, ``/__mock/ui/controls``. ``?part=live`` answers only a page's live region
+(HTML). ``/__mock/ui/events`` is a server-sent event stream: one ``change`` event whenever a job's
+visible state, credits or polls or a webhook delivery changed, checked every ``TICK`` seconds; each
+stream ends after ``STREAM_SECONDS`` (the browser reconnects), so a stopping server never waits long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from mockserver.core.faults import MAGIC_INPUTS, SCENARIOS
+from mockserver.dashboard import views
+from mockserver.providers.base import Provider, Vocabulary
+from mockserver.runtime.mock import Mock
+
+HERE = Path(__file__).parent
+BASE = "/__mock/ui"
+TICK = 0.25  # seconds between looks at the mock for the event stream
+STREAM_SECONDS = 10.0  # one event stream's length; EventSource reconnects after `retry`
+FAULT_ACTIONS = ("status", "latency", "malformed", "stuck", "fail", "error", "block", "queue")
+FAULT_STATUSES = (400, 401, 402, 403, 404, 413, 415, 422, 429, 500, 502, 503, 504)
+
+
+def clock_time(at: float | None) -> str:
+    """Mock-clock epoch seconds as ``2026-11-29 21:14:03.250`` (UTC)."""
+    if at is None:
+        return ""
+    return datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def templates() -> Jinja2Templates:
+    found = Jinja2Templates(directory=HERE / "templates")
+    found.env.filters["clock"] = clock_time
+    found.env.globals["base"] = BASE
+    return found
+
+
+class Pages:
+    """The dashboard's handlers over one mock and the providers it serves (for their words)."""
+
+    def __init__(self, mock: Mock, providers: list[Provider]) -> None:
+        self.mock = mock
+        self.words: Mapping[str, Vocabulary] = {p.name: p.vocabulary for p in providers}
+        self.operations = {p.name: sorted(p.operations) for p in providers}
+        self.templates = templates()
+
+    def _page(self, request: Request, name: str, **context: Any) -> Response:
+        clock = self.mock.clock
+        context = {"providers": list(self.words), "now": clock.now(), "clock": clock.kind, **context}
+        if request.query_params.get("part") == "live":
+            name = name.replace(".html", "_live.html")
+        return self.templates.TemplateResponse(request, name, context)
+
+    async def home(self, request: Request) -> Response:
+        return RedirectResponse(f"{BASE}/jobs", 302)
+
+    async def jobs(self, request: Request) -> Response:
+        provider = request.query_params.get("provider") or None
+        rows = views.job_rows(self.mock, self.words, provider)
+        return self._page(request, "jobs.html", page="jobs", rows=rows, provider=provider)
+
+    async def job(self, request: Request) -> Response:
+        provider, job_id = request.path_params["provider"], request.path_params["job_id"]
+        job = self.mock.store.get_job(provider, job_id) if provider in self.words else None
+        if job is None:
+            return HTMLResponse(f"<!doctype html><title>No such job</title><p>No job {job_id!r} of {provider!r}.", 404)
+        shown = views.detail(self.mock, self.words[provider], job)
+        return self._page(request, "job.html", page="jobs", job=shown)
+
+    async def journal(self, request: Request) -> Response:
+        return self._page(request, "journal.html", page="journal", query=dict(request.query_params))
+
+    async def webhooks(self, request: Request) -> Response:
+        return self._page(request, "webhooks.html", page="webhooks")
+
+    async def controls(self, request: Request) -> Response:
+        return self._page(
+            request,
+            "controls.html",
+            page="controls",
+            operations=self.operations,
+            actions=FAULT_ACTIONS,
+            statuses=FAULT_STATUSES,
+            scenarios=sorted(SCENARIOS),
+            scenario_rules=SCENARIOS,
+            magic_inputs=MAGIC_INPUTS,
+        )
+
+    async def events(self, request: Request) -> Response:
+        async def stream() -> AsyncIterator[str]:
+            yield "retry: 500\n\n"
+            last = views.fingerprint(self.mock)
+            loop = asyncio.get_running_loop()
+            ends = loop.time() + STREAM_SECONDS
+            while loop.time() < ends and not await request.is_disconnected():
+                await asyncio.sleep(TICK)
+                now = views.fingerprint(self.mock)
+                if now != last:
+                    last = now
+                    yield "event: change\ndata: {}\n\n"
+            yield "event: bye\ndata: {}\n\n"
+
+        headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+def dashboard_routes(mock: Mock, providers: list[Provider]) -> list[BaseRoute]:
+    """The dashboard's routes, full paths under /__mock/ui (the /__mock router holds them)."""
+    pages = Pages(mock, providers)
+    return [
+        Route(BASE, pages.home, methods=["GET"]),
+        Route(f"{BASE}/jobs", pages.jobs, methods=["GET"]),
+        Route(f"{BASE}/jobs/{{provider}}/{{job_id}}", pages.job, methods=["GET"]),
+        Route(f"{BASE}/journal", pages.journal, methods=["GET"]),
+        Route(f"{BASE}/webhooks", pages.webhooks, methods=["GET"]),
+        Route(f"{BASE}/controls", pages.controls, methods=["GET"]),
+        Route(f"{BASE}/events", pages.events, methods=["GET"]),
+        Mount(f"{BASE}/static", StaticFiles(directory=HERE / "static"), name="dashboard-static"),
+    ]

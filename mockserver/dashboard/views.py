@@ -1,0 +1,181 @@
+"""What the dashboard's pages show of a job, as plain data (read-only: nothing here changes the mock).
+
+A job is shown in its provider's own status word (``Vocabulary.status_word``), with its timeline on
+the mock clock (submitted, running, its ending, each webhook attempt), its input media (the URL the
+client sent), its outputs (paths on this mock's media surface) and its credits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+from mockserver.core.jobs import Job, State
+from mockserver.providers.base import Vocabulary
+from mockserver.runtime.mock import Mock
+from mockserver.runtime.samples import SAMPLE_HOSTS
+
+INPUT_FIELDS = ("image_url", "video_url", "input_image_url", "url", "image")  # where submits carry their media
+VIDEO_EXTENSIONS = (".mp4", ".webm", ".mov", ".mkv", ".m4v")
+PLAYABLE = ("video/webm", "video/mp4")  # what a browser's <video> plays; other videos get a poster
+
+
+@dataclass(frozen=True)
+class Event:
+    """One step of a job's life: what, when (mock-clock epoch seconds), and whether it has happened."""
+
+    label: str
+    at: float
+    reached: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Media:
+    """A picture or clip to show: its URL and how (``image``, ``video`` or ``poster``)."""
+
+    url: str
+    kind: str
+    content_type: str = ""
+    name: str = ""
+    size: int = 0
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """A job as the list shows it."""
+
+    provider: str
+    id: str
+    operation: str
+    owner: str
+    state: str  # the mock's state (queued, running, succeeded, ...)
+    word: str  # the provider's word for it (IN_QUEUE, pending, PROCESSING, ...)
+    created_at: float
+    charged: float
+    polls: int
+    webhook_url: str | None
+    error: dict[str, str] | None
+
+    @property
+    def terminal(self) -> bool:
+        return State(self.state).terminal
+
+
+@dataclass(frozen=True)
+class JobDetail:
+    """A job as its own page shows it."""
+
+    row: JobRow
+    timeline: list[Event]
+    inputs: list[Media]
+    outputs: list[Media]
+    refund_on: tuple[str, ...]
+    refunded: bool
+    input_fields: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+def row(job: Job, words: Vocabulary, now: float) -> JobRow:
+    state = job.visible_state(now)
+    return JobRow(
+        provider=job.provider,
+        id=job.id,
+        operation=job.operation,
+        owner=job.owner,
+        state=state.value,
+        word=words.status_word(state),
+        created_at=job.created_at,
+        charged=job.charged,
+        polls=job.polls,
+        webhook_url=job.webhook_url,
+        error=job.error,
+    )
+
+
+def job_rows(mock: Mock, words: Mapping[str, Vocabulary], provider: str | None = None) -> list[JobRow]:
+    """Every job (of `provider`, if given), newest first."""
+    now = mock.clock.now()
+    jobs = mock.store.list_jobs(provider if provider in words else None, None)
+    return sorted((row(j, words[j.provider], now) for j in jobs), key=lambda r: r.created_at, reverse=True)
+
+
+def fingerprint(mock: Mock) -> tuple[Any, ...]:
+    """What changes when a page should redraw: each job's visible state and credits, and the deliveries."""
+    now = mock.clock.now()
+    jobs = tuple((j.id, j.visible_state(now).value, j.charged, j.polls) for j in mock.store.list_jobs(None, None))
+    deliveries = tuple((d["id"], len(d["attempts"]), d["delivered"]) for d in mock.webhooks.listed())
+    return jobs, deliveries
+
+
+def timeline(job: Job, words: Vocabulary, now: float, deliveries: list[dict[str, Any]]) -> list[Event]:
+    """Submitted (queued), running, the ending and each webhook attempt, in mock-clock order."""
+    state = job.visible_state(now)
+    events = [Event(words.status_word(State.QUEUED), job.created_at, True, "submitted")]
+    ran = state is State.RUNNING or (state.terminal and (job.forced_at is None or job.forced_at >= job.started_at()))
+    if ran:
+        events.append(Event(words.status_word(State.RUNNING), job.started_at(), True, "running"))
+    if state.terminal:
+        events.append(Event(words.status_word(state), job.finished_at(), True, state.value))
+    for delivery in deliveries:
+        for attempt in delivery["attempts"]:
+            answer = attempt["status"] if attempt["status"] is not None else (attempt["error"] or "no answer")
+            what = "webhook replay" if attempt.get("replay") else "webhook attempt"
+            events.append(Event(what, attempt["at"], True, f"{delivery['url']} answered {answer}"))
+        if not delivery["delivered"] and not delivery["gave_up"]:
+            events.append(Event("webhook due", delivery["due_at"], False, delivery["url"]))
+    return sorted(events, key=lambda e: e.at)
+
+
+def _kind_of(url: str) -> str:
+    path = url.split("?", 1)[0].lower()
+    return "video" if path.endswith(VIDEO_EXTENSIONS) or path.startswith("data:video/") else "image"
+
+
+def shown_url(url: str) -> str:
+    """Where a browser can load `url`: a documented example host (which the mock answers with a
+    generated sample, ``runtime/samples.py``) becomes the same sample from ``/__mock/samples``."""
+    parsed = urlsplit(url)
+    if parsed.hostname in SAMPLE_HOSTS:
+        return "/__mock/samples/" + PurePosixPath(parsed.path).name
+    return url
+
+
+def inputs(job: Job) -> list[Media]:
+    """The media the client sent, by URL (an uploaded file is not kept after its job ran)."""
+    found = []
+    for name in INPUT_FIELDS:
+        value = job.input.get(name)
+        if isinstance(value, str) and value.startswith(("http://", "https://", "data:image/", "data:video/")):
+            found.append(Media(shown_url(value), _kind_of(value), name=name))
+    return found
+
+
+def outputs(job: Job, words: Vocabulary) -> list[Media]:
+    """The job's output files at their paths on this mock (the provider's media surface)."""
+    prefix = words.surfaces[words.media_surface].prefix
+    shown = []
+    for ref in job.outputs:
+        kind = "video" if ref.content_type in PLAYABLE else "poster"
+        kind = "image" if ref.content_type.startswith("image/") else kind
+        shown.append(Media(prefix + words.media_path(ref), kind, ref.content_type, ref.filename, ref.size))
+    return shown
+
+
+def detail(mock: Mock, words: Vocabulary, job: Job) -> JobDetail:
+    now = mock.clock.now()
+    shown = row(job, words, now)
+    deliveries = mock.webhooks.listed(job.provider, job.id)
+    return JobDetail(
+        row=shown,
+        timeline=timeline(job, words, now, deliveries),
+        inputs=inputs(job),
+        outputs=outputs(job, words) if shown.state == State.SUCCEEDED else [],  # what its client can see
+        refund_on=tuple(job.refund_on),
+        refunded=shown.terminal and shown.state in job.refund_on,
+        input_fields={k: v for k, v in job.input.items() if not (isinstance(v, str) and v.startswith("data:"))},
+        result=job.result,
+    )

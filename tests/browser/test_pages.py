@@ -1,0 +1,117 @@
+"""The dashboard's pages over HTTP, no browser needed: each page renders, a job's page words it as
+its provider does, the live parts and the event stream answer, and nothing of it sits on a
+provider's path (no middleware: a status poll never meets it)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from mockserver.app import create_app
+from mockserver.core.jobs import State
+from mockserver.dashboard import routes
+from mockserver.providers import PROVIDERS
+from mockserver.settings import Settings
+
+PIXELAPI = {"Authorization": "Bearer pa-pages", "User-Agent": "pages-test/1.0"}
+PHOTO = "https://example.com/person.png"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Starlette:
+    return create_app(Settings.for_tests(state_dir=tmp_path))
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as c:
+        yield c
+    await app.state.mock.aclose()
+
+
+async def _photo_job(client: httpx.AsyncClient) -> str:
+    answer = await client.post("/pixelapi/v1/image/remove-background", json={"image_url": PHOTO}, headers=PIXELAPI)
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["generation_id"])
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("page", ["jobs", "journal", "webhooks", "controls"])
+async def test_each_page_renders_with_its_navigation(client: httpx.AsyncClient, page: str) -> None:
+    answer = await client.get(f"/__mock/ui/{page}")
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/html")
+    html = answer.text
+    assert '<html lang="en">' in html and '<main id="main"' in html and 'href="#main"' in html
+    assert f'href="/__mock/ui/{page}" aria-current="page"' in html
+    assert not re.findall(r'(?:src|href|action)="(?:https?:)?//', html)  # nothing from another host (no CDN)
+
+
+@pytest.mark.anyio
+async def test_home_leads_to_jobs_and_static_files_are_served(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/__mock/ui")).headers["location"] == "/__mock/ui/jobs"
+    script = await client.get("/__mock/ui/static/dashboard.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    style = await client.get("/__mock/ui/static/dashboard.css")
+    assert "prefers-color-scheme: dark" in style.text
+
+
+@pytest.mark.anyio
+async def test_a_job_is_shown_in_its_providers_words_on_the_mock_clock(client: httpx.AsyncClient) -> None:
+    job_id = await _photo_job(client)
+    row = (await client.get("/__mock/ui/jobs?part=live")).text
+    assert f'data-job="{job_id}" data-state="queued"' in row and 'data-word="queued"' in row
+    page = (await client.get(f"/__mock/ui/jobs/pixelapi/{job_id}")).text
+    assert "The output appears when the job is done." in page  # its output exists, but not for its client yet
+    assert 'src="/__mock/samples/person.png"' in page  # the documented example host, loadable offline
+    await client.post("/__mock/clock", json={"advance": 10})
+    live = (await client.get(f"/__mock/ui/jobs/pixelapi/{job_id}?part=live")).text
+    assert 'data-state="succeeded">completed</span>' in live
+    assert '<img src="/pixelapi/outputs/' in live and 'class="checker"' in live
+    assert [line.split("</strong>")[0].rsplit(">", 1)[1] for line in live.split("<li")[1:]] == [
+        "queued",
+        "processing",
+        "completed",
+    ]
+    assert (await client.get("/__mock/ui/jobs/pixelapi/nope")).status_code == 404
+    assert (await client.get("/__mock/ui/jobs/nobody/nope")).status_code == 404
+
+
+def test_every_provider_words_every_state() -> None:
+    for provider in PROVIDERS:
+        words = {state: provider.vocabulary.status_word(state) for state in State}
+        assert all(isinstance(word, str) and word for word in words.values()), provider.name
+        assert words[State.QUEUED] != words[State.SUCCEEDED], provider.name
+
+
+@pytest.mark.anyio
+async def test_the_event_stream_says_when_a_job_changed(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(routes, "STREAM_SECONDS", 1.0)
+
+    async def later() -> None:
+        await asyncio.sleep(0.3)
+        await _photo_job(client)
+
+    submit = asyncio.create_task(later())
+    stream = await client.get("/__mock/ui/events")
+    await submit
+    assert stream.headers["content-type"].startswith("text/event-stream")
+    assert stream.text.startswith("retry: 500") and stream.text.count("event: change") == 1
+    assert stream.text.endswith("event: bye\ndata: {}\n\n")
+
+
+def test_the_dashboard_adds_no_middleware(app: Starlette) -> None:
+    """Its routes sit beside the control plane's under /__mock; the middleware is the app's own."""
+    assert not [m for m in app.user_middleware if "dashboard" in getattr(m.cls, "__module__", "")]
