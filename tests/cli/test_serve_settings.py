@@ -49,6 +49,7 @@ TABLE: dict[str, tuple[str, Any, list[str], Any]] = {
     "control_token": ("env-token", "env-token", ["--control-token", "flag-token"], "flag-token"),
     "expose_control": ("1", True, ["--no-expose-control"], False),
     "workers": ("3", 3, ["--workers", "2"], 2),
+    "engine_processes": ("3", 3, ["--engine-processes", "0"], 0),
     "lease_seconds": ("30", 30.0, ["--lease-seconds", "5"], 5.0),
 }
 
