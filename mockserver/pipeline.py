@@ -149,6 +149,9 @@ def fault_error(words: Vocabulary, rule: Rule, request: Request, now: float) -> 
     status = rule.status or 500
     if rule.body is not None:
         return ApiError(status, rule.body)
+    own = words.fault_status(status, request)
+    if own is not None:
+        return own
     if status == 401:
         return words.unauthorized(request)
     if status in (402, 403):
@@ -211,9 +214,11 @@ def file_headers(filename: str, content_type: str) -> dict[str, str]:
 
 
 def not_found_as(words: Vocabulary) -> ASGIApp:
-    """An unknown path under a provider's prefix answers 404 in that provider's own shape."""
+    """An unknown path under a provider's prefix answers 404 in that provider's own shape (or what
+    it documents for that path: Pixazo's 400 ``Model not found``)."""
 
     async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
-        await note_response(scope, words.not_found("resource").response())(scope, receive, send)
+        path = scope["path"].removeprefix(words.prefix)
+        await note_response(scope, words.unknown_path(path).response())(scope, receive, send)
 
     return not_found

@@ -210,6 +210,21 @@ class Settings:
             serve_default=CORES,
         ),
     )
+    pixelapi_prices: str = field(  # read per request (providers/pixelapi); the docs disagree with themselves
+        default="table",
+        metadata=serve_setting(
+            "PixelAPI credits: table (its price table, FAQ and /v1/models) or pages (each endpoint's own figure)",
+            choices=("table", "pages"),
+        ),
+    )
+    pixelcut_video_credits: float = field(  # read per job (providers/pixelcut); Pixelcut publishes no video price
+        default=1.0,
+        metadata=serve_setting(
+            "Pixelcut video: credits per started 30 frames (undocumented; 0: free)",
+            metavar="N",
+            parse=_at_least(0, float),
+        ),
+    )
     lease_seconds: float = field(
         default=15.0,
         metadata=serve_setting(

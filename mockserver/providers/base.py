@@ -72,6 +72,10 @@ class Vocabulary(ABC):
     def response_headers(self, view: View) -> dict[str, str]:
         return {}
 
+    def video_price_for(self, view: View) -> FramePrice | None:
+        """The video price of this request (settings may change it); `video_price` by default."""
+        return self.video_price
+
     # --- URLs and webhooks -----------------------------------------------------------------------
 
     def media_path(self, ref: MediaRef) -> str:
@@ -121,6 +125,16 @@ class Vocabulary(ABC):
 
     @abstractmethod
     def rate_limited(self, decision: Decision) -> ApiError: ...
+
+    def fault_status(self, status: int, request: Request) -> ApiError | None:
+        """A status fault's answer where the provider documents its own for that status and the
+        request's operation (Pixazo's 403, PixelAPI's try-on 503 ``gpu_out_of_memory``); None: the
+        common wording (its credits error for 402/403, its 429, its 500...)."""
+        return None
+
+    def unknown_path(self, path: str) -> ApiError:
+        """An unknown `path` (the part after the provider's prefix): its 404 unless it documents more."""
+        return self.not_found("resource")
 
 
 Handler = Callable[["View"], Awaitable[Response]]

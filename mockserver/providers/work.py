@@ -124,7 +124,7 @@ async def submit_video(
     words, url = view.vocabulary, view.field("video_url")
     file_name = f"{name.format(stem=input_stem(url, 'video'))}.{fmt.extension}"
     spec = VideoJob(url, fmt, background, VIDEO_LIMITS, words.result_ttl, file_name)
-    price = words.video_price
+    price = words.video_price_for(view)
     work = video_cutout(view.mock, spec, price)
     fields = dict(view.body.fields) if view.body else {}
     hold = price.amount if price else 0.0

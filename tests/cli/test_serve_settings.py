@@ -51,6 +51,8 @@ TABLE: dict[str, tuple[str, Any, list[str], Any]] = {
     "workers": ("3", 3, ["--workers", "2"], 2),
     "engine_processes": ("3", 3, ["--engine-processes", "0"], 0),
     "lease_seconds": ("30", 30.0, ["--lease-seconds", "5"], 5.0),
+    "pixelapi_prices": ("pages", "pages", ["--pixelapi-prices", "table"], "table"),
+    "pixelcut_video_credits": ("0", 0.0, ["--pixelcut-video-credits", "2.5"], 2.5),
 }
 
 

@@ -116,7 +116,9 @@ async def test_magic_inputs_shape_jobs_in_each_providers_words(client: httpx.Asy
         await client.post(PIXAZO_SUBMIT, json={"video_url": "https://example.com/mock-fail.mp4"}, headers=PIXAZO)
     ).json()
     blocked = (
-        await client.post("/pixelapi/v1/image/generate", json={"prompt": "a mock-blocked cat"}, headers=PIXELAPI)
+        await client.post(
+            "/pixelapi/v1/image/generate", json={"prompt": "a mock-blocked cat", "model": "sdxl"}, headers=PIXELAPI
+        )
     ).json()
     stuck = (
         await client.post(

@@ -107,7 +107,7 @@ OPS = [
         "pixelapi-generate",
         "/pixelapi/v1/image/generate",
         {"Authorization": "Bearer k", **UA},
-        {"prompt": "a cat"},
+        {"prompt": "a cat", "model": "flux-schnell"},
         pixelapi_shape,
         {"prompt": "x", "width": "big"},
         {"prompt": "a cat", "model": "dalle"},

@@ -25,6 +25,14 @@ DOC_EXAMPLE = {
 }
 
 
+@pytest.mark.fact(
+    "pixazo: the documented request answers 202 {request_id, status QUEUED, polling_url}",
+    source="pixazo-pixelcut-video-background-removal.txt#Output",
+)
+@pytest.mark.fact(
+    "pixazo: status QUEUED, PROCESSING, COMPLETED with output.media_url[] and media_type",
+    source="pixazo-pixelcut-video-background-removal.txt#Retrieving Results",
+)
 async def test_documented_example_end_to_end(client: httpx.AsyncClient, tmp_path: Path) -> None:
     r = await client.post(SUBMIT, json=DOC_EXAMPLE, headers=KEY)
     assert r.status_code == 202
@@ -53,6 +61,10 @@ async def test_documented_example_end_to_end(client: httpx.AsyncClient, tmp_path
     assert alpha.min() == 0 and alpha.max() == 255
 
 
+@pytest.mark.fact(
+    "pixazo: a failed request has status FAILED, error and output null",
+    source="pixazo-pixelcut-video-background-removal.txt#Error via Status/Webhook",
+)
 async def test_failed_job_reports_error(client: httpx.AsyncClient) -> None:
     r = await client.post(SUBMIT, json={"video_url": data_url(b"junk", "video/mp4")}, headers=KEY)
     await advance(client, 5)
@@ -60,6 +72,7 @@ async def test_failed_job_reports_error(client: httpx.AsyncClient) -> None:
     assert body["status"] == "FAILED" and body["error"] and body["output"] is None
 
 
+@pytest.mark.fact("pixazo: APIM 401 bodies", source="openapi/pixazo.yaml#/components/responses/ApimError")
 async def test_apim_auth_errors(tmp_path: Path) -> None:
     keys = tmp_path / "keys.json"
     keys.write_text(json.dumps({"pixazo": {"good": {"balance": 5}}}))
@@ -75,6 +88,9 @@ async def test_apim_auth_errors(tmp_path: Path) -> None:
         ).status_code == 202
 
 
+@pytest.mark.fact(
+    "pixazo: validation 400 and unknown request 404", source="openapi/pixazo.yaml#/components/responses/NotFound"
+)
 async def test_validation_and_not_found(client: httpx.AsyncClient) -> None:
     bad = await client.post(SUBMIT, json={"video_url": "x", "background": "custom"}, headers=KEY)
     assert (
@@ -86,3 +102,44 @@ async def test_validation_and_not_found(client: httpx.AsyncClient) -> None:
     assert enum.status_code == 400
     missing = await client.get("/pixazo/v2/requests/status/pixelcut-video-background-removal_nope", headers=KEY)
     assert missing.status_code == 404 and set(missing.json()) == {"error", "message"}
+
+
+@pytest.mark.fact(
+    "pixazo: 403 Forbidden is a status of its own, reachable by a fault rule",
+    source="pixazo-pixelcut-video-background-removal.txt#Response Handling",
+)
+@pytest.mark.fact("pixazo: 403 body", source="openapi/pixazo.yaml#/components/responses/Forbidden")
+async def test_a_403_fault_is_forbidden_not_the_wallets_402(client: httpx.AsyncClient) -> None:
+    rule = {"provider": "pixazo", "operation": "pixazo-pixelcut-request", "action": "status", "status": 403}
+    assert (await client.post("/__mock/faults", json=rule)).status_code == 201
+    r = await client.post(SUBMIT, json=DOC_EXAMPLE, headers=KEY)
+    assert r.status_code == 403
+    assert r.json() == {
+        "statusCode": 403,
+        "message": "Out of call volume quota. Quota will be replenished in 00:59:59.",
+    }
+    scenario = await client.post(SUBMIT, json=DOC_EXAMPLE, headers={**KEY, "X-Mock-Scenario": "insufficient-credits"})
+    assert scenario.status_code == 402 and scenario.json() == {
+        "error": "Insufficient Balance",
+        "message": "Your wallet does not have enough balance.",
+    }
+
+
+@pytest.mark.fact(
+    "pixazo: an unknown model answers 400 Model not found",
+    source="pixazo-pixelcut-video-background-removal.txt#Queue System Errors",
+)
+async def test_unknown_model_path_is_400_model_not_found(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/pixazo/pixelcut-video-upscaler/v1/pixelcut-video-upscaler-request", json=DOC_EXAMPLE, headers=KEY
+    )
+    assert r.status_code == 400
+    assert r.headers["content-type"].startswith("application/json")
+    assert r.json() == {
+        "error": "Model not found",
+        "message": "Model 'pixelcut-video-upscaler' not found or is disabled",
+    }
+    other = await client.post(
+        "/pixazo/pixelcut-video-background-removal/v1/no-such-operation", json=DOC_EXAMPLE, headers=KEY
+    )
+    assert other.status_code == 404 and set(other.json()) == {"error", "message"}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -38,6 +39,8 @@ MISSING_KEY = (
 INVALID_KEY = (
     "Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription."
 )
+# Pixazo lists 403 Forbidden without a body; APIM's quota policy answers 403 with this (x-cutout-inference).
+QUOTA = "Out of call volume quota. Quota will be replenished in 00:59:59."
 
 
 def error(status: int, title: str, message: str) -> ApiError:
@@ -118,6 +121,20 @@ class PixazoVocabulary(Vocabulary):
 
     def media_expired(self) -> ApiError:
         return error(404, "Not found", "The output has expired")
+
+    def fault_status(self, status: int, request: Request) -> ApiError | None:
+        """403 is its own documented status (Forbidden), not the wallet's 402."""
+        if status == 403:
+            return ApiError(403, {"statusCode": 403, "message": QUOTA})
+        return None
+
+    def unknown_path(self, path: str) -> ApiError:
+        """``/{model}/v{n}/...`` naming a model the gateway does not serve: the documented 400
+        ``Model not found``; any other unknown path is its 404."""
+        parts = path.strip("/").split("/")
+        if len(parts) >= 2 and parts[0] and parts[0] != MODEL_ID and re.fullmatch(r"v\d+", parts[1]):
+            return error(400, "Model not found", f"Model '{parts[0]}' not found or is disabled")
+        return self.not_found("resource")
 
     def rate_limited(self, decision: Decision) -> ApiError:
         """APIM's rate-limit policy answer."""

@@ -38,6 +38,7 @@ ID_PREFIX = {
 async def _accepted(
     view: View, operation: str, work: Work, cost: float, *, run_seconds: float = 2.0, **extra: Any
 ) -> Response:
+    words.renew_allotment(view)
     generation_id = ID_PREFIX.get(operation, "") + view.mock.ids.uuid4()
     job_input = {
         k: v for k, v in (view.body.fields if view.body else {}).items() if isinstance(v, str | int | float | bool)
@@ -88,7 +89,7 @@ def _image_operation(
             url=url,
             picture=picture,
         )
-        return await _accepted(view, operation, work, words.COSTS[operation])
+        return await _accepted(view, operation, work, words.price(view, operation))
 
     handler.__name__ = operation.replace("-", "_")
     return handler
@@ -125,7 +126,7 @@ async def replace_background(view: View) -> Response:
         data=data,
         url=url,
     )
-    return await _accepted(view, "replace-background", work, words.COSTS["replace-background"])
+    return await _accepted(view, "replace-background", work, words.price(view, "replace-background"))
 
 
 async def remove_object(view: View) -> Response:
@@ -151,11 +152,11 @@ async def remove_object(view: View) -> Response:
         )
         return await inner(job)
 
-    return await _accepted(view, "remove-object", work, words.COSTS["remove-object"])
+    return await _accepted(view, "remove-object", work, words.price(view, "remove-object"))
 
 
 async def generate_image(view: View) -> Response:
-    model = view.field("model", "flux-schnell")
+    model = view.field("model")  # required ("flux-schnell or sdxl"): the spec refuses a body without it
     low, high, default = words.STEPS[model]
     steps = view.field("steps", default)
     if not low <= steps <= high:
@@ -181,12 +182,12 @@ async def generate_image(view: View) -> Response:
         )
         return WorkResult(State.SUCCEEDED, [ref], {"width": width, "height": height})
 
-    return await _accepted(view, "generate", work, words.COSTS["generate"], model=model)
+    return await _accepted(view, "generate", work, words.price(view, "generate"), model=model)
 
 
 async def generate_audio(view: View) -> Response:
     duration, prompt, seed = view.field("duration", 15), view.field("prompt"), view.field("seed")
-    cost = words.AUDIO_COST[15 if duration <= 15 else 30]
+    cost = words.price(view, "audio-15" if duration <= 15 else "audio-30")
     mock = view.mock
 
     async def work(job: Job) -> WorkResult:
@@ -217,7 +218,7 @@ async def generate_video(view: View) -> Response:
         view,
         "video-generate",
         work,
-        words.VIDEO_COST[resolution],
+        words.price(view, f"video-{resolution}"),
         run_seconds=5.0,
         model="wan2.1",
         estimated_seconds=estimated,
@@ -227,6 +228,8 @@ async def generate_video(view: View) -> Response:
 def _generation(view: View, seen: JobView) -> dict[str, Any]:
     job, state = seen.job, seen.state
     message = seen.message(f"Job {state.value}") if seen.failed else None
+    if state is State.BLOCKED and words.is_sdk(view.request):
+        message = words.BLOCKED_MESSAGE  # its enum has no `blocked`: the word it gets is `failed`
     return {
         "id": job.id,
         "generation_id": job.id,
@@ -247,25 +250,31 @@ async def get_generation(view: View) -> Response:
     return JsonResponse(_generation(view, view.own_job(view.request.path_params["generation_id"])))
 
 
+# (model or operation, endpoint, its PRICES key, type): the List Models table, priced by the set in use.
 MODELS = [
-    {"id": "flux-schnell", "endpoint": "POST /v1/image/generate", "credits": 3.0, "type": "image"},
-    {"id": "sdxl", "endpoint": "POST /v1/image/generate", "credits": 3.0, "type": "image"},
-    {"id": "upscale-4x", "endpoint": "POST /v1/image/upscale", "credits": 20.0, "type": "image"},
-    {"id": "remove-background", "endpoint": "POST /v1/image/remove-background", "credits": 2.0, "type": "image"},
-    {"id": "replace-background", "endpoint": "POST /v1/image/replace-background", "credits": 5.0, "type": "image"},
-    {"id": "restore-face", "endpoint": "POST /v1/image/restore-face", "credits": 3.0, "type": "image"},
-    {"id": "remove-object", "endpoint": "POST /v1/image/remove-object", "credits": 5.0, "type": "image"},
-    {"id": "musicgen-small", "endpoint": "POST /v1/audio/generate", "credits": 5.0, "type": "audio"},
-    {"id": "wan2.1", "endpoint": "POST /v1/video/generate", "credits": 50.0, "type": "video"},
-    {"id": "catvton", "endpoint": "POST /v1/virtual-tryon", "credits": 25.0, "type": "image"},
+    ("flux-schnell", "POST /v1/image/generate", "generate", "image"),
+    ("sdxl", "POST /v1/image/generate", "generate", "image"),
+    ("upscale-4x", "POST /v1/image/upscale", "upscale", "image"),
+    ("remove-background", "POST /v1/image/remove-background", "remove-background", "image"),
+    ("replace-background", "POST /v1/image/replace-background", "replace-background", "image"),
+    ("restore-face", "POST /v1/image/restore-face", "restore-face", "image"),
+    ("remove-object", "POST /v1/image/remove-object", "remove-object", "image"),
+    ("musicgen-small", "POST /v1/audio/generate", "audio-15", "audio"),
+    ("wan2.1", "POST /v1/video/generate", "video-480p", "video"),
+    ("catvton", "POST /v1/virtual-tryon", "virtual-tryon", "image"),
 ]
 
 
 async def list_models(view: View) -> Response:
-    return JsonResponse({"models": MODELS})
+    models = [
+        {"id": name, "endpoint": endpoint, "credits": words.price(view, key), "type": kind}
+        for name, endpoint, key, kind in MODELS
+    ]
+    return JsonResponse({"models": models})
 
 
 async def account_balance(view: View) -> Response:
+    words.renew_allotment(view)
     assert view.account is not None
     return JsonResponse(
         {
@@ -295,8 +304,18 @@ async def account_usage(view: View) -> Response:
 # --- virtual try-on -------------------------------------------------------------------------
 
 
-def _tryon_error(status: int, code: str, message: str, guidance: str) -> Exception:
-    return words.detail(status, {"error": code, "message": message, "guidance": guidance})
+def _tryon_error(status: int, code: str, message: str, guidance: str, **extra: str) -> Exception:
+    """The try-on's documented error: ``{"detail": {error, message, guidance[, received_size]}}``."""
+    return words.detail(status, {"error": code, "message": message, "guidance": guidance, **extra})
+
+
+# The try-on's documented refusals (pixelapi.dev/docs, Virtual Try-On: Error Responses), by code.
+TRYON_GUIDANCE = {
+    "image_too_small": "Use a photo that is at least 300x400px, portrait orientation",
+    "wrong_aspect_ratio": "Use a portrait photo (taller than wide)",
+    "body_segmentation_failed": "Use a clearer front-facing torso photo",
+    "invalid_category": "category must be one of: upperbody, lowerbody, dress",
+}
 
 
 async def _tryon_image(view: View, value: str) -> np.ndarray:
@@ -317,13 +336,16 @@ async def _tryon_image(view: View, value: str) -> np.ndarray:
 
 
 async def virtual_tryon(view: View) -> Response:
+    """Checked and fitted before the answer: every documented 422 (``image_too_small`` with
+    ``received_size``, ``wrong_aspect_ratio``, ``body_segmentation_failed``, ``invalid_category``) is
+    synchronous, and nothing is charged; the job then only delivers the fitted image."""
     category = view.field("category")
     if category not in imageops.TRYON_CATEGORIES:
         raise _tryon_error(
             422,
             "invalid_category",
             "category must be one of: upperbody, lowerbody, dress",
-            "Use upperbody, lowerbody or dress",
+            TRYON_GUIDANCE["invalid_category"],
         )
     person = await _tryon_image(view, view.field("person_image"))
     garment = await _tryon_image(view, view.field("garment_image"))
@@ -332,26 +354,24 @@ async def virtual_tryon(view: View) -> Response:
         raise _tryon_error(
             422,
             "image_too_small",
-            f"Person image is too small (minimum 100px), got {width}x{height}px",
-            "Use a photo that is at least 300x400px",
-        )
-    if width > height:
-        raise _tryon_error(
-            422, "wrong_aspect_ratio", "Person image is wider than tall (landscape)", "Use a portrait photo"
+            "Person image is too small (minimum 100px)",
+            TRYON_GUIDANCE["image_too_small"],
+            received_size=f"{width}x{height}px",
         )
     mock = view.mock
+    try:
+        pixels = await mock.pool.run(imageops.virtual_tryon, person, garment, category, mock.engine)
+    except imageops.TryOnError as problem:
+        raise _tryon_error(422, problem.code, problem.message, TRYON_GUIDANCE.get(problem.code, "")) from None
 
     async def work(job: Job) -> WorkResult:
-        try:
-            pixels = await mock.pool.run(imageops.virtual_tryon, person, garment, category, mock.engine)
-        except imageops.TryOnError as problem:
-            return WorkResult(State.FAILED, error={"code": problem.code, "message": problem.message})
         png = await asyncio.to_thread(encode_png, pixels)
         ref = mock.media.save(job.provider, "tryon.png", "image/png", words.OUTPUT_TTL, data=png)
         return WorkResult(State.SUCCEEDED, [ref])
 
+    words.renew_allotment(view)
     job_id = view.mock.ids.hex(24)
-    cost = words.COSTS["virtual-tryon"]
+    cost = words.price(view, "virtual-tryon")
     await view.submit("virtual-tryon", {"category": category}, work, job_id=job_id, cost=cost, run_seconds=3.0)
     return JsonResponse({"job_id": job_id, "status": "queued", "credits_used": cost})
 

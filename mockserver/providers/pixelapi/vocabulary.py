@@ -1,10 +1,12 @@
-"""PixelAPI's words and hooks: job status names (and the SDK's ``pending``), ``detail`` errors, prices,
-the CDN's gate on library user agents, per-plan rate limits and their headers."""
+"""PixelAPI's words and hooks: job status names (and the SDK's), ``detail`` errors, prices (two
+documented sets), plan allotments, the CDN's gate on library user agents, per-plan rate limits and
+their headers (on every response, a 401 too)."""
 
 from __future__ import annotations
 
 import math
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -14,7 +16,7 @@ from mockserver.core.jobs import State
 from mockserver.core.ratelimit import Decision, Limit
 from mockserver.engine import inputs
 from mockserver.engine.errors import MediaError
-from mockserver.providers.base import Vocabulary
+from mockserver.providers.base import View, Vocabulary
 from mockserver.runtime.catalogue import Surface
 from mockserver.web.bodies import BadBody
 from mockserver.web.http import ApiError, header
@@ -28,24 +30,50 @@ STATUS = {
     State.CANCELLED: "failed",
     State.BLOCKED: "blocked",
 }
-# Credits per operation (pixelapi.dev/docs, current revision).
-COSTS = {
-    "remove-background": 2.0,
-    "replace-background": 5.0,
-    "restore-face": 3.0,
-    "remove-object": 5.0,
-    "upscale": 20.0,
-    "generate": 3.0,
-    "virtual-tryon": 25.0,
+# The SDK (PyPI pixelapi 0.2.0, User-Agent pixelapi-python/*) parses status with an enum of pending,
+# processing, completed and failed only: it is shown the docs' words in its own (the rule in README).
+SDK_STATUS = {**STATUS, State.QUEUED: "pending", State.BLOCKED: "failed"}
+BLOCKED_MESSAGE = "blocked: content policy violation (no credits charged)"
+# Credits per operation. The docs give two figures: "table" (the Credit Costs table, the FAQ and the
+# List Models table agree) and "pages" (the figure on each endpoint's own section). The mock uses the
+# table unless ``--pixelapi-prices pages`` (x-cutout-inference).
+PRICES = {
+    "table": {
+        "remove-background": 2.0,
+        "replace-background": 5.0,
+        "restore-face": 3.0,
+        "remove-object": 5.0,
+        "upscale": 20.0,
+        "generate": 3.0,
+        "audio-15": 5.0,  # up to 15 s
+        "audio-30": 10.0,  # 16-30 s
+        "video-480p": 50.0,  # "50-100 credits": the video section only
+        "video-720p": 100.0,
+        "virtual-tryon": 25.0,  # the try-on section only
+    },
+    "pages": {
+        "remove-background": 4.0,
+        "replace-background": 8.0,
+        "restore-face": 5.0,
+        "remove-object": 8.0,
+        "upscale": 20.0,
+        "generate": 5.0,
+        "audio-15": 8.0,  # the section's example: 15 s -> credits_used 8.0
+        "audio-30": 10.0,
+        "video-480p": 50.0,
+        "video-720p": 100.0,
+        "virtual-tryon": 25.0,
+    },
 }
-AUDIO_COST = {15: 5.0, 30: 10.0}  # up to 15 s, up to 30 s
-VIDEO_COST = {"480p": 50.0, "720p": 100.0}
+# Monthly credits per plan (Rate Limits & Plans); "Monthly credits reset on your billing cycle.
+# Unused credits don't roll over." The cycle is the calendar month of the mock's clock (inference).
+PLAN_CREDITS = {"free": 10.0, "starter": 10_000.0, "pro": 60_000.0, "scale": 300_000.0}
 VIDEO_SIZE = {"480p": (832, 480), "720p": (1280, 720)}
 STEPS = {"flux-schnell": (1, 8, 4), "sdxl": (20, 50, 30)}  # min, max, default
 OUTPUT_TTL = 24 * 3600.0  # "Output URLs expire after 24 hours"
 MAX_UPLOAD = 10 * 1024 * 1024
 IMAGE_LIMITS = inputs.ImageLimits(max_bytes=MAX_UPLOAD, min_side=16, max_side=4096)
-STARTING_CREDITS = 10_000.0  # a new key is on the starter plan
+STARTING_CREDITS = PLAN_CREDITS["starter"]  # a new key is on the starter plan
 PLAN_LIMITS = {"free": 5, "starter": 20, "pro": 60, "scale": 200}  # requests per minute
 # Default agents of HTTP libraries, which the CDN blocks ("set a custom User-Agent").
 _LIBRARY_AGENT = re.compile(
@@ -54,17 +82,48 @@ _LIBRARY_AGENT = re.compile(
 )
 
 
+CDN_BLOCKED = "Blocked by CDN: set a custom User-Agent header (e.g. MyApp/1.0)"
+
+
 def detail(status: int, message: Any) -> ApiError:
     return ApiError(status, {"detail": message})
 
 
 def is_sdk(request: Request) -> bool:
-    """The official Python SDK parses status with an enum that has ``pending``, not ``queued``."""
+    """The official Python SDK (``User-Agent: pixelapi-python/<version>``)."""
     return request.headers.get("user-agent", "").lower().startswith("pixelapi-python/")
 
 
 def state_word(state: State, request: Request) -> str:
-    return "pending" if state is State.QUEUED and is_sdk(request) else STATUS[state]
+    """The docs' word for `state` (queued, processing, completed, failed, blocked); the SDK's enum
+    word for the SDK: queued -> pending, blocked -> failed (its error says blocked)."""
+    return (SDK_STATUS if is_sdk(request) else STATUS)[state]
+
+
+def price(view: View, operation: str) -> float:
+    """Credits for `operation` (a PRICES key) in the price set ``--pixelapi-prices`` picks."""
+    return PRICES[view.mock.settings.pixelapi_prices][operation]
+
+
+def renew_allotment(view: View) -> None:
+    """The monthly reset: when the caller's last job was made in an earlier calendar month (UTC, mock
+    clock) than now, the balance becomes the plan's allotment (unused credits do not roll over)."""
+    account = view.account
+    if account is None:
+        return
+    jobs = view.mock.store.list_jobs(PixelapiVocabulary.name, account.key)
+    if not jobs:
+        return
+    last = max(job.created_at for job in jobs)
+    if _month(last) < _month(view.now()):
+        allotment = PLAN_CREDITS.get(account.plan, STARTING_CREDITS)
+        view.mock.store.put_account(Account(account.provider, account.key, allotment, account.plan))
+        view.account = Account(account.provider, account.key, allotment, account.plan)
+
+
+def _month(epoch: float) -> int:
+    moment = datetime.fromtimestamp(epoch, UTC)
+    return moment.year * 12 + moment.month
 
 
 class PixelapiVocabulary(Vocabulary):
@@ -79,16 +138,42 @@ class PixelapiVocabulary(Vocabulary):
         return STATUS[state]
 
     def api_key(self, request: Request) -> str | None:
+        """``Authorization: Bearer <key>`` only ("Use Authorization: Bearer YOUR_KEY (not X-API-Key)")."""
         scheme, _, token = header(request, "authorization").partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             return token.strip()
-        return header(request, "x-api-key") or None
+        return None
+
+    def response_headers(self, view: View) -> dict[str, str]:
+        """Rate headers are "included in every response": an answer with no key behind it (a 401, the
+        CDN's 403) counts against the caller's address at the free plan's 5 a minute."""
+        if view.account is not None or not view.mock.limiter.enabled:
+            return {}
+        client = view.request.client
+        address = client.host if client else "unknown"
+        decision = view.mock.limiter.take(self.name, f"address:{address}", Limit(PLAN_LIMITS["free"], 60.0))
+        return self.rate_headers(decision)
+
+    def fault_status(self, status: int, request: Request) -> ApiError | None:
+        """503 on the try-on is its documented ``gpu_out_of_memory``; 403 is the CDN's refusal."""
+        if status == 503 and request.scope.get("cutout.operation") == "pixelapi-virtual-tryon":
+            return detail(
+                503,
+                {
+                    "error": "gpu_out_of_memory",
+                    "message": "GPU busy. Retry in a few seconds.",
+                    "guidance": "Use smaller images (max 1024x1024)",
+                },
+            )
+        if status == 403:
+            return detail(403, CDN_BLOCKED)
+        return None
 
     def gate(self, request: Request) -> ApiError | None:
         """The CDN blocks HTTP libraries' default agents ("set a custom User-Agent")."""
         agent = header(request, "user-agent").strip()
         if not agent or _LIBRARY_AGENT.match(agent):
-            return detail(403, "Blocked by CDN: set a custom User-Agent header (e.g. MyApp/1.0)")
+            return detail(403, CDN_BLOCKED)
         return None
 
     def rate_limit(self, account: Account) -> Limit:
@@ -104,6 +189,8 @@ class PixelapiVocabulary(Vocabulary):
         }
 
     def unauthorized(self, request: Request) -> ApiError:
+        if header(request, "x-api-key") and not header(request, "authorization"):
+            return detail(401, "Invalid API key. Use Authorization: Bearer YOUR_KEY (not X-API-Key)")
         return detail(401, "Invalid API key")
 
     def not_found(self, what: str) -> ApiError:

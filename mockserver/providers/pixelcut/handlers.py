@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.responses import Response
 
@@ -43,6 +44,9 @@ def parse_shadow(value: object) -> compose.Shadow | None:
     if value.get("enabled", True) is False:
         return None
     light = value.get("light_source") or {}
+    if isinstance(light, Mapping) and light and "position" not in light:
+        # ShadowParameter: light_source.position is "required" whenever a light source is given.
+        raise words.error(400, "missing_parameter", "Missing required parameter: shadow.light_source.position")
     position = light.get("position") or {} if isinstance(light, Mapping) else {}
     if not isinstance(light, Mapping) or not isinstance(position, Mapping):
         raise InvalidOption("shadow.light_source must be an object", "shadow")
@@ -151,9 +155,25 @@ def _cutout_png(
     return compose.encode_png(rgba)
 
 
+def video_url(value: object) -> str:
+    """``video_url`` is ``format: url``: an absolute http(s) URL with a host (or a ``data:`` URL, which
+    the mock fetches too); anything else is the documented 400 ``invalid_parameter``."""
+    if isinstance(value, str):
+        if value.startswith("data:"):
+            return value
+        parts = urlsplit(value)
+        if parts.scheme in ("http", "https") and parts.hostname and not any(c.isspace() for c in value):
+            return value
+    raise words.error(400, "invalid_parameter", "Invalid parameter video_url: must be a URL (format: url)")
+
+
 async def video_remove_background(view: View) -> Response:
+    video_url(view.field("video_url"))
     background = parse_background(view.field("background_color", "#000000"))
-    fmt = choose_format(background, view.field("output_format"), alpha_formats=words.ALPHA_FORMATS)
+    # The documented default (mp4_h264) whatever the background: a transparent one with no alpha
+    # format named is refused (transparent "requires webm_vp9, mov_proresks, or gif").
+    requested = view.field("output_format") or words.DEFAULT_VIDEO_FORMAT
+    fmt = choose_format(background, requested, alpha_formats=words.ALPHA_FORMATS)
     job_id = view.mock.ids.uuid4()
     await submit_video(view, "video-remove-background", background, fmt, job_id=job_id, name="{stem}")
     return JsonResponse({"job_id": job_id}, 202, headers={"Location": f"/v1/video/remove-background/job/{job_id}"})

@@ -6,12 +6,13 @@ from typing import Any
 
 from starlette.requests import Request
 
+from mockserver.core.accounts import FramePrice
 from mockserver.core.backends.base import Account
 from mockserver.core.jobs import State
 from mockserver.core.ratelimit import Decision, Limit
 from mockserver.engine import inputs
 from mockserver.engine.errors import MediaError
-from mockserver.providers.base import Vocabulary
+from mockserver.providers.base import View, Vocabulary
 from mockserver.runtime.catalogue import Surface
 from mockserver.web.bodies import BadBody
 from mockserver.web.http import ApiError, header
@@ -47,6 +48,8 @@ IMAGE_LIMITS = inputs.ImageLimits(
 )
 RATE_LIMIT = Limit(5, 1.0)  # "commonly 5 requests/second per account"; no rate-limit headers documented
 IMAGE_COST, SHADOW_COST = 1.0, 3.0  # base cost is not documented (1 is Pixelcut's usual unit)
+VIDEO_BLOCK = 30  # frames per billed block of video (``--pixelcut-video-credits`` each; not documented)
+DEFAULT_VIDEO_FORMAT = "mp4_h264"  # "Defaults to `mp4_h264` if not specified" (VideoOutputFormatParameter)
 
 
 def error(status: int, code: str, message: str) -> ApiError:
@@ -71,6 +74,12 @@ class PixelcutVocabulary(Vocabulary):
 
     def rate_limit(self, account: Account) -> Limit:
         return RATE_LIMIT
+
+    def video_price_for(self, view: View) -> FramePrice | None:
+        """Credits per started 30 frames from ``--pixelcut-video-credits`` (Pixelcut publishes no video
+        price; 0 makes video free). A balance under one block is the documented 403."""
+        credits = view.mock.settings.pixelcut_video_credits
+        return FramePrice(credits, VIDEO_BLOCK) if credits > 0 else None
 
     def unauthorized(self, request: Request) -> ApiError:
         return error(401, "invalid_auth_token", "API Token not found")
