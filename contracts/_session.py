@@ -199,19 +199,20 @@ class CutoutServer(_Session):
 
     def _enter(self, stack: ExitStack) -> None:
         server = self._shared or _own_server(stack)
-        self.url = server.url
+        self.url, self._token = server.url, server.settings.control_token
         self.control = stack.enter_context(MockControl(server.url, token=server.settings.control_token))
         self.options.apply(self.control, server.settings, self._root)
 
     @property
     def dashboard_url(self) -> str:
-        """This mock's dashboard (``/__mock/ui``): jobs live, the journal, webhooks and controls."""
-        return f"{self.url}/__mock/ui"
+        """This mock's dashboard (``/__mock/ui``): jobs live, the journal, webhooks and controls.
+        Under a control token the link carries it (the dashboard keeps it in a cookie)."""
+        return f"{self.url}/__mock/ui" + (f"?token={self._token}" if self._token else "")
 
     @property
     def journal_url(self) -> str:
         """The dashboard's journal: this test's requests (each test starts on a reset mock)."""
-        return f"{self.dashboard_url}/journal"
+        return f"{self.url}/__mock/ui/journal" + (f"?token={self._token}" if self._token else "")
 
     def base_url(self, provider_or_surface: str) -> str:
         """Where a provider (or one surface, ``fal-queue``) is served on this port."""

@@ -197,6 +197,7 @@ def control_lines(settings: Settings, generated: str | None) -> list[str]:
             "  needs this token; anyone who has it controls the mock (give your own with --control-token)",
             f"  control token: {settings.control_token}",
             f"    curl -H 'Authorization: Bearer {settings.control_token}' http://{settings.host}:{settings.port}/__mock/jobs",
+            f"    dashboard: http://{settings.host}:{settings.port}/__mock/ui?token={settings.control_token}",
         ]
     elif settings.control_token:
         lines.append("  /__mock needs 'Authorization: Bearer <the --control-token given>'")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +23,16 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from mockserver.control.lock import ControlLock
 from mockserver.core.faults import MAGIC_INPUTS, SCENARIOS
 from mockserver.dashboard import views
+from mockserver.dashboard.gate import Gate
 from mockserver.providers.base import Provider, Vocabulary
 from mockserver.runtime.mock import Mock
 
 HERE = Path(__file__).parent
 BASE = "/__mock/ui"
+Handler = Callable[[Request], Awaitable[Response]]
 TICK = 0.25  # seconds between looks at the mock for the event stream
 STREAM_SECONDS = 10.0  # one event stream's length; EventSource reconnects after `retry`
 FAULT_ACTIONS = ("status", "latency", "malformed", "stuck", "fail", "error", "block", "queue")
@@ -58,10 +61,13 @@ class Pages:
         self.words: Mapping[str, Vocabulary] = {p.name: p.vocabulary for p in providers}
         self.operations = {p.name: sorted(p.operations) for p in providers}
         self.templates = templates()
+        hosts = [s.host for p in providers for s in p.surfaces.values()]
+        self.gate = Gate(ControlLock.for_mock(mock.settings, hosts), BASE)  # the control plane's own rules
 
     def _page(self, request: Request, name: str, **context: Any) -> Response:
         clock = self.mock.clock
-        context = {"providers": list(self.words), "now": clock.now(), "clock": clock.kind, **context}
+        token = self.gate.token(request) if self.gate.lock.token else None  # for the page's API calls
+        context = {"providers": list(self.words), "now": clock.now(), "clock": clock.kind, "token": token, **context}
         if request.query_params.get("part") == "live":
             name = name.replace(".html", "_live.html")
         return self.templates.TemplateResponse(request, name, context)
@@ -120,15 +126,23 @@ class Pages:
 
 
 def dashboard_routes(mock: Mock, providers: list[Provider]) -> list[BaseRoute]:
-    """The dashboard's routes, full paths under /__mock/ui (the /__mock router holds them)."""
+    """The dashboard's routes, full paths under /__mock/ui (the /__mock router holds them). Every
+    page and the event stream pass the control plane's lock first; the static files hold no data."""
     pages = Pages(mock, providers)
+
+    def gated(handler: Handler) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            return pages.gate.refusal(request) or await handler(request)
+
+        return endpoint
+
     return [
-        Route(BASE, pages.home, methods=["GET"]),
-        Route(f"{BASE}/jobs", pages.jobs, methods=["GET"]),
-        Route(f"{BASE}/jobs/{{provider}}/{{job_id}}", pages.job, methods=["GET"]),
-        Route(f"{BASE}/journal", pages.journal, methods=["GET"]),
-        Route(f"{BASE}/webhooks", pages.webhooks, methods=["GET"]),
-        Route(f"{BASE}/controls", pages.controls, methods=["GET"]),
-        Route(f"{BASE}/events", pages.events, methods=["GET"]),
+        Route(BASE, gated(pages.home), methods=["GET"]),
+        Route(f"{BASE}/jobs", gated(pages.jobs), methods=["GET"]),
+        Route(f"{BASE}/jobs/{{provider}}/{{job_id}}", gated(pages.job), methods=["GET"]),
+        Route(f"{BASE}/journal", gated(pages.journal), methods=["GET"]),
+        Route(f"{BASE}/webhooks", gated(pages.webhooks), methods=["GET"]),
+        Route(f"{BASE}/controls", gated(pages.controls), methods=["GET"]),
+        Route(f"{BASE}/events", gated(pages.events), methods=["GET"]),
         Mount(f"{BASE}/static", StaticFiles(directory=HERE / "static"), name="dashboard-static"),
     ]

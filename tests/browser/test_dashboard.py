@@ -5,6 +5,7 @@ is replayed, a fault is added and removed, and the clock is moved, all from the 
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,7 +13,10 @@ import numpy as np
 from PIL import Image
 
 from contracts._receiver import WebhookReceiver
-from tests.browser.conftest import screenshot
+from mockserver.app import create_app
+from mockserver.settings import Settings
+from tests.browser.conftest import VIEWPORT, screenshot
+from tests.server.live import running
 
 FAL = {"Authorization": "Key fal-dash"}
 PIXELCUT = {"X-API-KEY": "pc-dash"}
@@ -220,3 +224,23 @@ def test_pages_are_readable_in_the_dark_and_at_200_percent(browser: Any, base_ur
         screenshot(page, "controls-dark-200")
     finally:
         context.close()
+
+
+def test_under_a_control_token_the_banners_link_opens_it_and_actions_carry_the_token(
+    browser: Any, tmp_path: Path
+) -> None:
+    settings = Settings.for_tests(state_dir=tmp_path, control_token="t0ken")
+    with running(create_app(settings)) as url:
+        context = browser.new_context(viewport=VIEWPORT, base_url=url)
+        try:
+            page = context.new_page()
+            page.goto("/__mock/ui/controls?token=t0ken")
+            assert page.url == f"{url}/__mock/ui/controls"  # the token left the address bar for a cookie
+            page.locator("#faults p.empty").wait_for()  # the page's own GETs were let in
+            page.select_option("#fault-scenario", "server-error")
+            page.click("#fault-add button[type=submit]")
+            page.locator("#faults tr[data-rule]").wait_for()
+            with httpx.Client(base_url=url, headers={"Authorization": "Bearer t0ken"}) as api:
+                assert [r["status"] for r in api.get("/__mock/faults").json()["rules"]] == [500]
+        finally:
+            context.close()

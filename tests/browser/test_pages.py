@@ -115,3 +115,26 @@ async def test_the_event_stream_says_when_a_job_changed(
 def test_the_dashboard_adds_no_middleware(app: Starlette) -> None:
     """Its routes sit beside the control plane's under /__mock; the middleware is the app's own."""
     assert not [m for m in app.user_middleware if "dashboard" in getattr(m.cls, "__module__", "")]
+
+
+@pytest.mark.anyio
+async def test_the_dashboard_keeps_to_the_control_planes_lock(tmp_path: Path) -> None:
+    """Under --control-token a page needs the token (the banner's link carries it once, then a
+    cookie does); a Host the mock does not serve is refused as /__mock refuses it."""
+    app = create_app(Settings.for_tests(state_dir=tmp_path, control_token="s3cret"))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        locked = await client.get("/__mock/ui/jobs")
+        assert locked.status_code == 401 and "Dashboard locked" in locked.text and "s3cret" not in locked.text
+        assert (await client.get("/__mock/ui/events")).status_code == 401
+        assert (await client.get("/__mock/ui/jobs?token=wrong")).status_code == 401
+        linked = await client.get("/__mock/ui/jobs?provider=fal&token=s3cret")
+        assert linked.status_code == 303 and linked.headers["location"] == "/__mock/ui/jobs?provider=fal"
+        assert "HttpOnly" in linked.headers["set-cookie"] and "SameSite=strict" in linked.headers["set-cookie"]
+        page = await client.get("/__mock/ui/jobs?provider=fal")  # the cookie, from here on
+        assert page.status_code == 200 and '<meta name="control-token" content="s3cret">' in page.text
+        assert (await client.get("/__mock/ui/jobs", headers={"Host": "rebound.example"})).status_code == 403
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        bearer = await client.get("/__mock/ui/jobs", headers={"Authorization": "Bearer s3cret"})
+        assert bearer.status_code == 200
+    await app.state.mock.aclose()

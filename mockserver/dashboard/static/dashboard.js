@@ -3,7 +3,9 @@
 "use strict";
 
 const BASE = document.body.dataset.base;
-const JSON_HEADERS = { "Content-Type": "application/json", Accept: "application/json" };
+const TOKEN = document.querySelector('meta[name="control-token"]');  // present under --control-token
+const AUTH = TOKEN ? { Authorization: `Bearer ${TOKEN.content}` } : {};
+const JSON_HEADERS = { "Content-Type": "application/json", Accept: "application/json", ...AUTH };
 
 function clock(at) {
   return at == null ? "" : new Date(at * 1000).toISOString().replace("T", " ").slice(0, 23);
@@ -24,7 +26,7 @@ function el(tag, attrs = {}, ...children) {
 
 // The control plane: JSON in and out; a refusal's {"detail"} is shown, never thrown away.
 async function api(method, path, body) {
-  const init = { method, headers: { Accept: "application/json" } };
+  const init = { method, headers: { Accept: "application/json", ...AUTH } };
   if (method !== "GET" && method !== "DELETE") {
     init.headers = JSON_HEADERS;
     init.body = JSON.stringify(body || {});
@@ -82,7 +84,9 @@ function listen() {
   if (!window.EventSource) { setInterval(changed, 2000); return; }
   const source = new EventSource(`${BASE}/events`);
   source.addEventListener("change", changed);
-  source.addEventListener("open", () => { document.body.dataset.live = "on"; });
+  // Each stream is short and the server compares against what it saw when it opened, so a change
+  // between two streams would be missed: every (re)connection redraws once.
+  source.addEventListener("open", () => { document.body.dataset.live = "on"; changed(); });
 }
 
 // --- journal -------------------------------------------------------------------------------------
