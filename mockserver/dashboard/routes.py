@@ -33,7 +33,7 @@ from mockserver.runtime.mock import Mock
 HERE = Path(__file__).parent
 BASE = "/__mock/ui"
 Handler = Callable[[Request], Awaitable[Response]]
-TICK = 0.25  # seconds between looks at the mock for the event stream
+TICK = 0.5  # seconds between looks at the mock for the event stream
 STREAM_SECONDS = 10.0  # one event stream's length; EventSource reconnects after `retry`
 FAULT_ACTIONS = ("status", "latency", "malformed", "stuck", "fail", "error", "block", "queue")
 FAULT_STATUSES = (400, 401, 402, 403, 404, 413, 415, 422, 429, 500, 502, 503, 504)
@@ -77,8 +77,8 @@ class Pages:
 
     async def jobs(self, request: Request) -> Response:
         provider = request.query_params.get("provider") or None
-        rows = views.job_rows(self.mock, self.words, provider)
-        return self._page(request, "jobs.html", page="jobs", rows=rows, provider=provider)
+        rows, total = views.job_rows(self.mock, self.words, provider)
+        return self._page(request, "jobs.html", page="jobs", rows=rows, total=total, provider=provider)
 
     async def job(self, request: Request) -> Response:
         provider, job_id = request.path_params["provider"], request.path_params["job_id"]

@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
+from mockserver.control import redact
 from mockserver.core.jobs import Job, State
 from mockserver.providers.base import Vocabulary
 from mockserver.runtime.mock import Mock
@@ -91,16 +92,20 @@ def row(job: Job, words: Vocabulary, now: float) -> JobRow:
         created_at=job.created_at,
         charged=job.charged,
         polls=job.polls,
-        webhook_url=job.webhook_url,
+        webhook_url=redact.url(job.webhook_url) if job.webhook_url else None,  # as /__mock/webhooks shows it
         error=job.error,
     )
 
 
-def job_rows(mock: Mock, words: Mapping[str, Vocabulary], provider: str | None = None) -> list[JobRow]:
-    """Every job (of `provider`, if given), newest first."""
+SHOWN_JOBS = 500  # the jobs page lists the newest this many (/__mock/jobs pages through all of them)
+
+
+def job_rows(mock: Mock, words: Mapping[str, Vocabulary], provider: str | None = None) -> tuple[list[JobRow], int]:
+    """The newest SHOWN_JOBS jobs (of `provider`, if given), newest first, and how many there are."""
     now = mock.clock.now()
     jobs = mock.store.list_jobs(provider if provider in words else None, None)
-    return sorted((row(j, words[j.provider], now) for j in jobs), key=lambda r: r.created_at, reverse=True)
+    newest = sorted(jobs, key=lambda j: j.created_at, reverse=True)[:SHOWN_JOBS]
+    return [row(j, words[j.provider], now) for j in newest], len(jobs)
 
 
 def fingerprint(mock: Mock) -> tuple[Any, ...]:
@@ -168,7 +173,7 @@ def outputs(job: Job, words: Vocabulary) -> list[Media]:
 def detail(mock: Mock, words: Vocabulary, job: Job) -> JobDetail:
     now = mock.clock.now()
     shown = row(job, words, now)
-    deliveries = mock.webhooks.listed(job.provider, job.id)
+    deliveries = [redact.delivery(d) for d in mock.webhooks.listed(job.provider, job.id)]
     return JobDetail(
         row=shown,
         timeline=timeline(job, words, now, deliveries),

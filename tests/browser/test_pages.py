@@ -138,3 +138,16 @@ async def test_the_dashboard_keeps_to_the_control_planes_lock(tmp_path: Path) ->
         bearer = await client.get("/__mock/ui/jobs", headers={"Authorization": "Bearer s3cret"})
         assert bearer.status_code == 200
     await app.state.mock.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_webhook_urls_secrets_are_masked_as_the_control_plane_masks_them(client: httpx.AsyncClient) -> None:
+    hook = "https://user:pw@hooks.example/h?token=abc123"
+    headers = {"Ocp-Apim-Subscription-Key": "pz-pages", "X-Webhook-URL": hook}
+    body = {"video_url": "https://pub-582b7213209642b9b995c96c95a30381.r2.dev/tiny.mp4"}
+    path = "/pixazo/pixelcut-video-background-removal/v1/pixelcut-video-background-removal-request"
+    job = (await client.post(path, json=body, headers=headers)).json()["request_id"]
+    await client.post("/__mock/clock", json={"advance": 10})
+    page = (await client.get(f"/__mock/ui/jobs/pixazo/{job}")).text
+    assert "hooks.example/h" in page and "abc123" not in page and "pw@" not in page
+    assert "webhook due" in page  # its delivery, due when the job ended, in the timeline

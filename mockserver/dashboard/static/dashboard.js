@@ -149,7 +149,7 @@ function entryView(entry) {
 async function journalPage(params, keep) {
   const query = new URLSearchParams();
   for (const name of ["provider", "key", "path", "method"]) if (params.get(name)) query.set(name, params.get(name));
-  query.set("limit", params.get("limit") || "500");
+  query.set("limit", params.get("limit") || "200");
   if (params.get("cursor")) query.set("cursor", params.get("cursor"));
   const result = await api("GET", `/__mock/journal?${query}`);
   if (!result.ok) return { entries: [], error: `${result.status}: ${result.data && result.data.detail}` };
@@ -160,16 +160,16 @@ async function journalPage(params, keep) {
 function renderEntries(box, found, params, keep) {
   box.replaceChildren();
   if (found.error) { box.append(el("p", { class: "empty" }, found.error)); return; }
-  box.append(el("p", { class: "note" }, `${found.entries.length} request${found.entries.length === 1 ? "" : "s"}`));
-  box.append(...found.entries.map(entryView));
-  if (found.next) {
-    box.append(el("button", { type: "button", onclick: async () => {
+  box.append(el("p", { class: "note" }, `${found.entries.length} request${found.entries.length === 1 ? "" : "s"}, oldest first`));
+  if (found.next) {  // the control plane pages from the newest back: older ones go on top
+    box.append(el("p", {}, el("button", { type: "button", class: "older", onclick: async () => {
       const more = new URLSearchParams(params); more.set("cursor", found.next);
       const page = await journalPage(more, keep);
-      found.entries.push(...page.entries); found.next = page.next;
+      found.entries.unshift(...page.entries); found.next = page.next;
       renderEntries(box, found, params, keep);
-    } }, "More"));
+    } }, "Older requests")));
   }
+  box.append(...found.entries.map(entryView));
 }
 
 async function showJournal() {
