@@ -146,6 +146,21 @@ async def test_a_killed_engine_process_errors_its_job_refunded_and_the_next_job_
     assert done["status"] == "completed" and done["output_url"]
 
 
+async def test_a_video_job_is_cut_out_in_the_engine_process(
+    pooled: tuple[Starlette, httpx.AsyncClient], tiny_clip: Path
+) -> None:
+    """The video work crosses as paths, format and background; its frame count comes back."""
+    _, http = pooled
+    body = {"video_url": data_url(tiny_clip.read_bytes(), "video/mp4"), "background_color": "#00ff00"}
+    r = await http.post("/pixelcut/v1/video/remove-background", json=body, headers=PIXELCUT)
+    assert r.status_code == 202, r.text
+    await advance(http, 60)
+    job = (await http.get(f"/pixelcut/v1/video/remove-background/job/{r.json()['job_id']}", headers=PIXELCUT)).json()
+    assert job["status"] == "completed", job
+    video = await http.get(job["result_url"])
+    assert video.status_code == 200 and video.headers["content-type"] == "video/mp4" and video.content
+
+
 async def test_errors_keep_their_class_and_attributes_across_the_boundary() -> None:
     pool = EnginePool(1)
     try:
