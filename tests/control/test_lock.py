@@ -227,9 +227,8 @@ KEYS = {
     "fal": ("/fal/queue/pixelcut/video-background-removal/requests/nope/status", {"Authorization": "Key fal_SECRET2"}),
     "pixazo": ("/pixazo/v2/requests/status/nope", {"Ocp-Apim-Subscription-Key": "pz_SECRET3"}),
     "pixelapi": ("/pixelapi/v1/models", {"Authorization": "Bearer pa_SECRET4", "User-Agent": "Lock/1"}),
-    "pixelapi-x": ("/pixelapi/v1/models", {"X-API-Key": "pa_SECRET5", "User-Agent": "Lock/1"}),
 }
-SECRETS = ["SECRET1", "SECRET2", "SECRET3", "SECRET4", "SECRET5", "QUERYSECRET", "HOOKPASS", "HOOKTOKEN"]
+SECRETS = ["SECRET1", "SECRET2", "SECRET3", "SECRET4", "QUERYSECRET", "HOOKPASS", "HOOKTOKEN"]
 
 
 def _journal_with_credentials(http: httpx.Client) -> None:
@@ -264,7 +263,7 @@ def test_the_journal_and_webhooks_redact_credentials_unless_asked(http: httpx.Cl
     assert len(http.get("/__mock/journal", params={"key": "sk_pixelcut_SECRET1"}).json()["entries"]) == 2
     revealed = http.get("/__mock/journal", params={"reveal": "credentials"}).text
     revealed += http.get("/__mock/webhooks", params={"reveal": "credentials"}).text
-    for secret in ["SECRET1", "SECRET2", "SECRET3", "SECRET4", "SECRET5", "QUERYSECRET", "HOOKPASS", cdn_token[:12]]:
+    for secret in ["SECRET1", "SECRET2", "SECRET3", "SECRET4", "QUERYSECRET", "HOOKPASS", cdn_token[:12]]:
         assert secret in revealed, secret
     assert http.get("/__mock/journal", params={"reveal": "everything"}).status_code == 422
 
