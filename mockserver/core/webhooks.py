@@ -5,8 +5,16 @@ or not 2xx) the next one is due after the provider's next retry delay, until the
 `deliver_due()` sends what is due now: `serve` calls it from a background loop, tests call it through
 ``POST /__mock/webhooks/flush`` right after moving the virtual clock, so nothing waits on real time.
 
-Each attempt is claimed once, under the lock, before it is sent (a delivery in flight is not due
-again), so the background loop and a flush never send the same attempt twice. Attempts run as tasks
+Deliveries live in the mock's store (``DeliveryStore``: a dict in memory, a table in SQLite, keys on
+Redis), so a delivery scheduled before a restart is resumed after it with the attempts it has left
+and its due time, and every process on a shared store sees and sends all of them. The headers are
+computed per attempt by the provider of the delivery's job (`headers_for`: fal signs with the time
+of the attempt), so a process that did not schedule a delivery sends it as its scheduler would.
+
+Each attempt is claimed once, in the store (one atomic change), before it is sent (a delivery in
+flight is not due again), so the background loop, a flush and another worker never send the same
+attempt twice. A claim lapses on the real clock (the attempt's timeout and a margin): a process
+killed mid-attempt leaves the delivery due again for the others, never lost. Attempts run as tasks
 of their own with a per-attempt timeout: the background loop starts them and goes on (a dead
 receiver delays nobody else's delivery), and a flush waits for every attempt in flight, its own and
 the loop's, so the caller sees their answers.
@@ -16,11 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Protocol
 
 import httpx
 
@@ -28,6 +35,8 @@ from mockserver.core.clock import Clock
 from mockserver.core.ids import IdSource
 
 Headers = Callable[[bytes, float], dict[str, str]]  # (body, now) -> extra headers, e.g. a signature
+CLAIM_MARGIN = 5.0  # seconds (real) a claim outlives its attempt's timeout before another process may take it
+DUE_BATCH = 100  # deliveries started per look at the store
 
 
 @dataclass
@@ -46,31 +55,83 @@ class Delivery:
     job_id: str
     url: str
     body: str  # JSON
-    due_at: float
+    due_at: float  # the mock's clock
     retry_delays: tuple[float, ...]
     attempts: list[Attempt] = field(default_factory=list)
     delivered: bool = False
     gave_up: bool = False
     in_flight: bool = False  # an attempt has been claimed and not answered yet
+    claimed_until: float = 0.0  # real clock (time.time()): when an in-flight claim lapses
 
-    def due(self, now: float) -> bool:
-        return not (self.delivered or self.gave_up or self.in_flight) and self.due_at <= now
+    @property
+    def pending(self) -> bool:
+        """Neither delivered nor given up: an attempt is still to come."""
+        return not (self.delivered or self.gave_up)
+
+    def due(self, now: float, real_now: float) -> bool:
+        """Due at mock time `now` and not claimed, or claimed by an attempt whose claim lapsed by
+        `real_now` (its process died mid-attempt)."""
+        if not self.pending or self.due_at > now:
+            return False
+        return not self.in_flight or self.claimed_until <= real_now
+
+    def copy(self) -> Delivery:
+        return replace(self, attempts=list(self.attempts))  # an Attempt is never changed once made
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Delivery:
+        attempts = [Attempt(**attempt) for attempt in data["attempts"]]
+        return cls(**{**data, "attempts": attempts, "retry_delays": tuple(data["retry_delays"])})
 
     def summary(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = self.to_dict()
         data["payload"] = json.loads(data.pop("body"))
+        del data["claimed_until"]
         return data
+
+
+class DeliveryStore(Protocol):
+    """Where deliveries are kept: the mock's store (``backends.base.Store`` includes this)."""
+
+    def put_delivery(self, delivery: Delivery) -> None:
+        """Keep a new delivery."""
+        ...
+
+    def update_delivery(self, delivery_id: str, change: Callable[[Delivery], None]) -> Delivery | None:
+        """Apply `change` to the delivery as stored, atomically for every process; it as changed (None:
+        no such delivery)."""
+        ...
+
+    def list_deliveries(self, provider: str | None = None, job_id: str | None = None) -> list[Delivery]:
+        """Deliveries in the order they were scheduled, of `provider` and `job_id` when given."""
+        ...
+
+    def due_deliveries(self, now: float, real_now: float, limit: int) -> list[str]:
+        """Ids of at most `limit` pending deliveries that are due by mock time `now` and not in flight,
+        or in flight with a claim that lapsed by `real_now` (``Delivery.due``), earliest first."""
+        ...
+
+
+def _no_headers(delivery: Delivery) -> Headers | None:
+    return None
 
 
 class Webhooks:
     def __init__(
-        self, clock: Clock, ids: IdSource, client: Callable[[], httpx.AsyncClient], timeout: float = 15.0
+        self,
+        clock: Clock,
+        ids: IdSource,
+        store: DeliveryStore,
+        client: Callable[[], httpx.AsyncClient],
+        headers_for: Callable[[Delivery], Headers | None] = _no_headers,
+        timeout: float = 15.0,
     ) -> None:
-        self._clock, self._ids, self._client, self._timeout = clock, ids, client, timeout
-        self._deliveries: dict[str, Delivery] = {}
-        self._headers: dict[str, Headers] = {}
-        self._lock = threading.Lock()
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._clock, self._ids, self._store, self._client = clock, ids, store, client
+        self._headers_for, self._timeout = headers_for, timeout
+        self._in_flight: set[asyncio.Task[Delivery | None]] = set()
 
     def schedule(
         self,
@@ -80,55 +141,59 @@ class Webhooks:
         payload: dict[str, Any],
         due_at: float,
         retry_delays: tuple[float, ...],
-        headers: Headers | None = None,
     ) -> Delivery:
         delivery = Delivery(self._ids.hex(16), provider, job_id, url, json.dumps(payload), due_at, retry_delays)
-        with self._lock:
-            self._deliveries[delivery.id] = delivery
-            if headers is not None:
-                self._headers[delivery.id] = headers
+        self._store.put_delivery(delivery)
         return delivery
 
     def restate(self, provider: str, job_id: str, payload: dict[str, Any], due_at: float) -> int:
         """A job's ending changed (cancelled, forced): deliveries not yet attempted carry the new
         payload and fall due with the new ending. Returns how many were restated."""
-        body = json.dumps(payload)
-        with self._lock:
-            pending = [
-                d
-                for d in self._deliveries.values()
-                if d.provider == provider and d.job_id == job_id and not d.attempts and not d.delivered
-            ]
-            for delivery in pending:
+        body, restated = json.dumps(payload), []
+
+        def change(delivery: Delivery) -> None:
+            if not delivery.attempts and not delivery.delivered:
                 delivery.body, delivery.due_at = body, due_at
-        return len(pending)
+                restated.append(delivery.id)
+
+        for delivery in self._store.list_deliveries(provider, job_id):
+            if not delivery.attempts and not delivery.delivered:
+                self._store.update_delivery(delivery.id, change)
+        return len(restated)
 
     def listed(self, provider: str | None = None, job_id: str | None = None) -> list[dict[str, Any]]:
-        with self._lock:
-            found = [
-                d
-                for d in self._deliveries.values()
-                if (provider is None or d.provider == provider) and (job_id is None or d.job_id == job_id)
-            ]
-        return [d.summary() for d in found]
+        return [d.summary() for d in self._store.list_deliveries(provider, job_id)]
 
     def clear(self) -> None:
-        with self._lock:
-            self._deliveries.clear()
-            self._headers.clear()
+        """After the store's reset (which forgets the deliveries): stop the attempts under way."""
+        for task in list(self._in_flight):
+            task.cancel()
+
+    def _claim(self, delivery_id: str, now: float, real_now: float) -> Delivery | None:
+        """Claim the delivery's next attempt if it is still due (another process or a flush may have
+        claimed it since it was listed); the delivery as claimed, else None."""
+        claimed: list[Delivery] = []
+
+        def claim(delivery: Delivery) -> None:
+            if delivery.due(now, real_now):
+                delivery.in_flight, delivery.claimed_until = True, real_now + self._timeout + CLAIM_MARGIN
+                claimed.append(delivery)
+
+        self._store.update_delivery(delivery_id, claim)
+        return claimed[0] if claimed else None
 
     def start_due(self) -> int:
         """Claim every delivery due now and start its attempt as a task; the number started."""
-        now = self._clock.now()
-        with self._lock:
-            due = [d for d in self._deliveries.values() if d.due(now)]
-            for delivery in due:
-                delivery.in_flight = True
-        for delivery in due:
+        now, real_now, started = self._clock.now(), time.time(), 0
+        for delivery_id in self._store.due_deliveries(now, real_now, DUE_BATCH):
+            delivery = self._claim(delivery_id, now, real_now)
+            if delivery is None:
+                continue
             task = asyncio.get_running_loop().create_task(self._attempt(delivery))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
-        return len(due)
+            started += 1
+        return started
 
     async def deliver_due(self) -> int:
         """Attempt every delivery due now and wait for every attempt in flight (those started by the
@@ -140,12 +205,10 @@ class Webhooks:
 
     async def replay(self, delivery_id: str) -> Delivery | None:
         """Send a delivery once more now, whatever its state (its schedule is not changed)."""
-        with self._lock:
-            delivery = self._deliveries.get(delivery_id)
-        if delivery is None:
+        found = [d for d in self._store.list_deliveries() if d.id == delivery_id]
+        if not found:
             return None
-        await self._attempt(delivery, replay=True)
-        return delivery
+        return await self._attempt(found[0], replay=True)
 
     async def run(self, interval: float = 0.1) -> None:
         """The background loop of `serve`: starts what falls due, never waits for an answer."""
@@ -153,15 +216,16 @@ class Webhooks:
             while True:
                 self.start_due()
                 await asyncio.sleep(interval)
-        finally:
+        finally:  # shutting down: the attempts under way give their claims back (see _attempt)
             for task in list(self._in_flight):
                 task.cancel()
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
 
-    async def _attempt(self, delivery: Delivery, replay: bool = False) -> None:
+    async def _attempt(self, delivery: Delivery, replay: bool = False) -> Delivery | None:
         body = delivery.body.encode()
         at = self._clock.now()
         headers = {"Content-Type": "application/json", "User-Agent": f"cutout-mock-webhooks ({delivery.provider})"}
-        extra = self._headers.get(delivery.id)
+        extra = self._headers_for(delivery)
         if extra is not None:
             headers.update(extra(body, at))
         started = time.perf_counter()
@@ -170,18 +234,29 @@ class Webhooks:
             async with self._client() as client:
                 response = await client.post(delivery.url, content=body, headers=headers, timeout=self._timeout)
             status = response.status_code
+        except asyncio.CancelledError:  # stopped (shutdown, reset): the attempt is due again, at once
+            if not replay:
+                self._store.update_delivery(delivery.id, _unclaim)
+            raise
         except Exception as exc:  # any failure to deliver is an attempt that failed, never a crash
             error = f"{exc.__class__.__name__}: {exc}"[:300]
         attempt = Attempt(at, status, error, round((time.perf_counter() - started) * 1000, 2), replay)
-        with self._lock:
+
+        def record(stored: Delivery) -> None:
             if not replay:  # a replay is outside the schedule: the schedule's claim is not its own
-                delivery.in_flight = False
-            delivery.attempts.append(attempt)
+                _unclaim(stored)
+            stored.attempts.append(attempt)
             if status is not None and 200 <= status < 300:
-                delivery.delivered = True
+                stored.delivered = True
             elif not replay:
-                tries = sum(1 for a in delivery.attempts if not a.replay)
-                if tries > len(delivery.retry_delays):
-                    delivery.gave_up = True
+                tries = sum(1 for a in stored.attempts if not a.replay)
+                if tries > len(stored.retry_delays):
+                    stored.gave_up = True
                 else:
-                    delivery.due_at = at + delivery.retry_delays[tries - 1]
+                    stored.due_at = at + stored.retry_delays[tries - 1]
+
+        return self._store.update_delivery(delivery.id, record)
+
+
+def _unclaim(delivery: Delivery) -> None:
+    delivery.in_flight, delivery.claimed_until = False, 0.0

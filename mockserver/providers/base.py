@@ -163,6 +163,10 @@ class Provider:
     def operations(self) -> frozenset[str]:
         return frozenset(self.handlers)
 
+    def webhook_headers(self, signer: Signer, job: Job) -> Headers | None:
+        """The headers of each attempt to deliver `job`'s webhook (runtime/catalogue.py: Served)."""
+        return self.vocabulary.webhook_headers(signer, job)
+
 
 class Links:
     """Absolute URLs on a provider's surfaces, through the door one request came in by.
@@ -282,7 +286,5 @@ class View:
         )
         webhook = None
         if webhook_url and words.webhook_retries is not None:
-            payload = partial(words.webhook_payload, self.links())
-            headers = partial(words.webhook_headers, self.mock.signer)
-            webhook = Webhook(webhook_url, payload, words.webhook_retries, headers)
+            webhook = Webhook(webhook_url, partial(words.webhook_payload, self.links()), words.webhook_retries)
         return await self.mock.jobs.submit(job, work, action=self.job_action, webhook=webhook, inline=inline)

@@ -1,4 +1,5 @@
-"""What this mock serves, as plain data: each provider's name, surfaces, operations and starting balance.
+"""What this mock serves, as plain data: each provider's name, surfaces, operations and starting balance
+(and the one hook a delivery needs from it after a restart: its webhook headers).
 
 The app hands the runtime its providers at composition (``Mock.serve``); the control plane reads
 them from there, so it never imports a provider.
@@ -9,6 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
+
+from mockserver.core.jobs import Job
+from mockserver.core.signing import Signer
+from mockserver.core.webhooks import Headers
 
 
 @dataclass(frozen=True)
@@ -34,3 +39,7 @@ class Served(Protocol):
 
     @property
     def starting_balance(self) -> float: ...  # what a new key starts with
+
+    def webhook_headers(self, signer: Signer, job: Job) -> Headers | None:
+        """The headers of one attempt to deliver `job`'s webhook (fal's signature), or None."""
+        ...

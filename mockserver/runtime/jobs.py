@@ -32,7 +32,7 @@ from mockserver.core.backends.base import Leases, Store
 from mockserver.core.clock import Clock
 from mockserver.core.faults import magic_action
 from mockserver.core.jobs import Job, MediaRef, Progression, State
-from mockserver.core.webhooks import Headers, Webhooks
+from mockserver.core.webhooks import Webhooks
 from mockserver.engine.errors import MediaError
 from mockserver.settings import Settings
 
@@ -52,19 +52,15 @@ class WorkResult:
 Work = Callable[[Job], Awaitable[WorkResult]]
 
 
-def _no_headers(job: Job) -> Headers | None:
-    return None
-
-
 @dataclass(frozen=True)
 class Webhook:
-    """How a job's end is announced, handed over by its provider at submit: where to, the body and
-    headers for the job as it ends (headers computed per attempt: fal's signature), the retry delays."""
+    """How a job's end is announced, handed over by its provider at submit: where to, the body for
+    the job as it ends, the retry delays. The headers are the provider's too, computed per attempt
+    (fal's signature) from the stored job, so any process can send them (``Mock.webhook_headers``)."""
 
     url: str
     payload: Callable[[Job], dict[str, Any]]
     retries: tuple[float, ...] = ()
-    headers: Callable[[Job], Headers | None] = _no_headers
 
 
 SCRIPTED = {
@@ -102,7 +98,9 @@ class Jobs:
         self.settings = settings  # work and progression are read per job: a session may change them
         self._tasks: set[asyncio.Task[None]] = set()
         self._running: set[tuple[str, str]] = set()  # (provider, id) of jobs whose work runs in this process
-        self._announce: dict[tuple[str, str], Webhook] = {}  # kept in memory, as the deliveries are
+        # What a job's webhook says, kept by the process that runs its work (the payload is the provider's
+        # function, with the links of the submit); the deliveries it schedules are in the store.
+        self._announce: dict[tuple[str, str], Webhook] = {}
 
     # --- 1. submit ------------------------------------------------------------------------------
 
@@ -261,8 +259,8 @@ class Jobs:
         webhook = self._announce.get((job.provider, job.id))
         if webhook is None or job.webhook_url is None:
             return
-        payload, headers = webhook.payload(job), webhook.headers(job)
-        self.webhooks.schedule(job.provider, job.id, webhook.url, payload, job.finished_at(), webhook.retries, headers)
+        payload, due_at = webhook.payload(job), job.finished_at()
+        self.webhooks.schedule(job.provider, job.id, webhook.url, payload, due_at, webhook.retries)
 
     def _restate(self, job: Job) -> None:
         """The job's ending changed: a delivery not yet sent carries the new ending and falls due with it."""

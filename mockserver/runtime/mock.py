@@ -33,7 +33,7 @@ from mockserver.core.clock import MockClock
 from mockserver.core.ids import IdSource
 from mockserver.core.media import MediaStore
 from mockserver.core.signing import Signer
-from mockserver.core.webhooks import Webhooks
+from mockserver.core.webhooks import Delivery, Headers, Webhooks
 from mockserver.engine import inputs
 from mockserver.engine.segment import Segmenter, get_segmenter
 from mockserver.runtime.catalogue import Served
@@ -69,7 +69,7 @@ def share(store: Store, clock: MockClock, settings: Settings) -> Shared | None:
 
         return redis.services(store, *args, lease_seconds=settings.lease_seconds)  # type: ignore[arg-type]
     if settings.workers > 1 and isinstance(store, SqliteStore):
-        return sqlite.services(store, *args)
+        return sqlite.services(store, *args, lease_seconds=settings.lease_seconds)
     return None
 
 
@@ -107,7 +107,7 @@ class Mock:
         get_segmenter(settings.engine)  # an unknown engine or a missing model file fails at start-up
         self.media = MediaStore(state_dir / "media", self.store, self.clock, self.ids)
         self.signer = Signer.load_or_create(state_dir / "keys" / "webhook-ed25519.pem")
-        self.webhooks = Webhooks(self.clock, self.ids, self._webhook_client)
+        self.webhooks = Webhooks(self.clock, self.ids, self.store, self._webhook_client, self.webhook_headers)
         self.jobs = Jobs(self.store, self.accounts, self.clock, self.webhooks, self.leases, settings)
         self.pool = EnginePool(engine_share(settings), settings.engine)  # workers start on first use
         self.served: dict[str, Served] = {}  # by name, filled by the app (serve())
@@ -146,6 +146,12 @@ class Mock:
         """Webhooks go where fetches go: the mock's own hosts in-process, others behind the SSRF policy."""
         transport = SelfRoutingTransport(self._app, self._own_hosts, self.fetch_policy(0))
         return httpx.AsyncClient(transport=transport, follow_redirects=False)
+
+    def webhook_headers(self, delivery: Delivery) -> Headers | None:
+        """A delivery's headers, from its provider and its job as stored (a delivery scheduled before a
+        restart, or by another worker, is signed as its scheduler would have signed it)."""
+        served, job = self.served.get(delivery.provider), self.store.get_job(delivery.provider, delivery.job_id)
+        return served.webhook_headers(self.signer, job) if served is not None and job is not None else None
 
     def fetch_policy(self, max_bytes: int) -> inputs.FetchPolicy:
         return inputs.FetchPolicy(max_bytes=max_bytes, allow_private=self.settings.allow_private_fetch)

@@ -7,6 +7,11 @@ COMPLETED with a 500 result, Pixazo ERROR, Pixelcut and PixelAPI failed), and is
 the provider refunds errors. Output files written but never recorded (the crash fell between the
 two) are removed, by a durable store only (a memory store would take every file for unrecorded).
 Runs once, in the serving process, before any worker starts.
+
+Where several processes serve one store (Redis replicas, ``serve --workers N`` on SQLite) one of
+them can die while the others go on: each process holds a lease on the jobs it runs (``Leases``,
+on the real clock) and sweeps in the background (`keep_leases`) for jobs whose lease lapsed, the
+same code on both stores.
 """
 
 from __future__ import annotations
@@ -31,8 +36,8 @@ class Recovered:
 def recover(mock: Mock, *, files: bool = True) -> Recovered:
     """End every job whose work is lost; with `files`, remove output files nobody recorded.
 
-    On a shared Redis, other replicas run jobs too: a job is lost only when no live process
-    holds its lease, and the replica that claims it first is the only one that ends it.
+    With leases (several processes on one store), others run jobs too: a job is lost only when no
+    live process holds its lease, and the process that claims it first is the only one that ends it.
     """
     report = Recovered()
     for job in mock.store.unfinished_jobs():
@@ -52,11 +57,12 @@ def recover(mock: Mock, *, files: bool = True) -> Recovered:
 
 
 async def keep_leases(mock: Mock) -> None:
-    """Shared Redis: renew this process's leases, and end the jobs of replicas that died."""
+    """Several processes on one store: renew this process's leases every third of a lease, and end the
+    jobs of processes that died (their leases lapsed)."""
     assert mock.leases is not None
     while True:
         await asyncio.sleep(mock.leases.seconds / 3)
         mock.jobs.renew_leases()
         ended = recover(mock, files=False).ended
         if ended:
-            log.warning("ended %d jobs whose replica stopped: %s", len(ended), ", ".join(ended))
+            log.warning("ended %d jobs whose process stopped: %s", len(ended), ", ".join(ended))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import sqlite3
@@ -10,16 +11,20 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
 
 from contracts.control import MockControl
+from mockserver.core.signing import verify
 from tests.server.live import serve_process
+from tests.server.test_webhooks import Receiver
 
 FAL = {"Authorization": "Key fal-durable"}
 SUBMIT = "/fal/queue/pixelcut/video-background-removal"
 SAMPLE = "https://cdn3.pixelcut.app/samples/tiny.mp4"
+LOST = (503, "runner_disconnected")  # fal's words for a job whose runner went away
 
 
 @contextmanager
@@ -62,7 +67,7 @@ def test_kill_9_mid_work_loses_nothing_and_leaves_nothing_running(tmp_path: Path
             assert video.status_code == 200 and video.content[:4] == b"\x1a\x45\xdf\xa3"  # WebM
         for request_id in busy:
             result = http.get(f"{SUBMIT}/requests/{request_id}")
-            assert result.status_code == 500 and result.json()["error_type"] == "internal_error"  # fal's words
+            assert (result.status_code, result.json()["error_type"]) == LOST  # fal's words
             assert "restarted" in control.get_job("fal", request_id)["error"]["message"]
         assert control.get_account("fal", "fal-durable")["balance"] == pytest.approx(balance + 2 * 0.022)
     with sqlite3.connect(tmp_path / "cutout-mock.db") as db:
@@ -95,4 +100,69 @@ def test_a_dead_replicas_jobs_are_ended_by_a_live_one(redis_server: str, tmp_pat
         assert control.get_account("fal", "fal-durable")["balance"] == pytest.approx(balance + 2 * 0.022)
         with httpx.Client(base_url=base, headers=FAL) as http:
             result = http.get(f"{SUBMIT}/requests/{busy[0]}")
-            assert result.status_code == 500 and result.json()["error_type"] == "internal_error"
+            assert (result.status_code, result.json()["error_type"]) == LOST
+
+
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
+def test_a_killed_workers_jobs_end_within_the_lease(store: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """`serve --workers 2`: SIGKILL the worker running two jobs; the other ends them once their leases
+    lapse (the same sweep on SQLite and Redis), refunded, while the live worker's leases hold."""
+    if store == "redis":
+        store = f"{request.getfixturevalue('redis_server')}?prefix=workers-kill-{uuid.uuid4().hex[:8]}:"
+    flags = ("--workers", "2", "--clock", "virtual", "--no-rate-limits", "--store", store, "--lease-seconds", "1")
+    with _silent_server() as never, serve_process(tmp_path, *flags) as (_, base, _b):
+        with MockControl(base) as control, httpx.Client(base_url=base, headers=FAL, timeout=30) as http:
+            worker = http.get("/__mock/health").json()["pid"]  # one connection: one worker
+            busy = [http.post(SUBMIT, json={"video_url": never}).json()["request_id"] for _ in range(2)]
+            assert http.get("/__mock/health").json()["pid"] == worker  # both accepted by that worker
+            control.advance_clock(60)
+            balance = control.get_account("fal", "fal-durable")["balance"]
+            deadline = time.monotonic() + 2.5  # over two leases: the live worker renews, nobody takes them
+            while time.monotonic() < deadline:
+                assert {j["id"] for j in control.list_jobs("fal", state="running")} == set(busy)
+                time.sleep(0.2)
+            os.kill(worker, signal.SIGKILL)
+        with MockControl(base) as control:  # new connections: the old ones may have been the dead worker's
+            deadline = time.monotonic() + 30
+            while {j["id"] for j in control.list_jobs("fal", state="errored")} != set(busy):
+                assert time.monotonic() < deadline, control.list_jobs("fal")
+                time.sleep(0.1)  # the lease lapsing (1 s) and the survivor's sweep (every 1/3 s)
+            assert control.get_account("fal", "fal-durable")["balance"] == pytest.approx(balance + 2 * 0.022)
+        with httpx.Client(base_url=base, headers=FAL) as fresh:
+            result = fresh.get(f"{SUBMIT}/requests/{busy[0]}")
+            assert (result.status_code, result.json()["error_type"]) == LOST
+
+
+def test_a_pending_webhook_retry_survives_a_restart_and_arrives_once(tmp_path: Path) -> None:
+    """A fal delivery whose first attempt got a 500, the server stopped and started again on its state:
+    the retry falls due at its time, is sent once (background sender and flush alike), and is signed."""
+    receiver = Receiver()
+    receiver.statuses = [500]
+    flags = ("--clock", "virtual", "--no-rate-limits", "--allow-fetch")
+    try:
+        with serve_process(tmp_path, *flags) as (_, base, _b), MockControl(base) as control:
+            url = f"{SUBMIT}?fal_webhook={quote(receiver.url)}"
+            request_id = httpx.post(f"{base}{url}", json={"video_url": SAMPLE}, headers=FAL).json()["request_id"]
+            control.advance_clock(60)
+            deadline = time.monotonic() + 60
+            while not receiver.received:  # the job's work in the server's threads, then the background sender
+                assert time.monotonic() < deadline, control.list_webhooks()
+                time.sleep(0.05)
+            (before,) = control.list_webhooks(job_id=request_id)
+            assert [a["status"] for a in before["attempts"]] == [500] and not before["delivered"]
+        with serve_process(tmp_path, *flags) as (_, base, _b), MockControl(base) as control:
+            (after,) = control.list_webhooks(job_id=request_id)
+            assert after["id"] == before["id"] and after["due_at"] == before["due_at"] and not after["in_flight"]
+            control.advance_clock(max(0.0, after["due_at"] - control.get_clock()["now"]) + 1)
+            control.flush_webhooks()  # waits for the attempt the background sender may have started
+            control.flush_webhooks()
+            (done,) = control.list_webhooks(job_id=request_id)
+            assert done["delivered"] and [a["status"] for a in done["attempts"]] == [500, 200]
+            assert len(receiver.received) == 2
+            headers, body = receiver.received[1]
+            jwks = httpx.get(f"{base}/fal/rest/.well-known/jwks.json").json()
+            signed = (headers["x-fal-webhook-user-id"], headers["x-fal-webhook-timestamp"], body)
+            assert verify(jwks, request_id, *signed, headers["x-fal-webhook-signature"])
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()

@@ -23,6 +23,7 @@ import os
 import random
 import socket
 import threading
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -33,6 +34,7 @@ from mockserver.core.faults import Rule, pick
 from mockserver.core.jobs import Job, MediaRef
 from mockserver.core.journal import Entry
 from mockserver.core.ratelimit import Decision, Limit
+from mockserver.core.webhooks import DeliveryStore
 
 
 class StoreUnavailable(RuntimeError):
@@ -47,7 +49,10 @@ class Account:
     plan: str = "starter"
 
 
-class Store(Protocol):
+class Store(DeliveryStore, Protocol):
+    """Jobs, accounts, media records, and webhook deliveries (``DeliveryStore``: kept with the jobs, so
+    a restart or another worker resumes them)."""
+
     def put_job(self, job: Job) -> None: ...
     def get_job(self, provider: str, job_id: str) -> Job | None: ...
     def update_job(self, provider: str, job_id: str, change: Callable[[Job], None]) -> Job | None: ...
@@ -199,7 +204,12 @@ class VersionedCell(Protocol):
 
 
 class Leases(Protocol):
-    """Who runs a job: a claim expires unless renewed, so the work of a dead process is found."""
+    """Who runs a job: a claim expires unless renewed, so the work of a dead process is found.
+
+    Held on the real clock (a frozen mock clock must not keep a dead worker's jobs alive), by
+    `lease_holder()`: Redis (``RedisLeases``, keys with a TTL) and SQLite under ``--workers``
+    (``SqliteLeases``, a table); ``runtime/recovery.py`` sweeps for lapsed ones the same way on both.
+    """
 
     seconds: float  # how long a claim lasts without renewal
 
@@ -216,7 +226,7 @@ class Shared:
     faults: Faults
     journal: Journal
     controls: SharedControls
-    leases: Leases | None = None  # Redis: replicas start and die on their own
+    leases: Leases | None = None  # a process may die while others serve (Redis replicas, SQLite workers)
 
     @classmethod
     def build(
@@ -235,6 +245,11 @@ class Shared:
 def process_name() -> str:
     """This process among replicas on several machines (ids are seeded with it, leases held by it)."""
     return f"{socket.gethostname()}/{os.getpid()}"
+
+
+def lease_holder() -> str:
+    """Who holds a lease: this process, and one mock of it (two mocks in one process hold apart)."""
+    return f"{process_name()}/{uuid.uuid4().hex[:8]}"
 
 
 class SharedControls:

@@ -22,6 +22,7 @@ from mockserver.core.faults import Rule
 from mockserver.core.jobs import Job, MediaRef
 from mockserver.core.journal import Entry
 from mockserver.core.ratelimit import Decision, Limit, take_token
+from mockserver.core.webhooks import Delivery
 
 
 class MemoryStore:
@@ -35,6 +36,8 @@ class MemoryStore:
             self._accounts: dict[tuple[str, str], Account] = {}
             self._media: dict[str, tuple[str, MediaRef]] = {}
             self._unpurged: dict[str, float] = {}  # media id -> expires_at, while its file is kept
+            self._deliveries: dict[str, Delivery] = {}  # in the order scheduled
+            self._pending: set[str] = set()  # ids of deliveries neither delivered nor given up
 
     def put_job(self, job: Job) -> None:
         with self._lock:
@@ -124,6 +127,41 @@ class MemoryStore:
         with self._lock:
             for media_id in media_ids:
                 self._unpurged.pop(media_id, None)
+
+    # --- webhook deliveries (DeliveryStore) ---------------------------------------------------
+
+    def put_delivery(self, delivery: Delivery) -> None:
+        with self._lock:
+            self._deliveries[delivery.id] = delivery.copy()
+            if delivery.pending:
+                self._pending.add(delivery.id)
+            else:
+                self._pending.discard(delivery.id)
+
+    def update_delivery(self, delivery_id: str, change: Callable[[Delivery], None]) -> Delivery | None:
+        with self._lock:
+            found = self._deliveries.get(delivery_id)
+            if found is None:
+                return None
+            delivery = found.copy()
+            change(delivery)
+            self.put_delivery(delivery)
+            return delivery
+
+    def list_deliveries(self, provider: str | None = None, job_id: str | None = None) -> list[Delivery]:
+        with self._lock:
+            return [
+                d.copy()
+                for d in self._deliveries.values()
+                if (provider is None or d.provider == provider) and (job_id is None or d.job_id == job_id)
+            ]
+
+    def due_deliveries(self, now: float, real_now: float, limit: int) -> list[str]:
+        with self._lock:
+            due = sorted(
+                (self._deliveries[i].due_at, i) for i in self._pending if self._deliveries[i].due(now, real_now)
+            )
+        return [delivery_id for _, delivery_id in due[:limit]]
 
     def close(self) -> None:
         pass

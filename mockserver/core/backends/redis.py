@@ -36,13 +36,14 @@ from mockserver.core.backends.base import (
     RateLimiter,
     Shared,
     StoreUnavailable,
-    process_name,
+    lease_holder,
 )
 from mockserver.core.clock import MockClock
 from mockserver.core.faults import Rule
 from mockserver.core.jobs import Job, MediaRef
 from mockserver.core.journal import Entry
 from mockserver.core.ratelimit import Decision, Limit, decision
+from mockserver.core.webhooks import Delivery
 
 try:
     import redis
@@ -287,12 +288,65 @@ class RedisStore:
         provider, ref = json.loads(raw)
         return provider, MediaRef(**ref)
 
+    # --- webhook deliveries (DeliveryStore) ---------------------------------------------------
+    # A delivery is a JSON string; ``deliveries`` orders them all (by when scheduled), a set per job
+    # lists a job's; a pending one is in ``deliveries-due`` (score: due time) or, while an attempt is
+    # claimed, in ``deliveries-claimed`` (score: when the claim lapses, real clock).
+
+    def _write_delivery(self, delivery: Delivery, *, new: bool) -> None:
+        name = self.key("delivery", delivery.id)
+        due, claimed = self.key("deliveries-due"), self.key("deliveries-claimed")
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.set(name, json.dumps(delivery.to_dict()))
+            if new:
+                pipe.zadd(self.key("deliveries"), {delivery.id: time.time()})
+                pipe.sadd(self.key("delivery-job", delivery.provider, delivery.job_id), delivery.id)
+            pipe.zrem(due, delivery.id)
+            pipe.zrem(claimed, delivery.id)
+            if delivery.pending and delivery.in_flight:
+                pipe.zadd(claimed, {delivery.id: delivery.claimed_until})
+            elif delivery.pending:
+                pipe.zadd(due, {delivery.id: delivery.due_at})
+            pipe.execute()
+
+    def _delivery(self, delivery_id: str) -> Delivery | None:
+        raw = self.client.get(self.key("delivery", delivery_id))
+        return Delivery.from_dict(json.loads(raw)) if raw is not None else None
+
+    def put_delivery(self, delivery: Delivery) -> None:
+        self._write_delivery(delivery, new=True)
+
+    def update_delivery(self, delivery_id: str, change: Callable[[Delivery], None]) -> Delivery | None:
+        with self._locked(f"delivery:{delivery_id}"):
+            delivery = self._delivery(delivery_id)
+            if delivery is not None:
+                change(delivery)
+                self._write_delivery(delivery, new=False)
+        return delivery
+
+    def list_deliveries(self, provider: str | None = None, job_id: str | None = None) -> list[Delivery]:
+        if provider is not None and job_id is not None:
+            ids = sorted(self.client.smembers(self.key("delivery-job", provider, job_id)))
+        else:
+            ids = self.client.zrange(self.key("deliveries"), 0, -1)
+        raws = self.client.mget([self.key("delivery", i) for i in ids]) if ids else []
+        found = [Delivery.from_dict(json.loads(raw)) for raw in raws if raw is not None]
+        return [d for d in found if provider in (None, d.provider) and job_id in (None, d.job_id)]
+
+    def due_deliveries(self, now: float, real_now: float, limit: int) -> list[str]:
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.zrangebyscore(self.key("deliveries-due"), "-inf", now, start=0, num=limit)
+            pipe.zrangebyscore(self.key("deliveries-claimed"), "-inf", real_now, start=0, num=limit)
+            due, lapsed = pipe.execute()
+        return [str(i) for i in [*due, *lapsed][:limit]]
+
     # --- the whole store ----------------------------------------------------------------------
 
     def reset(self) -> None:
         """Delete the jobs, accounts and media records of this mock (its prefix), nothing else."""
-        self.client.unlink(*(self.key(fixed) for fixed in ("jobs", "unfinished", "accounts", "media-expiry")))
-        self.delete_kinds("job", "owner", "account", "media")
+        fixed = ("jobs", "unfinished", "accounts", "media-expiry", "deliveries", "deliveries-due", "deliveries-claimed")
+        self.client.unlink(*(self.key(name) for name in fixed))
+        self.delete_kinds("job", "owner", "account", "media", "delivery", "delivery-job")
 
     def delete_kinds(self, *kinds: str) -> None:
         """Delete every key of these kinds under this prefix (``job`` -> ``<prefix>job:*``), in batches."""
@@ -420,7 +474,7 @@ class RedisLeases:
     def __init__(self, store: RedisStore, seconds: float) -> None:
         self._store, self._client, self.seconds = store, store.client, seconds
         self._millis = max(1, int(seconds * 1000))
-        self.holder = f"{process_name()}/{uuid.uuid4().hex[:8]}"  # two mocks in one process hold apart
+        self.holder = lease_holder()
         self._renew = store.client.register_script(_RENEW)
 
     def _key(self, provider: str, job_id: str) -> str:

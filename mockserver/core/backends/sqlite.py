@@ -7,8 +7,9 @@ store, never here.
 Under ``serve --workers N`` the workers also share, in tables of the same file (`services`), the
 rate-limit buckets, fault rules, journal and controls. Every decision that must be exact (a token,
 a fault's `times`) is one ``BEGIN IMMEDIATE`` transaction or one conditional UPDATE, so concurrent
-workers queue on the file's write lock and never admit more than the limit. Webhook deliveries stay
-with the worker that finished the job.
+workers queue on the file's write lock and never admit more than the limit. Each worker leases the
+jobs it runs (`SqliteLeases`), so those of a killed worker are found and ended by another. Webhook
+deliveries are rows of the store (any worker sends them, after a restart too).
 """
 
 from __future__ import annotations
@@ -16,18 +17,20 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from mockserver.core.backends.base import Account, Faults, JournalQuery, RateLimiter, Shared
+from mockserver.core.backends.base import Account, Faults, JournalQuery, RateLimiter, Shared, lease_holder
 from mockserver.core.clock import MockClock
 from mockserver.core.faults import Rule
 from mockserver.core.jobs import Job, MediaRef
 from mockserver.core.journal import Entry
 from mockserver.core.ratelimit import Decision, Limit, take_token
+from mockserver.core.webhooks import Delivery
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -45,6 +48,14 @@ _MEDIA_EXPIRY = (
     "ALTER TABLE media ADD COLUMN expires_at REAL",
     "ALTER TABLE media ADD COLUMN purged INTEGER NOT NULL DEFAULT 0",
 )
+# Webhook deliveries (core/webhooks.py): pending ones are found by due time, or by a claim that lapsed.
+_DELIVERIES = """
+CREATE TABLE IF NOT EXISTS deliveries (
+    id TEXT PRIMARY KEY, provider TEXT NOT NULL, job_id TEXT NOT NULL, due_at REAL NOT NULL,
+    claimed_until REAL, pending INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS deliveries_job ON deliveries (provider, job_id);
+CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (due_at) WHERE pending = 1;
+"""
 _MEDIA_EXPIRY_INDEX = """
 UPDATE media SET expires_at = json_extract(data, '$.expires_at') WHERE expires_at IS NULL;
 CREATE INDEX IF NOT EXISTS media_unpurged ON media (expires_at) WHERE purged = 0;
@@ -74,6 +85,7 @@ class SqliteStore:
             if alter.split()[5] not in columns:
                 self._db.execute(alter)
         self._db.executescript(_MEDIA_EXPIRY_INDEX)
+        self._db.executescript(_DELIVERIES)
         self._lock = threading.RLock()
 
     def _write(self, sql: str, args: tuple[object, ...]) -> None:
@@ -82,7 +94,7 @@ class SqliteStore:
 
     def reset(self) -> None:
         with self._lock:
-            self._db.executescript("DELETE FROM jobs; DELETE FROM accounts; DELETE FROM media;")
+            self._db.executescript("DELETE FROM jobs; DELETE FROM accounts; DELETE FROM media; DELETE FROM deliveries;")
 
     def put_job(self, job: Job) -> None:
         self._write(
@@ -200,6 +212,41 @@ class SqliteStore:
             row = self._db.execute("SELECT provider, data FROM media WHERE id = ?", (media_id,)).fetchone()
         return (row[0], MediaRef(**json.loads(row[1]))) if row else None
 
+    # --- webhook deliveries (DeliveryStore) ---------------------------------------------------
+
+    def put_delivery(self, delivery: Delivery) -> None:
+        """Insert or update in place (an upsert keeps the row's id, which orders the listing)."""
+        claimed = delivery.claimed_until if delivery.in_flight else None
+        self._write(
+            "INSERT INTO deliveries (id, provider, job_id, due_at, claimed_until, pending, data) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, "
+            "claimed_until = excluded.claimed_until, pending = excluded.pending, data = excluded.data",
+            (delivery.id, delivery.provider, delivery.job_id, delivery.due_at, claimed, int(delivery.pending),
+             json.dumps(delivery.to_dict())),
+        )  # fmt: skip
+
+    def update_delivery(self, delivery_id: str, change: Callable[[Delivery], None]) -> Delivery | None:
+        with self.transaction() as db:
+            row = db.execute("SELECT data FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
+            if row is None:
+                return None
+            delivery = Delivery.from_dict(json.loads(row[0]))
+            change(delivery)
+            self.put_delivery(delivery)
+        return delivery
+
+    def list_deliveries(self, provider: str | None = None, job_id: str | None = None) -> list[Delivery]:
+        rows = self.read(*_select("data FROM deliveries", "rowid", provider=provider, job_id=job_id))
+        return [Delivery.from_dict(json.loads(row[0])) for row in rows]
+
+    def due_deliveries(self, now: float, real_now: float, limit: int) -> list[str]:
+        rows = self.read(
+            "SELECT id FROM deliveries WHERE pending = 1 AND due_at <= ? "
+            "AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY due_at LIMIT ?",
+            (now, real_now, limit),
+        )
+        return [row[0] for row in rows]
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -212,16 +259,22 @@ CREATE TABLE IF NOT EXISTS buckets (provider TEXT, key TEXT, tokens REAL, at REA
 CREATE TABLE IF NOT EXISTS faults (seq INTEGER PRIMARY KEY AUTOINCREMENT, data TEXT NOT NULL, fired INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY AUTOINCREMENT, provider TEXT, key TEXT, data TEXT);
 CREATE TABLE IF NOT EXISTS controls (name TEXT PRIMARY KEY, version INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS leases (
+    provider TEXT NOT NULL, id TEXT NOT NULL, holder TEXT NOT NULL, expires REAL NOT NULL, PRIMARY KEY (provider, id));
 """
 
 
-def services(store: SqliteStore, clock: MockClock, rate_limits: bool, journal_size: int, seed: int | None) -> Shared:
-    """What the workers share (limiter, faults, journal, controls), in tables of the store's own file."""
+def services(
+    store: SqliteStore, clock: MockClock, rate_limits: bool, journal_size: int, seed: int | None, lease_seconds: float
+) -> Shared:
+    """What the workers share (limiter, faults, journal, controls) and their job leases, in tables of the
+    store's own file."""
     with store.transaction() as db:
         for statement in filter(str.strip, SHARED_SCHEMA.split(";")):
             db.execute(statement)
     limiter, faults = SqliteRateLimiter(store, clock, rate_limits), SqliteFaults(store, seed)
-    return Shared.build(clock, SqliteCell(store), limiter, faults, SqliteJournal(store, journal_size))
+    journal, leases = SqliteJournal(store, journal_size), SqliteLeases(store, lease_seconds)
+    return Shared.build(clock, SqliteCell(store), limiter, faults, journal, leases)
 
 
 class SqliteRateLimiter(RateLimiter):
@@ -344,3 +397,39 @@ class SqliteCell:
     def read(self) -> tuple[int, dict[str, Any]] | None:
         rows = self._store.read("SELECT version, data FROM controls WHERE name = 'controls'")
         return (rows[0][0], json.loads(rows[0][1])) if rows else None
+
+
+class SqliteLeases:
+    """Which worker runs a job: a row of (holder, expiry on the real clock), as ``RedisLeases`` keeps a key
+    with a TTL. A worker killed mid-work stops renewing, so its rows lapse and a sweep takes them over."""
+
+    def __init__(self, store: SqliteStore, seconds: float) -> None:
+        self._store, self.seconds = store, seconds
+        self.holder = lease_holder()
+
+    def claim(self, provider: str, job_id: str) -> bool:
+        """Take the job's lease if nobody (this worker included) holds it, or its holder let it lapse."""
+        now = time.time()
+        with self._store.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO leases VALUES (?, ?, ?, ?) ON CONFLICT (provider, id) DO UPDATE "
+                "SET holder = excluded.holder, expires = excluded.expires WHERE leases.expires <= ?",
+                (provider, job_id, self.holder, now + self.seconds, now),
+            )
+            return cursor.rowcount > 0
+
+    def renew(self, jobs: list[tuple[str, str]]) -> None:
+        """Extend the leases this worker holds, in one transaction."""
+        expires = time.time() + self.seconds
+        with self._store.transaction() as db:
+            db.executemany(
+                "UPDATE leases SET expires = ? WHERE provider = ? AND id = ? AND holder = ?",
+                [(expires, provider, job_id, self.holder) for provider, job_id in jobs],
+            )
+
+    def release(self, provider: str, job_id: str) -> None:
+        """Drop the lease if this worker still holds it (one that lapsed may be another's now)."""
+        with self._store.transaction() as db:
+            db.execute(
+                "DELETE FROM leases WHERE provider = ? AND id = ? AND holder = ?", (provider, job_id, self.holder)
+            )
