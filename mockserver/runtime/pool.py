@@ -177,7 +177,7 @@ class EnginePool:
                 self._rebuild(executor)
                 raise EngineCrashed("the engine's process stopped while working on this input") from None
         if ok:
-            return value  # type: ignore[no-any-return]
+            return value
         raise _remade(value)
 
     def _submit(
