@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
-from mockserver.core.backends.base import Account
+from mockserver.core.backends.base import PAGE_SIZE, SCAN_BUDGET, Account
 from mockserver.core.faults import MAGIC_INPUTS, SCENARIOS, Rule, RuleError
 from mockserver.core.jobs import Job, State
 from mockserver.core.ratelimit import Limit
@@ -184,11 +184,37 @@ def job_summary(mock: Mock, job: Job) -> dict[str, Any]:
     }
 
 
-def list_jobs(mock: Mock, provider_name: str | None, key: str | None, state: str | None) -> dict[str, Any]:
+def list_jobs(
+    mock: Mock,
+    provider_name: str | None,
+    key: str | None,
+    state: str | None,
+    limit: int = PAGE_SIZE,
+    cursor: int | None = None,
+) -> dict[str, Any]:
+    """One page of jobs in the order they were stored, and the cursor of the next (None: the last page).
+
+    The state is the job's visible state at the clock's now, known only once read: with `state`,
+    the store is read a page at a time until `limit` jobs are in that state or SCAN_BUDGET jobs
+    were looked at, so a page may come back short (its cursor still goes on).
+    """
     if provider_name is not None:
         provider(mock, provider_name)
-    jobs = [job_summary(mock, j) for j in mock.store.list_jobs(provider_name, key)]
-    return {"jobs": [j for j in jobs if state is None or j["state"] == state]}
+    found: list[dict[str, Any]] = []
+    scanned = 0
+    while True:
+        placed, following = mock.store.page_jobs(provider_name, key, cursor, limit)
+        scanned += len(placed)
+        for place, job in placed:
+            summary = job_summary(mock, job)
+            if state is None or summary["state"] == state:
+                found.append(summary)
+                if len(found) == limit:  # the next page starts after this job (none: it was the last)
+                    last = place == placed[-1][0] and following is None
+                    return {"jobs": found, "next_cursor": None if last else str(place)}
+        cursor = following
+        if cursor is None or scanned >= SCAN_BUDGET:
+            return {"jobs": found, "next_cursor": None if cursor is None else str(cursor)}
 
 
 def get_job(mock: Mock, provider_name: str, job_id: str) -> Job:

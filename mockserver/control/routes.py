@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.requests import Request
@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from mockserver.control import actions, redact, scenario
 from mockserver.control.actions import ControlError
 from mockserver.control.lock import ControlLock
-from mockserver.core.backends.base import JournalQuery
+from mockserver.core.backends.base import PAGE_MAX, PAGE_SIZE, JournalQuery
 from mockserver.runtime.mock import Mock
 from mockserver.runtime.samples import sample
 from mockserver.web.http import JsonResponse
@@ -95,9 +95,22 @@ async def run_clock(mock: Mock, request: Request) -> Any:
     return actions.run_clock(mock, await _json(request))
 
 
-async def list_jobs(mock: Mock, request: Request) -> Any:
+def _page(request: Request) -> tuple[int, int | None]:
+    """A listing's ``limit`` (1..PAGE_MAX, PAGE_SIZE when absent) and ``cursor`` (a page's next_cursor)."""
     q = request.query_params
-    return actions.list_jobs(mock, q.get("provider"), q.get("key"), q.get("state"))
+    limit, cursor = q.get("limit", str(PAGE_SIZE)), q.get("cursor")
+    if not limit.isdigit() or not 1 <= int(limit) <= PAGE_MAX:
+        raise ControlError(422, f"limit must be an integer from 1 to {PAGE_MAX}")
+    if cursor is not None and not cursor.isdigit():
+        raise ControlError(422, "cursor must be a next_cursor this listing returned")
+    return int(limit), None if cursor is None else int(cursor)
+
+
+async def list_jobs(mock: Mock, request: Request) -> Any:
+    """A page of jobs, oldest first: ?provider= &key= &state= &limit= &cursor=."""
+    q = request.query_params
+    limit, cursor = _page(request)
+    return actions.list_jobs(mock, q.get("provider"), q.get("key"), q.get("state"), limit, cursor)
 
 
 async def get_job(mock: Mock, request: Request) -> Any:
@@ -155,18 +168,17 @@ async def set_rate_limits(mock: Mock, request: Request) -> Any:
 
 
 async def get_journal(mock: Mock, request: Request) -> Any:
-    """Requests and responses, oldest first: ?provider= &key= &path= (substring) &method= &limit=
-    &reveal=credentials (else keys, tokens and signatures show as fingerprints)."""
+    """The newest `limit` requests that match, oldest first: ?provider= &key= &path= (substring) &method=
+    &limit= &reveal=credentials (else keys, tokens and signatures show as fingerprints); ?cursor= (a
+    page's next_cursor) goes on to older ones."""
     q = request.query_params
-    limit = q.get("limit", "100")
-    if not limit.isdigit():
-        raise ControlError(422, "limit must be a positive integer")
-    found = mock.journal.query(
-        JournalQuery(
-            provider=q.get("provider"), key=q.get("key"), path=q.get("path"), method=q.get("method"), limit=int(limit)
-        )
+    limit, cursor = _page(request)
+    query = JournalQuery(
+        provider=q.get("provider"), key=q.get("key"), path=q.get("path"), method=q.get("method"), limit=limit
     )
-    return {"entries": found if _revealed(request) else [redact.entry(e) for e in found]}
+    found, following = mock.journal.page(replace(query, before=cursor))
+    entries = found if _revealed(request) else [redact.entry(e) for e in found]
+    return {"entries": entries, "next_cursor": None if following is None else str(following)}
 
 
 async def list_webhooks(mock: Mock, request: Request) -> Any:
@@ -229,6 +241,7 @@ def _endpoint(
     mock: Mock, handler: ControlHandler, contract: Contract, lock: ControlLock
 ) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
+        mock.journal.flush()  # what this process batched is in the shared journal before any control answer
         try:
             refused = lock.refusal(request)  # Host, Origin, token, JSON only: before anything is read
             if refused is not None:

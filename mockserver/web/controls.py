@@ -14,6 +14,11 @@ class SyncControls:
         self.app, self.controls = app, controls
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            self.controls.sync()
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        self.controls.sync(request=True)  # on Redis: the request's one look at the store's change counter
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.controls.done()

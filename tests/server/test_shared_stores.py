@@ -100,8 +100,10 @@ async def test_limits_faults_clock_and_journal_are_one(pair: tuple[httpx.AsyncCl
     assert (await a.delete(f"/__mock/faults/{rule_id}")).status_code == 204
     assert (await b.get("/__mock/faults")).json()["rules"] == []
 
+    # Each process writes its journal in batches (its own entries in order), so both processes' entries
+    # are all there, each once, in the order the batches were written.
     journal = (await b.get("/__mock/journal", params={"provider": "pixelcut", "limit": 100})).json()["entries"]
-    assert len(journal) == 10 and [e["status"] for e in journal[-2:]] == [200, 200]
+    assert sorted(e["status"] for e in journal) == [200] * 6 + [429] + [503] * 3
     assert len({e["id"] for e in journal}) == 10
 
 

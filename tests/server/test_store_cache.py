@@ -1,0 +1,192 @@
+"""The stores' read caches are never stale across processes, and listings are paginated.
+
+A SQLite store keeps what it read (validated by ``PRAGMA data_version``), a Redis store what a
+request read (validated by one look at the store's change counter per request). Two apps on one
+store here are two workers or replicas: a write through one must be seen by the very next read
+through the other, however often they alternate. Listings (`/__mock/jobs`, `/__mock/journal`) come
+in pages with a cursor that walks every item exactly once, whatever is added meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mockserver.app import create_app
+from mockserver.settings import Settings
+
+pytestmark = pytest.mark.anyio
+PIXELCUT = {"X-API-KEY": "pc-cache"}
+FAL = {"Authorization": "Key fal-cache"}
+VIDEO = "/pixelcut/v1/video/remove-background"
+FAL_SUBMIT = "/fal/queue/pixelcut/video-background-removal"
+SAMPLE = "https://cdn3.pixelcut.app/samples/tiny.mp4"
+
+
+async def _clients(settings: list[Settings]) -> AsyncIterator[tuple[httpx.AsyncClient, ...]]:
+    apps = [create_app(s) for s in settings]
+    clients = [httpx.AsyncClient(transport=httpx.ASGITransport(app=a), base_url="http://testserver") for a in apps]
+    await clients[0].post("/__mock/reset")
+    yield tuple(clients)
+    for client, app in zip(clients, apps, strict=True):
+        await client.aclose()
+        await app.state.mock.aclose()
+        app.state.mock.store.close()
+
+
+async def _pair(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, ...]]:
+    store = request.getfixturevalue("redis_url") if request.param == "redis" else "sqlite"
+    workers = 1 if request.param == "sqlite-two-serves" else 2
+    settings = Settings.for_tests(store=store, state_dir=tmp_path, workers=workers, seed=None)
+    async for clients in _clients([settings, settings]):
+        yield clients
+
+
+@pytest.fixture(params=["sqlite-workers", "sqlite-two-serves", "redis"])
+async def pair(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, ...]]:
+    """Two apps on one store: SQLite as two workers (shared journal and controls), SQLite as two
+    single-process servers on one file (in-memory journal, the cache alone keeps them honest), Redis."""
+    async for clients in _pair(request, tmp_path):
+        yield clients
+
+
+@pytest.fixture(params=["sqlite-workers", "redis"])
+async def shared(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, ...]]:
+    """Two apps sharing faults and controls through the store as well."""
+    async for clients in _pair(request, tmp_path):
+        yield clients
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+async def one(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    store = request.getfixturevalue("redis_url") if request.param == "redis" else request.param
+    async for (client,) in _clients([Settings.for_tests(store=store, state_dir=tmp_path, seed=None)]):
+        yield client
+
+
+async def _status(client: httpx.AsyncClient, job_id: str) -> str:
+    answer = await client.get(f"{VIDEO}/job/{job_id}", headers=PIXELCUT)
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["status"])
+
+
+async def test_a_write_in_one_is_seen_by_the_next_read_in_the_other(pair: tuple[httpx.AsyncClient, ...]) -> None:
+    a, b = pair
+    job_id = (await a.post(VIDEO, json={"video_url": SAMPLE}, headers={**PIXELCUT, "X-Mock-Scenario": "error"})).json()[
+        "job_id"
+    ]
+    for round_ in range(4):  # each side reads (and caches) before the other writes, again and again
+        writer, reader = (a, b) if round_ % 2 == 0 else (b, a)
+        assert await _status(reader, job_id) == await _status(writer, job_id)
+        balance = 100 + round_
+        assert (await writer.put("/__mock/accounts/pixelcut/pc-cache", json={"balance": balance})).status_code == 200
+        assert (await reader.get("/__mock/accounts/pixelcut/pc-cache")).json()["balance"] == balance
+        credits = (await reader.get("/pixelcut/v1/credits", headers=PIXELCUT)).json()
+        assert balance in credits.values(), credits  # the provider's own read of the account
+    before = await _status(b, job_id)
+    forced = await a.post(f"/__mock/jobs/pixelcut/{job_id}/state", json={"state": "failed"})
+    assert forced.status_code == 200, forced.text
+    after = await _status(b, job_id)
+    assert after != before and after == await _status(a, job_id)
+    assert (await b.get(f"/__mock/jobs/pixelcut/{job_id}")).json()["state"] == "failed"
+
+
+async def test_a_fault_and_the_clock_set_in_one_hold_in_the_other(shared: tuple[httpx.AsyncClient, ...]) -> None:
+    a, b = shared
+    assert (await b.get("/pixelcut/v1/credits", headers=PIXELCUT)).status_code == 200  # b has looked
+    rule = {"action": "status", "status": 503, "provider": "pixelcut", "times": 1}
+    assert (await a.post("/__mock/faults", json=rule)).status_code == 201
+    codes = [(await c.get("/pixelcut/v1/credits", headers=PIXELCUT)).status_code for c in (b, a, b)]
+    assert codes == [503, 200, 200]
+    now = (await b.get("/__mock/clock")).json()["now"]
+    await a.post("/__mock/clock", json={"advance": 30})
+    assert (await b.get("/__mock/clock")).json()["now"] == pytest.approx(now + 30)
+
+
+async def _walk_jobs(client: httpx.AsyncClient, **params: str) -> tuple[list[str], int]:
+    """Every job id of the listing, page by page; and how many pages it took."""
+    ids: list[str] = []
+    cursor, pages = None, 0
+    while True:
+        asked = {**params, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get("/__mock/jobs", params=asked)).json()
+        ids += [job["id"] for job in page["jobs"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return ids, pages
+        assert pages < 100
+
+
+async def _submit(client: httpx.AsyncClient, key: str) -> str:
+    headers = {"X-API-KEY": key, "X-Mock-Scenario": "error"}  # scripted work: no engine
+    answer = await client.post(VIDEO, json={"video_url": SAMPLE}, headers=headers)
+    assert answer.status_code == 202, answer.text
+    return str(answer.json()["job_id"])
+
+
+async def test_the_job_listing_is_paginated_and_a_cursor_walks_each_job_once(one: httpx.AsyncClient) -> None:
+    client = one
+    mine = [await _submit(client, "pc-one" if i % 3 else "pc-two") for i in range(20)]
+    first = (await client.get("/__mock/jobs")).json()
+    assert [j["id"] for j in first["jobs"]] == mine and first["next_cursor"] is None  # under the default page
+    page = (await client.get("/__mock/jobs", params={"limit": 6})).json()
+    assert [j["id"] for j in page["jobs"]] == mine[:6] and page["next_cursor"]
+
+    # Stable under inserts: jobs stored during the walk come after the ones it started with.
+    walked: list[str] = []
+    cursor = None
+    while True:
+        page = (await client.get("/__mock/jobs", params={"limit": 6, **({"cursor": cursor} if cursor else {})})).json()
+        walked += [j["id"] for j in page["jobs"]]
+        if len(walked) < 12:
+            mine.append(await _submit(client, "pc-one"))
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert walked == mine and len(set(walked)) == len(walked)
+
+    for key in ("pc-one", "pc-two"):  # the owner's index, with and without the provider
+        expected = [job for job, owner in zip(mine, _owners(mine, client), strict=True) if owner == key]
+        assert (await _walk_jobs(client, provider="pixelcut", key=key, limit="4"))[0] == expected
+        assert (await _walk_jobs(client, key=key, limit="4"))[0] == expected
+    assert (await _walk_jobs(client, provider="fal", limit="4"))[0] == []
+
+    forced = mine[3]
+    await client.post(f"/__mock/jobs/pixelcut/{forced}/state", json={"state": "failed"})
+    assert (await _walk_jobs(client, state="failed", limit="1"))[0] == [forced]
+    assert (await _walk_jobs(client, state="queued", limit="5"))[0] == [j for j in mine if j != forced]
+
+    for bad in ({"limit": "0"}, {"limit": "1001"}, {"limit": "x"}, {"cursor": "abc"}):
+        answer = await client.get("/__mock/jobs", params=bad)
+        assert answer.status_code == 422 and "detail" in answer.json()
+
+
+def _owners(jobs: list[str], client: httpx.AsyncClient) -> list[str]:
+    """The key each job of the test above was submitted with (every third to pc-two, the rest pc-one)."""
+    return ["pc-two" if i < 20 and i % 3 == 0 else "pc-one" for i in range(len(jobs))]
+
+
+async def test_the_journal_is_paginated_newest_page_first(one: httpx.AsyncClient) -> None:
+    client = one
+    for i in range(23):
+        await client.get(f"/pixelcut/v1/credits?n={i}", headers=PIXELCUT if i % 2 else {"X-API-KEY": "pc-other"})
+    newest = (await client.get("/__mock/journal", params={"limit": 5})).json()
+    assert [e["query"] for e in newest["entries"]] == [f"n={i}" for i in range(18, 23)] and newest["next_cursor"]
+
+    pages: list[list[str]] = []
+    cursor = None
+    while True:
+        params = {"limit": "5", "key": "pc-cache", **({"cursor": cursor} if cursor else {})}
+        page = (await client.get("/__mock/journal", params=params)).json()
+        pages.append([e["query"] for e in page["entries"]])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+        await client.get("/pixelcut/v1/credits?n=later", headers=PIXELCUT)  # newer entries do not move the walk
+    walked = [query for page in reversed(pages) for query in page]
+    assert walked == [f"n={i}" for i in range(1, 23, 2)]
+    assert (await client.get("/__mock/journal", params={"limit": "1001"})).status_code == 422
