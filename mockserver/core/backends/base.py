@@ -19,6 +19,7 @@ Every journal, in memory, SQLite or Redis, lists what one ``JournalQuery`` asks 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import socket
@@ -26,6 +27,7 @@ import threading
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -58,6 +60,16 @@ class Store(DeliveryStore, Protocol):
     def update_job(self, provider: str, job_id: str, change: Callable[[Job], None]) -> Job | None: ...
     def poll_job(self, provider: str, job_id: str, owner: str) -> Job | None: ...
     def list_jobs(self, provider: str | None = None, owner: str | None = None) -> list[Job]: ...
+    def page_jobs(
+        self, provider: str | None, owner: str | None, after: int | None, limit: int
+    ) -> tuple[list[tuple[int, Job]], int | None]:
+        """Up to `limit` jobs stored after the cursor `after` (None: from the first), in the order they
+        were first stored, each with its place (a cursor that goes on after it), and the cursor of the
+        next page (None: no more). A job's place never
+        changes, so a walk lists each job that existed when it began exactly once, whatever is stored
+        meanwhile. A store may look at a bounded number of jobs per page and return fewer."""
+        ...
+
     def unfinished_jobs(self) -> list[Job]: ...
     def get_account(self, provider: str, key: str) -> Account | None: ...
     def put_account(self, account: Account) -> None: ...
@@ -171,13 +183,14 @@ class Faults(ABC):
 @dataclass(frozen=True)
 class JournalQuery:
     """Which journal entries to list: a filter left None takes any, `path` matches as a substring,
-    and the last `limit` that match come back, oldest first."""
+    and the last `limit` that match (below `before`, when given) come back, oldest first."""
 
     provider: str | None = None
     key: str | None = None
     path: str | None = None
     method: str | None = None
     limit: int = 100
+    before: int | None = None  # the cursor: only entries numbered below it (None: from the newest)
 
     def matches(self, entry: Mapping[str, Any]) -> bool:
         """The filters on one entry as a mapping (``Entry._asdict()`` or a stored entry's dict)."""
@@ -192,14 +205,132 @@ class JournalQuery:
 class Journal(Protocol):
     def record(self, entry: Entry) -> None: ...  # numbers the entry: its own id is ignored
     def clear(self) -> None: ...
-    def query(self, query: JournalQuery) -> list[dict[str, Any]]: ...
+    def query(self, query: JournalQuery) -> list[dict[str, Any]]: ...  # page(query)'s entries
+    def page(self, query: JournalQuery) -> tuple[list[dict[str, Any]], int | None]:
+        """The entries `query` asks for and the cursor of the next (older) page, None when none is left."""
+        ...
+
+    def flush(self) -> None:
+        """Write what this process batched (a shared journal; in memory, nothing to do)."""
+        ...
+
+
+class BatchedJournal(ABC):
+    """A shared journal's writes batched off the request: `record` keeps the entry and asks the
+    event loop to write everything kept once the current turn is done (one transaction or round trip
+    for all the requests answered in that turn). Kept entries are written before this process lists
+    or clears the journal, and before it serves any control-plane request (`flush`), so another
+    process sees them by then. Outside an event loop an entry is written at once."""
+
+    def __init__(self) -> None:
+        self._pending: list[Entry] = []
+        self._batch_lock = threading.Lock()
+        self._scheduled = False
+
+    @abstractmethod
+    def _write(self, entries: list[Entry]) -> None:
+        """Store these entries in this order, numbering them."""
+
+    @abstractmethod
+    def _clear(self) -> None: ...
+
+    @abstractmethod
+    def _page(self, query: JournalQuery) -> tuple[list[dict[str, Any]], int | None]: ...
+
+    def record(self, entry: Entry) -> None:
+        with self._batch_lock:
+            self._pending.append(entry)
+            first, self._scheduled = not self._scheduled, True
+        if first:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no loop in this thread
+                self.flush()
+
+    def flush(self) -> None:
+        with self._batch_lock:
+            pending, self._pending, self._scheduled = self._pending, [], False
+        if pending:
+            self._write(pending)
+
+    def clear(self) -> None:
+        with self._batch_lock:
+            self._pending.clear()
+        self._clear()
+
+    def query(self, query: JournalQuery) -> list[dict[str, Any]]:
+        return self.page(query)[0]
+
+    def page(self, query: JournalQuery) -> tuple[list[dict[str, Any]], int | None]:
+        self.flush()
+        return self._page(query)
+
+
+PAGE_SIZE, PAGE_MAX = 100, 1000  # a listing's default and largest page (jobs, journal)
+SCAN_BUDGET = 10_000  # rows one page may look at while filtering, so no page holds the loop for long
+
+
+def page_back(
+    query: JournalQuery, older: Callable[[int | None, int], list[dict[str, Any]]], chunk: int = 500
+) -> tuple[list[dict[str, Any]], int | None]:
+    """A journal page from newest to oldest, written once over a backend's `older(before, n)` (up to
+    `n` decoded entries numbered below `before`, newest first). Looks at no more than SCAN_BUDGET
+    entries: a rare filter returns a short page and a cursor to go on from."""
+    found: list[dict[str, Any]] = []
+    before, scanned = query.before, 0
+    while scanned < SCAN_BUDGET:
+        entries = older(before, chunk)
+        for entry in entries:
+            scanned += 1
+            before = entry["id"]
+            if query.matches(entry):
+                found.append(entry)
+                if len(found) == query.limit:
+                    return found[::-1], before
+        if len(entries) < chunk:
+            return found[::-1], None
+    return found[::-1], before
+
+
+class Look:
+    """What one request saw of a shared store's change counter when it began (``SyncControls``).
+
+    Reads made in that request may trust a cache validated then; reads anywhere else (background
+    work, the threads it starts, a task the request created that outlives it) find the look ended
+    and go to the store. A write by this process ends every look's use of the cache at once.
+    """
+
+    __slots__ = ("live", "store", "version")
+
+    def __init__(self, store: object, version: Any) -> None:
+        self.store, self.version, self.live = store, version, True
+
+
+_LOOK: ContextVar[Look | None] = ContextVar("cutout_mock_look", default=None)
+
+
+def begin_look(store: object, version: Any) -> None:
+    _LOOK.set(Look(store, version))
+
+
+def end_look() -> None:
+    look = _LOOK.get()
+    if look is not None:
+        look.live = False
+        _LOOK.set(None)
+
+
+def current_look(store: object) -> Look | None:
+    """The live look of this request on `store`, if any."""
+    look = _LOOK.get()
+    return look if look is not None and look.live and look.store is store else None
 
 
 class VersionedCell(Protocol):
     """One document and a version number that grows with every write."""
 
     def write(self, data: dict[str, Any]) -> int: ...
-    def version(self) -> int | None: ...  # None: never written
+    def version(self, request: bool = False) -> int | None: ...  # None: never written; see sync
     def read(self) -> tuple[int, dict[str, Any]] | None: ...
 
 
@@ -275,9 +406,10 @@ class SharedControls:
         else:
             self.sync()
 
-    def sync(self) -> None:
-        """Take what another process published since this one last looked (one small read)."""
-        if self._cell.version() == self._version:
+    def sync(self, request: bool = False) -> None:
+        """Take what another process published since this one last looked (one small read). At the
+        start of a request (`request`), a store with a change counter takes the request's look too."""
+        if self._cell.version(request) == self._version:
             return
         found = self._cell.read()
         if found is None:
@@ -286,3 +418,7 @@ class SharedControls:
         self._clock.load(data["clock"])
         self._limiter.enabled = data["enabled"]
         self._limiter.overrides = {name: Limit(int(r), float(w)) for name, (r, w) in data["overrides"].items()}
+
+    def done(self) -> None:
+        """The request ended: its look (if any) no longer vouches for a cache."""
+        end_look()

@@ -7,6 +7,7 @@ Exact under threads (a lock per part, or a single C call under the GIL); gone wh
 
 from __future__ import annotations
 
+import bisect
 import copy
 import itertools
 import marshal
@@ -14,9 +15,9 @@ import threading
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
-from typing import Any
+from typing import Any, cast
 
-from mockserver.core.backends.base import Account, Faults, JournalQuery, RateLimiter
+from mockserver.core.backends.base import SCAN_BUDGET, Account, Faults, JournalQuery, RateLimiter, page_back
 from mockserver.core.clock import Clock
 from mockserver.core.faults import Rule
 from mockserver.core.jobs import Job, MediaRef
@@ -33,6 +34,10 @@ class MemoryStore:
     def reset(self) -> None:
         with self._lock:
             self._jobs: dict[tuple[str, str], Job] = {}
+            # Listing: every job's key in the order first stored (its place is its cursor), and the
+            # places of each provider's and each (provider, owner)'s jobs, ascending.
+            self._order: list[tuple[str, str]] = []
+            self._places: dict[tuple[str, ...], list[int]] = {}
             self._accounts: dict[tuple[str, str], Account] = {}
             self._media: dict[str, tuple[str, MediaRef]] = {}
             self._unpurged: dict[str, float] = {}  # media id -> expires_at, while its file is kept
@@ -41,7 +46,13 @@ class MemoryStore:
 
     def put_job(self, job: Job) -> None:
         with self._lock:
-            self._jobs[(job.provider, job.id)] = job.copy()
+            key = (job.provider, job.id)
+            if key not in self._jobs:
+                place = len(self._order)
+                self._order.append(key)
+                self._places.setdefault((job.provider,), []).append(place)
+                self._places.setdefault((job.provider, job.owner), []).append(place)
+            self._jobs[key] = job.copy()
 
     def get_job(self, provider: str, job_id: str) -> Job | None:
         with self._lock:
@@ -75,6 +86,31 @@ class MemoryStore:
             for j in sorted(jobs, key=lambda j: j.created_at)
             if (provider is None or j.provider == provider) and (owner is None or j.owner == owner)
         ]
+
+    def page_jobs(
+        self, provider: str | None, owner: str | None, after: int | None, limit: int
+    ) -> tuple[list[tuple[int, Job]], int | None]:
+        """The cursor is a job's place in the order stored; a filter walks its own index (an owner
+        without a provider filters the whole order, a bounded number of jobs per page)."""
+        start = 0 if after is None else after + 1
+        with self._lock:
+            if provider is not None:
+                places = self._places.get((provider,) if owner is None else (provider, owner), [])
+                chosen = places[bisect.bisect_left(places, start) :][:limit]
+                last = chosen[-1] if len(chosen) == limit else None
+            else:
+                chosen = []
+                end = min(len(self._order), start + SCAN_BUDGET)
+                for place in range(start, end):
+                    if owner is None or self._jobs[self._order[place]].owner == owner:
+                        chosen.append(place)
+                        if len(chosen) == limit:
+                            break
+                # a full page ends at its last job; a short one at the order's end, or where its budget ran out
+                spent = end - 1 if end < len(self._order) else None
+                last = chosen[-1] if len(chosen) == limit else spent
+            jobs = [(place, self._jobs[self._order[place]].copy()) for place in chosen]
+        return jobs, last
 
     def unfinished_jobs(self) -> list[Job]:
         """Jobs whose work has not written its outcome (crash recovery)."""
@@ -258,8 +294,34 @@ class MemoryJournal:
     def clear(self) -> None:
         self._entries.clear()
 
+    def flush(self) -> None:
+        pass
+
     def query(self, query: JournalQuery) -> list[dict[str, Any]]:
-        """Entries are decoded to dicts only once chosen."""
-        entries = (Entry._make(marshal.loads(raw)) for raw in list(self._entries))
-        found = [e for e in entries if query.matches(e._asdict())]
-        return [e.to_dict() for e in found[-query.limit :]]
+        return self.page(query)[0]
+
+    def page(self, query: JournalQuery) -> tuple[list[dict[str, Any]], int | None]:
+        """Ids run on without gaps, so the entry numbered `n` sits at ``n - first``: a page decodes
+        only the entries it looks at (to dicts only once chosen)."""
+        kept = list(self._entries)  # one C call: a snapshot the recorder cannot change under us
+        first = marshal.loads(kept[0])[0] if kept else 0
+
+        def older(before: int | None, count: int) -> list[dict[str, Any]]:
+            end = len(kept) if before is None else max(0, min(len(kept), before - first))
+            chunk = (Entry._make(marshal.loads(raw)) for raw in reversed(kept[max(0, end - count) : end]))
+            return [_Lazy(entry) for entry in chunk]
+
+        entries, cursor = page_back(query, older)
+        return [cast(_Lazy, entry).full() for entry in entries], cursor
+
+
+class _Lazy(dict[str, Any]):
+    """An entry's filter fields as a mapping; its whole dict (header decoding and all) made only
+    for the entries a page returns."""
+
+    def __init__(self, entry: Entry) -> None:
+        super().__init__(id=entry.id, provider=entry.provider, key=entry.key, path=entry.path, method=entry.method)
+        self._entry = entry
+
+    def full(self) -> dict[str, Any]:
+        return self._entry.to_dict()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -30,13 +31,18 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from mockserver.core.backends.base import (
+    SCAN_BUDGET,
     Account,
+    BatchedJournal,
     Faults,
     JournalQuery,
     RateLimiter,
     Shared,
     StoreUnavailable,
+    begin_look,
+    current_look,
     lease_holder,
+    page_back,
 )
 from mockserver.core.clock import MockClock
 from mockserver.core.faults import Rule
@@ -51,13 +57,17 @@ except ImportError:  # pragma: no cover - the error below says what to install
     redis = None  # type: ignore[assignment]
 
 DEFAULT_PREFIX = "cutout-mock:"
+CACHE_SIZE = 10_000  # jobs (and accounts) a store keeps read; the oldest kept goes first
 LOCK_SECONDS = 10  # a job's lock outlives any change; a crashed holder frees it by then
 
 _POLL = """
 local job = redis.call('HMGET', KEYS[1], 'data', 'polls', 'owner')
 if not job[1] then return false end
 local polls = job[2]
-if job[3] == ARGV[1] then polls = redis.call('HINCRBY', KEYS[1], 'polls', 1) end
+if job[3] == ARGV[1] then
+  polls = redis.call('HINCRBY', KEYS[1], 'polls', 1)
+  redis.call('INCR', KEYS[2])
+end
 return {job[1], tostring(polls)}
 """
 _CHARGE = """
@@ -68,7 +78,18 @@ if after < -1e-9 then return false end
 after = math.floor(after * 1e6 + 0.5) / 1e6
 local text = string.format('%.6f', after)
 redis.call('HSET', KEYS[1], 'balance', text)
+redis.call('INCR', KEYS[2])
 return text
+"""
+# A new job: its place in the listings is the change counter's next value (unique, increasing, never
+# moved by later writes), so a cursor over the indexes walks each job once.
+_NEW_JOB = """
+local place = redis.call('INCR', KEYS[5])
+redis.call('HSET', KEYS[1], 'data', ARGV[1], 'owner', ARGV[2], 'polls', ARGV[3])
+redis.call('ZADD', KEYS[2], 'NX', place, ARGV[4])
+redis.call('ZADD', KEYS[3], 'NX', place, ARGV[4])
+if ARGV[5] == '1' then redis.call('SADD', KEYS[4], ARGV[4]) else redis.call('SREM', KEYS[4], ARGV[4]) end
+return place
 """
 _DELETE_IF_HELD = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -100,14 +121,29 @@ redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 return 1
 """
 _RECORD = """
-local id = redis.call('INCR', KEYS[2])
-redis.call('RPUSH', KEYS[1], id .. ' ' .. ARGV[1])
-redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
-return id
+local count = #ARGV - 1
+local last = redis.call('INCRBY', KEYS[2], count)
+local lines = {}
+for i = 1, count do lines[i] = (last - count + i) .. ' ' .. ARGV[i + 1] end
+redis.call('RPUSH', KEYS[1], unpack(lines))
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)
+return last
+"""
+# Journal lines numbered below ARGV[1] ('' for the newest), at most ARGV[2], oldest first. Ids run
+# on without gaps in the list (numbered in one script, trimmed from the head), so id n sits at n - first.
+_OLDER = """
+local head = redis.call('LINDEX', KEYS[1], 0)
+if not head then return {} end
+local first = tonumber(string.match(head, '^(%d+)'))
+local stop = redis.call('LLEN', KEYS[1])
+if ARGV[1] ~= '' then stop = math.min(stop, tonumber(ARGV[1]) - first) end
+if stop <= 0 then return {} end
+return redis.call('LRANGE', KEYS[1], math.max(0, stop - tonumber(ARGV[2])), stop - 1)
 """
 _WRITE_CELL = """
 local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
 redis.call('HSET', KEYS[1], 'data', ARGV[1])
+redis.call('INCR', KEYS[2])
 return version
 """
 _RENEW = """
@@ -135,12 +171,80 @@ def connect(url: str) -> tuple[Any, str]:
 
 
 class RedisStore:
+    """The store on Redis, with a read cache each request validates in one round trip.
+
+    Every write of a job, an account, the fault list or the controls counts one on the store's
+    change counter (``<prefix>changes``, in the same MULTI or script). A request begins with one
+    GET of it (`look`, from ``SyncControls``): unchanged since this process last looked, the jobs
+    and accounts read before, the controls' version and whether fault rules exist are still true,
+    and the request reads them here without a round trip. A write from this process forgets the
+    cache at once. Reads outside a request (background work) and read-modify-writes
+    (`update_job`) always go to Redis.
+    """
+
     def __init__(self, url: str) -> None:
         self.url = url
         self.client, self.prefix = connect(url)
         self._poll = self.client.register_script(_POLL)
         self._charge = self.client.register_script(_CHARGE)
+        self._new_job = self.client.register_script(_NEW_JOB)
         self._delete_if_held = self.client.register_script(_DELETE_IF_HELD)
+        self.changes = self.key("changes")
+        self._cache_lock = threading.Lock()
+        self._cache_version: str | None = None  # the change counter the cache is true for
+        self._cached_jobs: dict[tuple[str, str], Job] = {}
+        self._cached_accounts: dict[tuple[str, str], Account] = {}
+        self.controls_version: int | None = None  # as of `_cache_version`
+        self.faults_exist = True
+
+    # --- the read cache -----------------------------------------------------------------------
+
+    def look(self) -> None:
+        """A request begins: one GET of the change counter (a second round trip only when it moved)."""
+        version = self.client.get(self.changes) or "0"
+        with self._cache_lock:
+            known = version == self._cache_version
+        if not known:
+            with self.client.pipeline(transaction=False) as pipe:
+                pipe.hget(self.key("controls"), "version")
+                pipe.exists(self.key("faults"))
+                controls, faults = pipe.execute()
+            with self._cache_lock:
+                self._cached_jobs.clear()
+                self._cached_accounts.clear()
+                self._cache_version = version
+                self.controls_version = int(controls) if controls is not None else None
+                self.faults_exist = bool(faults)
+        begin_look(self, version)
+
+    def trusted(self) -> bool:
+        """Whether this request looked and nothing changed since: its cached reads are true."""
+        look = current_look(self)
+        return look is not None and look.version == self._cache_version
+
+    def forget(self) -> None:
+        """This process wrote: nothing cached holds until the next look."""
+        with self._cache_lock:
+            self._cache_version = None
+            self._cached_jobs.clear()
+            self._cached_accounts.clear()
+
+    def _cached(self, cache: dict[tuple[str, str], Any], key: tuple[str, str]) -> Any:
+        look = current_look(self)
+        if look is None:
+            return None
+        with self._cache_lock:
+            return cache.get(key) if look.version == self._cache_version else None
+
+    def _keep(self, cache: dict[tuple[str, str], Any], key: tuple[str, str], value: Any) -> None:
+        look = current_look(self)
+        if look is None:
+            return
+        with self._cache_lock:
+            if look.version == self._cache_version:
+                if len(cache) >= CACHE_SIZE:
+                    del cache[next(iter(cache))]
+                cache[key] = value
 
     def key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -155,20 +259,25 @@ class RedisStore:
         return self.key("job", provider, job_id)
 
     def _write_job(self, job: Job, *, new: bool) -> None:
-        """The job and its indexes in one MULTI; a new job's poll count starts at its own."""
-        member = f"{job.provider}:{job.id}"
-        fields: dict[str, Any] = {"data": json.dumps(job.to_dict()), "owner": job.owner}
+        """A new job and its indexes in one script; a change in one MULTI (its places stay)."""
+        member, data = f"{job.provider}:{job.id}", json.dumps(job.to_dict())
         if new:
-            fields["polls"] = job.polls
-        with self.client.pipeline(transaction=True) as pipe:
-            pipe.hset(self._job_key(job.provider, job.id), mapping=fields)
-            pipe.zadd(self.key("jobs"), {member: job.created_at})
-            pipe.zadd(self.key("owner", job.provider, job.owner), {member: job.created_at})
-            if job.outcome is None:
-                pipe.sadd(self.key("unfinished"), member)
-            else:
-                pipe.srem(self.key("unfinished"), member)
-            pipe.execute()
+            keys = [self._job_key(job.provider, job.id), self.key("jobs"), self.key("owner", job.provider, job.owner)]
+            unfinished = "1" if job.outcome is None else "0"
+            self._new_job(
+                keys=[*keys, self.key("unfinished"), self.changes],
+                args=[data, job.owner, job.polls, member, unfinished],
+            )
+        else:
+            with self.client.pipeline(transaction=True) as pipe:
+                pipe.hset(self._job_key(job.provider, job.id), mapping={"data": data, "owner": job.owner})
+                if job.outcome is None:
+                    pipe.sadd(self.key("unfinished"), member)
+                else:
+                    pipe.srem(self.key("unfinished"), member)
+                pipe.incr(self.changes)
+                pipe.execute()
+        self.forget()
 
     @staticmethod
     def _job(data: str, polls: str | int | None) -> Job:
@@ -180,11 +289,22 @@ class RedisStore:
         self._write_job(job, new=True)
 
     def get_job(self, provider: str, job_id: str) -> Job | None:
+        """In a request that looked, from the cache when nothing changed; else one HMGET."""
+        cached: Job | None = self._cached(self._cached_jobs, (provider, job_id))
+        if cached is not None:
+            return cached.copy()
+        job = self._read_job(provider, job_id)
+        if job is not None:
+            self._keep(self._cached_jobs, (provider, job_id), job.copy())
+        return job
+
+    def _read_job(self, provider: str, job_id: str) -> Job | None:
         data, polls = self.client.hmget(self._job_key(provider, job_id), "data", "polls")
         return self._job(data, polls) if data is not None else None
 
     def poll_job(self, provider: str, job_id: str, owner: str) -> Job | None:
-        found = self._poll(keys=[self._job_key(provider, job_id)], args=[owner])
+        found = self._poll(keys=[self._job_key(provider, job_id), self.changes], args=[owner])
+        self.forget()
         return self._job(found[0], found[1]) if found else None
 
     @contextmanager
@@ -203,7 +323,7 @@ class RedisStore:
 
     def update_job(self, provider: str, job_id: str, change: Callable[[Job], None]) -> Job | None:
         with self._locked(f"{provider}:{job_id}"):
-            job = self.get_job(provider, job_id)
+            job = self._read_job(provider, job_id)  # never the cache: the change applies to the job as it is
             if job is not None:
                 change(job)
                 self._write_job(job, new=False)
@@ -223,6 +343,45 @@ class RedisStore:
         jobs = self._jobs(self.client.zrange(self.key("jobs"), 0, -1))
         return [j for j in jobs if (provider is None or j.provider == provider) and (owner is None or j.owner == owner)]
 
+    def page_jobs(
+        self, provider: str | None, owner: str | None, after: int | None, limit: int
+    ) -> tuple[list[tuple[int, Job]], int | None]:
+        """By place (a score of the indexes): the owner's index when both filters are given, else the
+        whole index a chunk at a time, a provider told by the member's name and an owner by one
+        pipelined HGET per job, at most SCAN_BUDGET jobs looked at per page."""
+        both = provider is not None and owner is not None
+        index = self.key("owner", provider or "", owner or "") if both else self.key("jobs")
+        low = "-inf" if after is None else f"({after}"
+        chosen: list[tuple[int, str]] = []
+        scanned, last = 0, None
+        chunk = limit if both or (provider is None and owner is None) else 500
+        while True:
+            batch = self.client.zrangebyscore(index, low, "+inf", start=0, num=chunk, withscores=True)
+            owners: list[str | None] = [owner] * len(batch)
+            if owner is not None and not both:
+                with self.client.pipeline(transaction=False) as pipe:
+                    for member, _ in batch:
+                        pipe.hget(self._job_key(*member.split(":", 1)), "owner")
+                    owners = pipe.execute()
+            for (member, score), found_owner in zip(batch, owners, strict=True):
+                scanned, last, low = scanned + 1, int(score), f"({int(score)}"
+                if (provider is None or member.startswith(provider + ":")) and found_owner == owner:
+                    chosen.append((last, member))
+                    if len(chosen) == limit:
+                        return self._placed(chosen), last
+            if len(batch) < chunk:
+                return self._placed(chosen), None
+            if scanned >= SCAN_BUDGET:
+                return self._placed(chosen), last
+
+    def _placed(self, chosen: list[tuple[int, str]]) -> list[tuple[int, Job]]:
+        """The jobs of these members with their places (one removed meanwhile is left out)."""
+        with self.client.pipeline(transaction=False) as pipe:
+            for _, member in chosen:
+                pipe.hmget(self._job_key(*member.split(":", 1)), "data", "polls")
+            rows = pipe.execute()
+        return [(place, self._job(data, polls)) for (place, _), (data, polls) in zip(chosen, rows, strict=True) if data]
+
     def unfinished_jobs(self) -> list[Job]:
         jobs = self._jobs(sorted(self.client.smembers(self.key("unfinished"))))
         return sorted((j for j in jobs if j.outcome is None), key=lambda j: j.created_at)
@@ -230,8 +389,14 @@ class RedisStore:
     # --- accounts -----------------------------------------------------------------------------
 
     def get_account(self, provider: str, key: str) -> Account | None:
-        balance, plan = self.client.hmget(self.key("account", provider, key), "balance", "plan")
-        return Account(provider, key, float(balance), plan) if balance is not None else None
+        found: Account | None = self._cached(self._cached_accounts, (provider, key))
+        if found is None:
+            balance, plan = self.client.hmget(self.key("account", provider, key), "balance", "plan")
+            if balance is None:
+                return None
+            found = Account(provider, key, float(balance), plan)
+            self._keep(self._cached_accounts, (provider, key), found)
+        return Account(found.provider, found.key, found.balance, found.plan)
 
     def put_account(self, account: Account) -> None:
         with self.client.pipeline(transaction=True) as pipe:
@@ -240,10 +405,13 @@ class RedisStore:
                 mapping={"balance": f"{account.balance:.6f}", "plan": account.plan},
             )
             pipe.sadd(self.key("accounts"), f"{account.provider}:{account.key}")
+            pipe.incr(self.changes)
             pipe.execute()
+        self.forget()
 
     def charge(self, provider: str, key: str, amount: float) -> float | None:
-        balance = self._charge(keys=[self.key("account", provider, key)], args=[repr(float(amount))])
+        balance = self._charge(keys=[self.key("account", provider, key), self.changes], args=[repr(float(amount))])
+        self.forget()
         return float(balance) if balance is not None else None
 
     def list_accounts(self, provider: str | None = None) -> list[Account]:
@@ -263,7 +431,9 @@ class RedisStore:
         with self.client.pipeline(transaction=True) as pipe:
             pipe.delete(self.key("account", provider, key))
             pipe.srem(self.key("accounts"), f"{provider}:{key}")
-            deleted, _ = pipe.execute()
+            pipe.incr(self.changes)
+            deleted, _, _ = pipe.execute()
+        self.forget()
         return bool(deleted)
 
     # --- media --------------------------------------------------------------------------------
@@ -347,6 +517,8 @@ class RedisStore:
         fixed = ("jobs", "unfinished", "accounts", "media-expiry", "deliveries", "deliveries-due", "deliveries-claimed")
         self.client.unlink(*(self.key(name) for name in fixed))
         self.delete_kinds("job", "owner", "account", "media", "delivery", "delivery-job")
+        self.client.incr(self.changes)
+        self.forget()
 
     def delete_kinds(self, *kinds: str) -> None:
         """Delete every key of these kinds under this prefix (``job`` -> ``<prefix>job:*``), in batches."""
@@ -400,20 +572,33 @@ class RedisFaults(Faults):
 
     def insert(self, rule: Rule) -> str:
         rule_id = f"rule_{self._store.client.incr(self._store.key('faults', 'seq'))}"
-        self._store.client.hset(self._rules, rule_id, json.dumps({**asdict(rule), "id": rule_id}))
+        with self._store.client.pipeline(transaction=True) as pipe:
+            pipe.hset(self._rules, rule_id, json.dumps({**asdict(rule), "id": rule_id}))
+            pipe.incr(self._store.changes)
+            pipe.execute()
+        self._store.forget()
         return rule_id
 
     def remove(self, rule_id: str) -> bool:
         with self._store.client.pipeline(transaction=True) as pipe:
             pipe.hdel(self._rules, rule_id)
             pipe.hdel(self._fired, rule_id)
-            removed, _ = pipe.execute()
+            pipe.incr(self._store.changes)
+            removed, _, _ = pipe.execute()
+        self._store.forget()
         return bool(removed)
 
     def clear(self) -> None:
-        self._store.client.delete(self._rules, self._fired)
+        with self._store.client.pipeline(transaction=True) as pipe:
+            pipe.delete(self._rules, self._fired)
+            pipe.incr(self._store.changes)
+            pipe.execute()
+        self._store.forget()
 
     def has_rules(self) -> bool:
+        """Known from the request's look when nothing changed (the common answer, no rules, costs no round trip)."""
+        if self._store.trusted():
+            return self._store.faults_exist
         return bool(self._store.client.exists(self._rules))
 
     def stored(self) -> list[Rule]:
@@ -428,38 +613,53 @@ class RedisFaults(Faults):
         return bool(self._count(keys=[self._rules, self._fired], args=[rule.id]))
 
 
-class RedisJournal:
-    """A capped list of ``"<id> <json>"`` entries; the id comes from a counter in the same script."""
+class RedisJournal(BatchedJournal):
+    """A capped list of ``"<id> <json>"`` lines; a batch is numbered and appended by one script."""
+
+    BATCH = 500  # lines per script call
 
     def __init__(self, store: RedisStore, capacity: int) -> None:
+        super().__init__()
         self._store, self._capacity = store, capacity
         self._list, self._seq = store.key("journal"), store.key("journal", "seq")
         self._record = store.client.register_script(_RECORD)
+        self._older = store.client.register_script(_OLDER)
 
-    def record(self, entry: Entry) -> None:
-        """The script numbers the entry."""
-        self._record(keys=[self._list, self._seq], args=[json.dumps(entry.to_dict()), self._capacity])
+    def _write(self, entries: list[Entry]) -> None:
+        lines = [json.dumps(entry.to_dict()) for entry in entries]
+        for start in range(0, len(lines), self.BATCH):
+            self._record(keys=[self._list, self._seq], args=[self._capacity, *lines[start : start + self.BATCH]])
 
-    def clear(self) -> None:
+    def _clear(self) -> None:
         self._store.client.delete(self._list)
 
-    def query(self, query: JournalQuery) -> list[dict[str, Any]]:
-        lines = (line.partition(" ") for line in self._store.client.lrange(self._list, 0, -1))
-        entries = ({**json.loads(data), "id": int(number)} for number, _, data in lines)
-        return [entry for entry in entries if query.matches(entry)][-query.limit :]
+    def _page(self, query: JournalQuery) -> tuple[list[dict[str, Any]], int | None]:
+        def older(before: int | None, count: int) -> list[dict[str, Any]]:
+            lines = self._older(keys=[self._list], args=["" if before is None else before, count])
+            split = (line.partition(" ") for line in reversed(lines))
+            entries = ({**json.loads(data), "id": int(number)} for number, _, data in split)
+            return [entry for entry in entries if before is None or entry["id"] < before]
+
+        return page_back(query, older)
 
 
 class RedisCell:
     """The controls document: a hash of `version` and `data`."""
 
     def __init__(self, store: RedisStore) -> None:
-        self._client, self._name = store.client, store.key("controls")
+        self._store, self._client, self._name = store, store.client, store.key("controls")
         self._write = store.client.register_script(_WRITE_CELL)
 
     def write(self, data: dict[str, Any]) -> int:
-        return int(self._write(keys=[self._name], args=[json.dumps(data)]))
+        version = int(self._write(keys=[self._name, self._store.changes], args=[json.dumps(data)]))
+        self._store.forget()
+        return version
 
-    def version(self) -> int | None:
+    def version(self, request: bool = False) -> int | None:
+        """At a request's start, from the store's look (no round trip of its own)."""
+        if request:
+            self._store.look()
+            return self._store.controls_version
         version = self._client.hget(self._name, "version")
         return int(version) if version is not None else None
 

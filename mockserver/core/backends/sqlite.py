@@ -24,7 +24,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from mockserver.core.backends.base import Account, Faults, JournalQuery, RateLimiter, Shared, lease_holder
+from mockserver.core.backends.base import (
+    Account,
+    BatchedJournal,
+    Faults,
+    JournalQuery,
+    RateLimiter,
+    Shared,
+    lease_holder,
+    page_back,
+)
 from mockserver.core.clock import MockClock
 from mockserver.core.faults import Rule
 from mockserver.core.jobs import Job, MediaRef
@@ -37,6 +46,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     provider TEXT NOT NULL, id TEXT NOT NULL, owner TEXT NOT NULL, created_at REAL NOT NULL,
     polls INTEGER NOT NULL DEFAULT 0, data TEXT NOT NULL, PRIMARY KEY (provider, id));
 CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (provider, owner, created_at);
+CREATE INDEX IF NOT EXISTS jobs_by_provider ON jobs (provider);
+CREATE INDEX IF NOT EXISTS jobs_by_provider_owner ON jobs (provider, owner);
+CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner);
 CREATE TABLE IF NOT EXISTS accounts (
     provider TEXT NOT NULL, key TEXT NOT NULL, balance REAL NOT NULL, plan TEXT NOT NULL,
     PRIMARY KEY (provider, key));
@@ -60,6 +72,9 @@ _MEDIA_EXPIRY_INDEX = """
 UPDATE media SET expires_at = json_extract(data, '$.expires_at') WHERE expires_at IS NULL;
 CREATE INDEX IF NOT EXISTS media_unpurged ON media (expires_at) WHERE purged = 0;
 """
+
+
+CACHE_SIZE = 10_000  # jobs (and accounts) a store keeps read; the oldest kept goes first
 
 
 def _select(what: str, order: str, **equal: str | None) -> tuple[str, tuple[str, ...]]:
@@ -87,6 +102,25 @@ class SqliteStore:
         self._db.executescript(_MEDIA_EXPIRY_INDEX)
         self._db.executescript(_DELIVERIES)
         self._lock = threading.RLock()
+        # The read cache: jobs and accounts as last read or written here, good while no other
+        # connection (worker, process) committed to the file: `PRAGMA data_version` says when one did.
+        self._seen = -1
+        self._cached_jobs: dict[tuple[str, str], Job] = {}
+        self._cached_accounts: dict[tuple[str, str], Account] = {}
+
+    def _fresh(self) -> None:
+        """Under the lock, before a cached read: forget the cache if another connection committed."""
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._seen:
+            self._seen = version
+            self._cached_jobs.clear()
+            self._cached_accounts.clear()
+
+    @staticmethod
+    def _remember(cache: dict[tuple[str, str], Any], key: tuple[str, str], value: Any) -> None:
+        if len(cache) >= CACHE_SIZE:
+            del cache[next(iter(cache))]  # the oldest first kept
+        cache[key] = value
 
     def _write(self, sql: str, args: tuple[object, ...]) -> None:
         with self._lock:
@@ -94,13 +128,20 @@ class SqliteStore:
 
     def reset(self) -> None:
         with self._lock:
+            self._cached_jobs.clear()
+            self._cached_accounts.clear()
             self._db.executescript("DELETE FROM jobs; DELETE FROM accounts; DELETE FROM media; DELETE FROM deliveries;")
 
     def put_job(self, job: Job) -> None:
-        self._write(
-            "INSERT OR REPLACE INTO jobs (provider, id, owner, created_at, polls, data) VALUES (?, ?, ?, ?, ?, ?)",
-            (job.provider, job.id, job.owner, job.created_at, job.polls, json.dumps(job.to_dict())),
-        )
+        """An upsert, not INSERT OR REPLACE: the row keeps its rowid, which is its place in listings."""
+        with self._lock:
+            self._cached_jobs.pop((job.provider, job.id), None)
+            self._db.execute(
+                "INSERT INTO jobs (provider, id, owner, created_at, polls, data) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (provider, id) DO UPDATE SET "
+                "created_at = excluded.created_at, polls = excluded.polls, data = excluded.data",
+                (job.provider, job.id, job.owner, job.created_at, job.polls, json.dumps(job.to_dict())),
+            )
 
     @staticmethod
     def _job(row: tuple[str, int]) -> Job:
@@ -109,14 +150,23 @@ class SqliteStore:
         return job
 
     def get_job(self, provider: str, job_id: str) -> Job | None:
+        """From the cache when nothing was committed elsewhere since it was read (no query, no write)."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT data, polls FROM jobs WHERE provider = ? AND id = ?", (provider, job_id)
-            ).fetchone()
-        return self._job(row) if row else None
+            self._fresh()
+            job = self._cached_jobs.get((provider, job_id))
+            if job is None:
+                row = self._db.execute(
+                    "SELECT data, polls FROM jobs WHERE provider = ? AND id = ?", (provider, job_id)
+                ).fetchone()
+                if row is None:
+                    return None
+                job = self._job(row)
+                self._remember(self._cached_jobs, (provider, job_id), job)
+            return job.copy()
 
     def poll_job(self, provider: str, job_id: str, owner: str) -> Job | None:
         with self._lock:
+            self._cached_jobs.pop((provider, job_id), None)
             row = self._db.execute(
                 "UPDATE jobs SET polls = polls + (owner = ?) WHERE provider = ? AND id = ? RETURNING data, polls",
                 (owner, provider, job_id),
@@ -151,6 +201,19 @@ class SqliteStore:
         rows = self.read(*_select("data, polls FROM jobs", "created_at", provider=provider, owner=owner))
         return [self._job(r) for r in rows]
 
+    def page_jobs(
+        self, provider: str | None, owner: str | None, after: int | None, limit: int
+    ) -> tuple[list[tuple[int, Job]], int | None]:
+        """By rowid (kept by the upsert), through the provider / owner indexes: one bounded query."""
+        given = {column: value for column, value in (("provider", provider), ("owner", owner)) if value is not None}
+        where = " AND ".join(["rowid > ?", *(f"{column} = ?" for column in given)])
+        rows = self.read(
+            f"SELECT rowid, data, polls FROM jobs WHERE {where} ORDER BY rowid LIMIT ?",
+            (-1 if after is None else after, *given.values(), limit),
+        )
+        jobs = [(place, self._job((data, polls))) for place, data, polls in rows]
+        return jobs, rows[-1][0] if len(rows) == limit else None
+
     def unfinished_jobs(self) -> list[Job]:
         """Jobs whose work has not written its outcome, found in SQL (start-up reads no other job)."""
         with self._lock:
@@ -161,19 +224,29 @@ class SqliteStore:
 
     def get_account(self, provider: str, key: str) -> Account | None:
         with self._lock:
-            row = self._db.execute(
-                "SELECT balance, plan FROM accounts WHERE provider = ? AND key = ?", (provider, key)
-            ).fetchone()
-        return Account(provider, key, row[0], row[1]) if row else None
+            self._fresh()
+            found = self._cached_accounts.get((provider, key))
+            if found is None:
+                row = self._db.execute(
+                    "SELECT balance, plan FROM accounts WHERE provider = ? AND key = ?", (provider, key)
+                ).fetchone()
+                if row is None:
+                    return None
+                found = Account(provider, key, row[0], row[1])
+                self._remember(self._cached_accounts, (provider, key), found)
+        return Account(found.provider, found.key, found.balance, found.plan)
 
     def put_account(self, account: Account) -> None:
-        self._write(
-            "INSERT OR REPLACE INTO accounts (provider, key, balance, plan) VALUES (?, ?, ?, ?)",
-            (account.provider, account.key, account.balance, account.plan),
-        )
+        with self._lock:
+            self._cached_accounts.pop((account.provider, account.key), None)
+            self._db.execute(
+                "INSERT OR REPLACE INTO accounts (provider, key, balance, plan) VALUES (?, ?, ?, ?)",
+                (account.provider, account.key, account.balance, account.plan),
+            )
 
     def charge(self, provider: str, key: str, amount: float) -> float | None:
         with self._lock:
+            self._cached_accounts.pop((provider, key), None)
             cursor = self._db.execute(
                 "UPDATE accounts SET balance = round(balance - ?, 6) "
                 "WHERE provider = ? AND key = ? AND balance - ? >= -1e-9 RETURNING balance",
@@ -188,6 +261,7 @@ class SqliteStore:
 
     def delete_account(self, provider: str, key: str) -> bool:
         with self._lock:
+            self._cached_accounts.pop((provider, key), None)
             cursor = self._db.execute("DELETE FROM accounts WHERE provider = ? AND key = ?", (provider, key))
         return cursor.rowcount > 0
 
@@ -346,35 +420,44 @@ def _seq(rule_id: str) -> int | None:
     return int(number) if number.isdigit() and number != rule_id else None
 
 
-class SqliteJournal:
-    """The journal in the database, so /__mock/journal shows every worker's requests."""
+class SqliteJournal(BatchedJournal):
+    """The journal in the database, so /__mock/journal shows every worker's requests. Entries are
+    written in batches (``BatchedJournal``): one transaction per turn of the event loop."""
 
     TRIM_EVERY = 500
 
     def __init__(self, store: SqliteStore, capacity: int) -> None:
+        super().__init__()
         self._store, self._capacity = store, capacity
         self._writes = 0
 
-    def record(self, entry: Entry) -> None:
-        """The row id numbers the entry."""
+    def _write(self, entries: list[Entry]) -> None:
+        """The row ids number the entries, in the order recorded."""
+        rows = [(entry.provider, entry.key, json.dumps(entry.to_dict())) for entry in entries]
         with self._store.transaction() as db:
-            db.execute(
-                "INSERT INTO journal (provider, key, data) VALUES (?, ?, ?)",
-                (entry.provider, entry.key, json.dumps(entry.to_dict())),
-            )
-            self._writes += 1
-            if self._writes % self.TRIM_EVERY == 0:
+            db.executemany("INSERT INTO journal (provider, key, data) VALUES (?, ?, ?)", rows)
+            before, self._writes = self._writes, self._writes + len(rows)
+            if before // self.TRIM_EVERY != self._writes // self.TRIM_EVERY:
                 db.execute("DELETE FROM journal WHERE id <= (SELECT max(id) FROM journal) - ?", (self._capacity,))
 
-    def clear(self) -> None:
+    def _clear(self) -> None:
         with self._store.transaction() as db:
             db.execute("DELETE FROM journal")
 
-    def query(self, query: JournalQuery) -> list[dict[str, Any]]:
-        # provider and key are columns: filtered in SQL first
-        rows = self._store.read(*_select("id, data FROM journal", "id", provider=query.provider, key=query.key))
-        entries = ({**json.loads(data), "id": row_id} for row_id, data in rows)
-        return [entry for entry in entries if query.matches(entry)][-query.limit :]
+    def _page(self, query: JournalQuery) -> tuple[list[dict[str, Any]], int | None]:
+        # provider and key are columns: filtered in SQL first, a bounded chunk at a time
+        columns = (("provider", query.provider), ("key", query.key))
+        given = {column: value for column, value in columns if value is not None}
+
+        def older(before: int | None, count: int) -> list[dict[str, Any]]:
+            where = " AND ".join(["id < ?", *(f"{column} = ?" for column in given)])
+            rows = self._store.read(
+                f"SELECT id, data FROM journal WHERE {where} ORDER BY id DESC LIMIT ?",
+                (1 << 62 if before is None else before, *given.values(), count),
+            )
+            return [{**json.loads(data), "id": row_id} for row_id, data in rows]
+
+        return page_back(query, older)
 
 
 class SqliteCell:
@@ -390,7 +473,7 @@ class SqliteCell:
             db.execute("INSERT OR REPLACE INTO controls VALUES ('controls', ?, ?)", (version, json.dumps(data)))
         return version
 
-    def version(self) -> int | None:
+    def version(self, request: bool = False) -> int | None:
         rows = self._store.read("SELECT version FROM controls WHERE name = 'controls'")
         return rows[0][0] if rows else None
 
