@@ -9,10 +9,18 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 
 import httpx
 
 SERVE = [sys.executable, "-m", "mockserver.cli", "serve", "--host", "0.0.0.0", "--port", "0", "--store", "memory"]
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def main() -> None:
@@ -30,6 +38,10 @@ def main() -> None:
             port = re.search(r"control plane\s+http://0\.0\.0\.0:(\d+)/__mock", banner)
             token = re.search(r"control token: (\S+)", banner)
             assert port, banner
+            deadline = time.monotonic() + 60  # with --workers the banner comes before the workers listen
+            while not _ready(f"http://127.0.0.1:{port.group(1)}/__mock/health"):
+                assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.05)
             answers: dict[str, int] = {}
             for where in ("127.0.0.1", "10.9.8.7"):
                 base = f"http://{where}:{port.group(1)}/__mock"

@@ -205,10 +205,12 @@ def _namespaces_work() -> bool:
 
 
 @pytest.mark.skipif(not _namespaces_work(), reason="needs root, unshare and ip (CI runs as root)")
-def test_serve_beyond_loopback_generates_prints_and_requires_a_token() -> None:
-    """`serve --host 0.0.0.0` in a network namespace of its own (loopback and 10.9.8.7 only)."""
+@pytest.mark.parametrize("flags", [(), ("--store", "sqlite", "--workers", "2")], ids=["one", "workers"])
+def test_serve_beyond_loopback_generates_prints_and_requires_a_token(flags: tuple[str, ...]) -> None:
+    """`serve --host 0.0.0.0` in a network namespace of its own (loopback and 10.9.8.7 only); under
+    --workers each worker process holds the same generated token."""
     setup = 'ip link set lo up && ip addr add 10.9.8.7/32 dev lo && exec "$@"'
-    command = ["unshare", "-n", "sh", "-c", setup, "sh", sys.executable, "-m", "tests.control.lock_probe"]
+    command = ["unshare", "-n", "sh", "-c", setup, "sh", sys.executable, "-m", "tests.control.lock_probe", *flags]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
     probe = json.loads(done.stdout.strip().splitlines()[-1])
