@@ -32,6 +32,10 @@ class UploadTooLarge(Exception):
         self.limit = limit
 
 
+class EmptyUpload(Exception):
+    """A body with no bytes (a file, or a part, must have some)."""
+
+
 class BadParts(Exception):
     """A multipart completion that does not name the parts received (number or ETag)."""
 
@@ -80,6 +84,10 @@ class Uploads:
         await receive(body, path, max_bytes)
         return self._store(slot, path)
 
+    def discard(self, slot: Slot) -> None:
+        """Forget a slot and what it received (an upload refused on its way in)."""
+        shutil.rmtree(self._folder(slot.id), ignore_errors=True)
+
     async def put_part(self, slot: Slot, number: int, body: AsyncIterator[bytes], max_total: int) -> str:
         """Part `number` (1..MAX_PARTS; sent again, it replaces the first); its ETag (MD5, as S3's)."""
         folder = self._folder(slot.id)
@@ -120,7 +128,8 @@ class Uploads:
 
 async def receive(body: AsyncIterator[bytes], path: Path, max_bytes: int, *, limit: int | None = None) -> str:
     """Write `body` to `path` chunk by chunk; its MD5 hex. UploadTooLarge (naming `limit`, default
-    `max_bytes`) as soon as more than `max_bytes` came; the partial file is removed."""
+    `max_bytes`) as soon as more than `max_bytes` came, EmptyUpload for no bytes at all; the partial
+    file is removed."""
     digest, size = hashlib.md5(usedforsecurity=False), 0
     try:
         with path.open("wb") as out:
@@ -130,6 +139,8 @@ async def receive(body: AsyncIterator[bytes], path: Path, max_bytes: int, *, lim
                     raise UploadTooLarge(limit if limit is not None else max_bytes)
                 digest.update(chunk)
                 out.write(chunk)
+        if size == 0:
+            raise EmptyUpload
     except BaseException:
         path.unlink(missing_ok=True)
         raise

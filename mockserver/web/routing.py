@@ -52,13 +52,17 @@ class ProviderRouter(Router):
     def __init__(self, routes: list[Route], default: ASGIApp) -> None:
         super().__init__(routes, redirect_slashes=False, default=default)
         self.by_depth: dict[int, list[Route]] = {}
-        for route in routes:
+        # More concrete paths first (OpenAPI's rule: /files/upload/multipart is its own path, not a
+        # /files/{media_id}/{filename}), so another method on a concrete path is its 405.
+        for route in sorted(routes, key=lambda r: len(r.param_convertors)):
             self.by_depth.setdefault(route.path.count("/"), []).append(route)
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         partial: tuple[Route, Scope] | None = None
         for route in self.by_depth.get(scope["path"].count("/"), ()):
             match, child_scope = route.matches(scope)
+            if partial is not None and len(route.param_convertors) > len(partial[0].param_convertors):
+                break  # a more concrete path matched: a template's method does not take it over
             if match is Match.FULL:
                 scope.update(child_scope)
                 await route.handle(scope, receive, send)

@@ -16,7 +16,8 @@ from mockserver.providers.base import View
 from mockserver.providers.fal import vocabulary as words
 from mockserver.providers.work import cutout_options, submit_video
 from mockserver.runtime.jobs import WorkResult
-from mockserver.runtime.uploads import MAX_PARTS, BadParts, Slot, Uploads, UploadTooLarge
+from mockserver.runtime.uploads import MAX_PARTS, BadParts, EmptyUpload, Slot, Uploads, UploadTooLarge
+from mockserver.web.bodies import BadBody
 from mockserver.web.http import JsonResponse
 
 STREAM_LIMIT_SECONDS = 300.0  # an SSE stream ends by itself after this much real time
@@ -269,13 +270,19 @@ async def _whole(view: View, slot: Slot) -> MediaRef:
         return await _uploads(view).put_whole(slot, view.request.stream(), view.vocabulary.max_body)
     except UploadTooLarge:
         raise words.detail(413, "Request Entity Too Large") from None
+    except EmptyUpload:
+        raise view.vocabulary.bad_body(BadBody("empty", "the request body is empty")) from None
 
 
 async def cdn_upload(view: View) -> Response:
     """POST v3.fal.media/files/upload: the file as the raw body, with its own Content-Type."""
     headers = view.request.headers
     slot = _slot(view, headers.get("x-fal-file-name"), headers.get("content-type"), "x-fal-object-lifecycle")
-    ref = await _whole(view, slot)
+    try:
+        ref = await _whole(view, slot)
+    except BaseException:
+        _uploads(view).discard(slot)  # no URL was handed out for it
+        raise
     return JsonResponse({"access_url": view.media_url(ref)})
 
 
@@ -302,6 +309,8 @@ async def cdn_multipart_part(view: View) -> Response:
         etag = await _uploads(view).put_part(slot, number, view.request.stream(), words.MULTIPART_MAX_TOTAL)
     except UploadTooLarge:
         raise words.detail(413, "Request Entity Too Large") from None
+    except EmptyUpload:
+        raise view.vocabulary.bad_body(BadBody("empty", "the part is empty")) from None
     return JsonResponse({"partNumber": number, "etag": etag}, headers={"ETag": etag})
 
 
