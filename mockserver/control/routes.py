@@ -52,7 +52,12 @@ def _param(request: Request, name: str) -> str:
 
 
 async def health(mock: Mock, request: Request) -> Any:
-    return {"status": "ok", "clock": mock.clock.kind, "now": mock.clock.now(), "pid": os.getpid()}
+    """Ready, the clock, the answering process, and the state dir's size (measured at most every few
+    seconds: core/disk.py)."""
+    disk = await mock.disk.current()
+    state_dir = {"bytes": disk.bytes, "files": disk.files, "measured_at": disk.measured_at}
+    clock = {"clock": mock.clock.kind, "now": mock.clock.now()}
+    return {"status": "ok", **clock, "pid": os.getpid(), "state_dir": state_dir}
 
 
 async def list_providers(mock: Mock, request: Request) -> Any:

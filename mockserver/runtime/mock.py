@@ -30,6 +30,7 @@ from mockserver.core.backends.base import (
 from mockserver.core.backends.memory import MemoryFaults, MemoryJournal, MemoryRateLimiter, MemoryStore
 from mockserver.core.backends.sqlite import SqliteStore
 from mockserver.core.clock import MockClock
+from mockserver.core.disk import DiskUsage
 from mockserver.core.ids import IdSource
 from mockserver.core.media import MediaStore
 from mockserver.core.signing import Signer
@@ -106,6 +107,7 @@ class Mock:
             self.faults = MemoryFaults(settings.seed)
         get_segmenter(settings.engine)  # an unknown engine or a missing model file fails at start-up
         self.media = MediaStore(state_dir / "media", self.store, self.clock, self.ids)
+        self.disk = DiskUsage(state_dir)  # what /__mock/health reports of the state dir
         self.signer = Signer.load_or_create(state_dir / "keys" / "webhook-ed25519.pem")
         self.webhooks = Webhooks(self.clock, self.ids, self.store, self._webhook_client, self.webhook_headers)
         self.jobs = Jobs(self.store, self.accounts, self.clock, self.webhooks, self.leases, settings)

@@ -18,6 +18,7 @@ import pytest
 
 from contracts.control import MockControl
 from mockserver.core.signing import verify
+from tests.server.conftest import data_url
 from tests.server.live import serve_process
 from tests.server.test_webhooks import Receiver
 
@@ -166,3 +167,23 @@ def test_a_pending_webhook_retry_survives_a_restart_and_arrives_once(tmp_path: P
     finally:
         receiver.server.shutdown()
         receiver.server.server_close()
+
+
+@pytest.mark.anyio
+async def test_health_reports_what_the_state_dir_holds(
+    client: httpx.AsyncClient, product: tuple[bytes, object], tmp_path: Path
+) -> None:
+    """The in-process app's state dir is tmp_path (tests/server/conftest.py): health's figures are its
+    files, the cut-out among them."""
+    r = await client.post(
+        "/pixelcut/v1/remove-background",
+        json={"image_url": data_url(product[0], "image/png")},
+        headers={"X-API-KEY": "sk_disk"},
+    )
+    assert r.status_code == 200
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    outputs = [p for p in files if p.parent.parent.name == "media"]
+    assert len(outputs) == 1
+    state_dir = (await client.get("/__mock/health")).json()["state_dir"]
+    assert state_dir["files"] == len(files) and state_dir["bytes"] == sum(p.stat().st_size for p in files)
+    assert state_dir["bytes"] >= outputs[0].stat().st_size > 0
