@@ -60,6 +60,7 @@ class Pages:
         self.mock = mock
         self.words: Mapping[str, Vocabulary] = {p.name: p.vocabulary for p in providers}
         self.operations = {p.name: sorted(p.operations) for p in providers}
+        self.documented = {p.name: views.documented_errors(p.name) for p in providers}  # read once
         self.templates = templates()
         hosts = [s.host for p in providers for s in p.surfaces.values()]
         self.gate = Gate(ControlLock.for_mock(mock.settings, hosts), BASE)  # the control plane's own rules
@@ -104,6 +105,7 @@ class Pages:
             statuses=FAULT_STATUSES,
             scenarios=sorted(SCENARIOS),
             scenario_rules=SCENARIOS,
+            documented=self.documented,
             magic_inputs=MAGIC_INPUTS,
         )
 

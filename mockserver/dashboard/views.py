@@ -18,6 +18,7 @@ from mockserver.core.jobs import Job, State
 from mockserver.providers.base import Vocabulary
 from mockserver.runtime.mock import Mock
 from mockserver.runtime.samples import SAMPLE_HOSTS
+from mockserver.web.spec import Validator, load_spec
 
 INPUT_FIELDS = ("image_url", "video_url", "input_image_url", "url", "image")  # where submits carry their media
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mov", ".mkv", ".m4v")
@@ -184,3 +185,22 @@ def detail(mock: Mock, words: Vocabulary, job: Job) -> JobDetail:
         input_fields={k: v for k, v in job.input.items() if not (isinstance(v, str) and v.startswith("data:"))},
         result=job.result,
     )
+
+
+def documented_errors(provider: str) -> dict[str, list[tuple[int, str]]]:
+    """Each operation's documented error statuses with their descriptions, from the provider's own
+    spec (``openapi/<provider>.yaml``): what the fault form offers for that operation."""
+    spec = load_spec(provider)
+    resolver = Validator(spec)
+    found: dict[str, list[tuple[int, str]]] = {}
+    for item in spec.get("paths", {}).values():
+        for method, op in item.items():
+            if not isinstance(op, dict) or "operationId" not in op or method == "parameters":
+                continue
+            errors = []
+            for status, answer in op.get("responses", {}).items():
+                if str(status).isdigit() and int(status) >= 400:
+                    described = resolver.resolve(answer).get("description", "")
+                    errors.append((int(status), " ".join(str(described).split())[:120]))
+            found[op["operationId"]] = sorted(errors)
+    return found

@@ -179,6 +179,12 @@ def test_controls_add_and_remove_a_fault_and_move_the_clock(page: Any, api: http
     page.locator("#faults p.empty").wait_for()
     assert api.get("/__mock/faults").json()["rules"] == []
     assert api.get("/pixelcut/v1/credits", headers=PIXELCUT).status_code == 200
+    # The status list offers the errors the provider's spec documents for the chosen operation.
+    page.select_option("#fault-operation", "video-remove-background-job-status")
+    offered = page.locator("#fault-status option").all_inner_texts()
+    assert offered[0] == "(default)" and [o.split()[0] for o in offered[1:]] == ["401", "404", "429", "500"]
+    page.select_option("#fault-operation", "remove-background")
+    assert "403 Insufficient credits." in page.locator("#fault-status option").all_inner_texts()
     # The clock: advance by 30 s from the form, then let it run and freeze it again.
     before = api.get("/__mock/clock").json()["now"]
     page.fill("#clock-advance input[name=advance]", "30")

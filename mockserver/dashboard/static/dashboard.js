@@ -284,10 +284,35 @@ function controlsPage() {
     form.elements.delay.value = rule.delay != null ? String(rule.delay) : "";
   });
   const operation = document.getElementById("fault-operation");
-  document.getElementById("fault-provider").addEventListener("change", (event) => {
+  const provider = document.getElementById("fault-provider");
+  const documented = JSON.parse(document.getElementById("documented-errors").textContent);
+  const status = document.getElementById("fault-status");
+  const generic = [...status.options].map((o) => [o.value, o.textContent]);
+  // The status list: the errors the provider's spec documents for the operation (or any of its
+  // operations), each with its description; every common status when no provider is picked.
+  function documentedStatuses() {
+    const ops = documented[provider.value] || null;
+    const note = document.getElementById("fault-documented");
+    let choices = generic;
+    if (ops) {
+      const found = new Map();
+      for (const [op, errors] of Object.entries(ops)) {
+        if (operation.value && op !== operation.value) continue;
+        for (const [code, text] of errors) if (!found.has(code)) found.set(code, text);
+      }
+      choices = [["", "(default)"], ...[...found.entries()].sort((a, b) => a[0] - b[0]).map(([code, text]) => [String(code), `${code} ${text}`])];
+      note.textContent = `${found.size} error status${found.size === 1 ? "" : "es"} documented by ${provider.value}${operation.value ? " for " + operation.value : ""}.`;
+    }
+    const kept = status.value;
+    status.replaceChildren(...choices.map(([value, text]) => el("option", { value }, text)));
+    if ([...status.options].some((o) => o.value === kept)) status.value = kept;
+  }
+  provider.addEventListener("change", (event) => {
     for (const option of operation.querySelectorAll("option[data-provider]")) option.hidden = !!event.target.value && option.dataset.provider !== event.target.value;
     operation.value = "";
+    documentedStatuses();
   });
+  operation.addEventListener("change", documentedStatuses);
   loadControls();
   refreshClock();
   onChange(loadControls);
