@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import engine, fixtures, jobs, server
+from benchmarks import disk, engine, fixtures, jobs, server
 
 HISTORY = "## History"  # results.md's last section: what earlier figures were and what moved them
 
@@ -21,7 +21,7 @@ def markdown(title: str, header: list[str], rows: list[list[str]]) -> str:
 def main() -> None:
     started = time.perf_counter()
     sections = []
-    suites = {"engine": engine.run, "server": server.run, "jobs": jobs.run, "fixtures": fixtures.run}
+    suites = {"engine": engine.run, "server": server.run, "jobs": jobs.run, "disk": disk.run, "fixtures": fixtures.run}
     chosen = sys.argv[1:] or list(suites)
     for title, (header, rows) in (section for name in chosen for section in suites[name]()):
         text = markdown(title, header, rows)

@@ -165,11 +165,12 @@ class Mock:
         return await inputs.fetch(url, self.fetch_policy(max_bytes), client=self._fetch_client)
 
     async def purge_media(self, every: float = 60.0) -> None:
-        """`serve`'s background loop: delete expired output files every `every` seconds of real time,
-        off the event loop, so the state dir's disk use stays bounded (their URLs still say expired)."""
+        """`serve`'s background loop: delete expired output files every `every` seconds of mock time (a
+        sped-up clock purges sooner, at most once a real second), off the event loop, so the state
+        dir's disk use stays bounded (their URLs still say expired)."""
         while True:
             await asyncio.to_thread(self.media.purge_expired)
-            await asyncio.sleep(every)
+            await asyncio.sleep(min(every, max(1.0, every / self.clock.speed)))
 
     async def aclose(self) -> None:
         self.jobs.cancel_all()
