@@ -72,6 +72,10 @@ class Vocabulary(ABC):
     def response_headers(self, view: View) -> dict[str, str]:
         return {}
 
+    def output_ttl(self, view: View) -> float:
+        """Seconds this request's output files are kept (fal: its X-Fal-Object-Lifecycle-Preference)."""
+        return self.result_ttl
+
     def video_price_for(self, view: View) -> FramePrice | None:
         """The video price of this request (settings may change it); `video_price` by default."""
         return self.video_price

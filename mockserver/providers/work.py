@@ -123,7 +123,7 @@ async def submit_video(
     result TTL; the output is named `name` (``{stem}``: the input's) with the format's extension."""
     words, url = view.vocabulary, view.field("video_url")
     file_name = f"{name.format(stem=input_stem(url, 'video'))}.{fmt.extension}"
-    spec = VideoJob(url, fmt, background, VIDEO_LIMITS, words.result_ttl, file_name)
+    spec = VideoJob(url, fmt, background, VIDEO_LIMITS, words.output_ttl(view), file_name)
     price = words.video_price_for(view)
     work = video_cutout(view.mock, spec, price)
     fields = dict(view.body.fields) if view.body else {}

@@ -102,3 +102,14 @@ def test_validation_error(steps: dict[str, list[dict]]) -> None:
     (done,) = steps["invalid"]
     assert done["name"] == "ValidationError" and done["status"] == 422
     assert done["body"]["detail"][0]["loc"] == ["body", "background_color"]
+
+
+@pytest.mark.slow
+@pytest.mark.fact(
+    "fal: startTimeout passed in the queue is the client's user timeout (504)",
+    source="common-parameters#X-Fal-Request-Timeout (start_timeout)",
+)
+def test_start_timeout(steps: dict[str, list[dict]]) -> None:
+    (done,) = steps["timeout"]
+    assert done["status"] == 504 and done["isUserTimeout"] is True
+    assert done["body"] == {"detail": "Request timed out", "error_type": "request_timeout"}

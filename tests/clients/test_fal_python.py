@@ -138,3 +138,18 @@ def test_an_uploaded_clip_is_used_by_a_job(fal_urls: str, tmp_path: Path) -> Non
     client = fal_client.SyncClient(key="py-sync")
     url = client.upload_file(clip)
     assert client.subscribe(APP, arguments={"video_url": url})["video"]["file_name"] == "mine_result.webm"
+
+
+@pytest.mark.fact(
+    "fal: start_timeout passed in the queue is a 504 the client does not retry",
+    source="common-parameters#X-Fal-Request-Timeout (start_timeout)",
+)
+def test_start_timeout_surfaces_as_falls_504(fal_urls: str) -> None:
+    import fal_client
+
+    rule = {"provider": "fal", "operation": "fal-queue-submit", "action": "queue", "delay": 60, "times": 1}
+    assert httpx.post(f"{fal_urls}/__mock/faults", json=rule, timeout=30).status_code == 201
+    with pytest.raises(fal_client.client.FalClientHTTPError) as err:
+        fal_client.SyncClient(key="py-timeout").subscribe(APP, arguments={"video_url": SAMPLE}, start_timeout=5)
+    assert err.value.status_code == 504 and err.value.error_type == "request_timeout"
+    assert err.value.response_headers["x-fal-request-timeout-type"] == "user"

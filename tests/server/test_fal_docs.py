@@ -153,6 +153,20 @@ async def test_a_request_cancelled_while_running_logs_up_to_its_cancel(client: h
     ]
 
 
+@pytest.mark.fact(
+    "fal: X-Fal-Object-Lifecycle-Preference sets how long the output files live",
+    source="media-expiration#Per-Request Expiration",
+)
+async def test_output_files_follow_the_lifecycle_preference(client: httpx.AsyncClient) -> None:
+    lifecycle = {"X-Fal-Object-Lifecycle-Preference": '{"expiration_duration_seconds": 60}'}
+    job = (await _submit(client, lifecycle)).json()
+    await advance(client, 5)
+    url = (await client.get(job["response_url"], headers=KEY)).json()["video"]["url"]
+    await advance(client, 60)
+    assert (await client.get(url)).status_code == 404, "the file is gone after its 60 s"
+    assert (await client.get(job["response_url"], headers=KEY)).status_code == 200, "the result is kept 1 hour"
+
+
 @pytest.mark.fact("fal: every answer, 404s included, carries x-fal-request-id", source="NOTES.md#1.5 x-fal-request-id")
 async def test_404s_carry_x_fal_request_id(client: httpx.AsyncClient) -> None:
     for path in (f"{SUBMIT}/requests/nope/status", "/fal/queue/no/such/path", "/fal/cdn/files/ab12/x.mp4"):

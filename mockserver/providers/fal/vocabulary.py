@@ -215,6 +215,11 @@ class FalVocabulary(Vocabulary):
     proxy = (PROXY_PATH, PROXY_HEADER, PROXY_AUTHORIZATION)
     cors_exposed = EXPOSED_HEADERS
 
+    def output_ttl(self, view: View) -> float:
+        """Output files live as the request's X-Fal-Object-Lifecycle-Preference says ("Set
+        expiration_duration_seconds to the number of seconds, or null for no expiration"), else 7 days."""
+        return lifecycle_ttl(view.request.headers.get("x-fal-object-lifecycle-preference"), CDN_TTL)
+
     def status_word(self, state: State) -> str:
         return STATUS.get(state, "COMPLETED")
 

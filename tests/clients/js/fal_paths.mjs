@@ -71,6 +71,19 @@ const clip = new Blob([readFileSync(clipPath)], { type: "video/mp4" });
 const withBlob = await fal.subscribe(APP, { input: { video_url: clip }, pollInterval: 10 });
 out("blob", { video: withBlob.data.video, back: await fetched(withBlob.data.video.url) });
 
+// startTimeout: a request still queued at it fails with fal's user timeout (the mock's queue is held 60 s)
+await fetch(`${base}/__mock/faults`, {
+  method: "POST",
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify({ provider: "fal", operation: "fal-queue-submit", action: "queue", delay: 60, times: 1 }),
+});
+try {
+  await fal.subscribe(APP, { input: { video_url: SAMPLE }, startTimeout: 5, pollInterval: 10 });
+  out("timeout", { status: 200 });
+} catch (error) {
+  out("timeout", { status: error.status, isUserTimeout: error.isUserTimeout, body: error.body });
+}
+
 // a validation error surfaces as the client's ValidationError (422, X-Fal-Retryable)
 try {
   await fal.run(APP, { input: { video_url: SAMPLE, background: "custom" } });
