@@ -228,7 +228,8 @@ class Settings:
     lease_seconds: float = field(
         default=15.0,
         metadata=serve_setting(
-            "Redis: a stopped replica's running jobs end as errored this long after its last renewal",
+            "Redis replicas and --workers: a dead process's running jobs end as errored this long after "
+            "its last renewal",
             metavar="S",
             parse=_above_zero,
         ),
