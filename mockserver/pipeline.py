@@ -9,7 +9,8 @@ own error shape, so nothing becomes a bare 500 or a traceback:
 1. **gate**: the provider's check before auth (PixelAPI's CDN turns away library user agents);
 2. **auth**: the key from where the provider reads it, its account (created on first use);
 3. **limit**: a token from the key's bucket, the provider's rate headers on every answer, its 429;
-4. **validate**: query and header parameters, then the body, read and checked against the spec;
+4. **validate**: query and header parameters, then the body, read within its bounds (size, read time,
+   JSON depth and values: ``web/bodies.py``) and checked against the spec;
 5. **fault**: the ``X-Mock-Scenario`` header or the first matching ``/__mock/faults`` rule: an error
    answer now, a delay, a malformed body, or a job shaped through the view (fail, error, stuck...);
 6. **handler**: parse -> runtime -> serialise (``providers/<name>/handlers.py``).
@@ -35,7 +36,7 @@ from mockserver.engine.errors import InvalidOption, MediaError
 from mockserver.providers.base import Provider, View, Vocabulary
 from mockserver.runtime.mock import Mock
 from mockserver.web.bodies import BadBody, read_body
-from mockserver.web.http import ApiError, header
+from mockserver.web.http import ApiError, content_disposition, header
 from mockserver.web.journal import note_response
 from mockserver.web.routing import Endpoint
 from mockserver.web.spec import Operation, Validator, parameter_errors
@@ -69,7 +70,12 @@ def endpoint(mock: Mock, provider: Provider, op: Operation, validator: Validator
                 if errors:
                     raise words.invalid(errors)
             if op.bodies and not raw_body:  # a raw body (an upload) is streamed by its handler, never held whole
-                view.body = await read_body(request, allow_multipart=multipart, max_bytes=words.max_body)
+                view.body = await read_body(
+                    request,
+                    allow_multipart=multipart,
+                    max_bytes=words.max_body,
+                    timeout=mock.settings.read_timeout,
+                )
                 if view.body.content_type == "application/json" and json_schema is not None:
                     errors = validator.errors(view.body.fields, json_schema)
                     if errors:
@@ -79,7 +85,9 @@ def endpoint(mock: Mock, provider: Provider, op: Operation, validator: Validator
         except ApiError as error:
             response = error.response()
         except BadBody as problem:
-            response = words.bad_body(problem).response()
+            refusal = words.bad_body(problem)
+            refusal.headers.update(problem.headers)  # too large or too slow: the connection is closed
+            response = refusal.response()
         except InvalidOption as problem:
             response = words.invalid_option(problem).response()
         except MediaError as error:
@@ -205,9 +213,8 @@ def file_headers(filename: str, content_type: str) -> dict[str, str]:
     in a CSP sandbox, never an inline page on the mock's origin; no type sniffing for any file."""
     kind = content_type.split(";")[0].strip().lower()
     passive = (kind.startswith(PASSIVE) and "svg" not in kind) or kind in ("application/octet-stream", "text/plain")
-    name = "".join(c if c.isprintable() and c not in '"\\' else "_" for c in filename)
-    disposition = "inline" if passive else "attachment"
-    headers = {"X-Content-Type-Options": "nosniff", "Content-Disposition": f'{disposition}; filename="{name}"'}
+    disposition = content_disposition(filename, "inline" if passive else "attachment")
+    headers = {"X-Content-Type-Options": "nosniff", "Content-Disposition": disposition}
     if not passive:
         headers["Content-Security-Policy"] = "sandbox"
     return headers

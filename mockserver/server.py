@@ -26,6 +26,7 @@ from mockserver.runtime.recovery import Recovered, recover
 from mockserver.settings import Settings, env_name, env_text
 from mockserver.web.hosts import SurfaceMount
 from mockserver.web.tls import self_signed
+from mockserver.web.wire import ServerConfig
 
 
 def base_urls(settings: Settings) -> list[tuple[str, str]]:
@@ -101,7 +102,17 @@ def _serve_one(settings: Settings, started: float, sockets: list[socket.socket],
     app = create_app(settings)
     recovered = recover(app.state.mock)
     known = surfaces()
-    configs = [uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)]
+    read_timeout = settings.read_timeout  # ServerConfig: header size and read time bounded (web/wire.py)
+    configs = [
+        ServerConfig(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
+            read_timeout=read_timeout,
+        )
+    ]
     tls: dict[str, Any] = {}
     if settings.tls and settings.expose:
         hosts = sorted({s.host for p in PROVIDERS for s in p.surfaces.values()})
@@ -110,8 +121,15 @@ def _serve_one(settings: Settings, started: float, sockets: list[socket.socket],
     for name, port in settings.expose.items():
         mounted = SurfaceMount(app, known[name], control=settings.expose_control)
         configs.append(
-            uvicorn.Config(
-                mounted, host=settings.host, port=port, log_level="warning", access_log=False, lifespan="off", **tls
+            ServerConfig(
+                mounted,
+                host=settings.host,
+                port=port,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                read_timeout=read_timeout,
+                **tls,
             )
         )
     servers = [uvicorn.Server(c) for c in configs]
@@ -165,8 +183,9 @@ def serve_workers(settings: Settings, started: float, sock: socket.socket, gener
             continue
         os.environ[env_name(field.name)] = env_text(value)
     _print_banner(settings, time.perf_counter() - started, None, recovered, generated)
-    config = uvicorn.Config(
+    config = ServerConfig(
         "mockserver.app:worker_app",
+        read_timeout=settings.read_timeout,
         factory=True,
         host=settings.host,
         port=settings.port,

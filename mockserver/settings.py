@@ -234,6 +234,15 @@ class Settings:
             parse=_above_zero,
         ),
     )
+    read_timeout: float = field(
+        default=30.0,
+        metadata=serve_setting(
+            "seconds a client may take to send a request's headers, and then its body; "
+            "a slower one gets 408 and is disconnected",
+            metavar="S",
+            parse=_above_zero,
+        ),
+    )
 
     @classmethod
     def for_tests(cls, **overrides: object) -> Settings:

@@ -7,7 +7,6 @@ an action, answer JSON (``{"detail": ...}`` with the action's status when it ref
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -23,6 +22,7 @@ from mockserver.control.lock import ControlLock
 from mockserver.core.backends.base import PAGE_MAX, PAGE_SIZE, JournalQuery
 from mockserver.runtime.mock import Mock
 from mockserver.runtime.samples import sample
+from mockserver.web.bodies import BadBody, parse_json, read_bytes
 from mockserver.web.http import JsonResponse
 from mockserver.web.spec import Operation, Validator, load_spec, operations, parameter_errors
 
@@ -30,16 +30,28 @@ ControlHandler = Callable[[Mock, Request], Awaitable[Any]]
 MAX_CONTROL_BODY = 1 << 20
 
 
+BODY = "cutout.control_body"  # scope key: the body, read once within the limits by the endpoint
+
+
+async def _read(request: Request, timeout: float) -> None:
+    """Read the body once, refused (BadBody) as soon as it passes 1 MiB or takes over `timeout` s."""
+    request.scope[BODY] = await read_bytes(request, max_bytes=MAX_CONTROL_BODY, timeout=timeout)
+
+
 async def _json(request: Request) -> Any:
-    raw = await request.body()
-    if len(raw) > MAX_CONTROL_BODY:
-        raise ControlError(413, "control requests are at most 1 MiB")
-    if not raw.strip():
-        return {}
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ControlError(422, "the body is not valid JSON") from None
+    """The body read by the endpoint as JSON (``{}`` when empty); BadBody when it is not JSON within
+    the bounds every body has (depth, values, finite numbers)."""
+    raw: bytes = request.scope.get(BODY, b"")
+    return parse_json(raw) if raw.strip() else {}
+
+
+def _body_refusal(problem: BadBody) -> Response:
+    """A body the control plane cannot use: 413 over 1 MiB, 408 too slow, 422 otherwise."""
+    if problem.kind == "too_large":
+        status, detail = 413, "control requests are at most 1 MiB"
+    else:
+        status, detail = (408 if problem.kind == "timeout" else 422), problem.detail
+    return JsonResponse({"detail": detail}, status, headers=problem.headers or None)
 
 
 def _revealed(request: Request) -> bool:
@@ -235,7 +247,7 @@ class Contract:
         if errors:
             raise actions.refusal(errors)
         if "application/json" in op.bodies:
-            if not (await request.body()).strip():
+            if not request.scope.get(BODY, b"").strip():
                 if self.body_required:
                     raise ControlError(422, "this operation needs a JSON body")
                 return
@@ -251,6 +263,8 @@ def _endpoint(
             refused = lock.refusal(request)  # Host, Origin, token, JSON only: before anything is read
             if refused is not None:
                 raise refused
+            if "application/json" in contract.operation.bodies:
+                await _read(request, mock.settings.read_timeout)
             await contract.check(request)
             answer = await handler(mock, request)
             if mock.controls is not None and request.method != "GET":
@@ -258,6 +272,8 @@ def _endpoint(
         except ControlError as refusal:
             challenge = {"WWW-Authenticate": 'Bearer realm="cutout-mock"'} if refusal.status == 401 else None
             return JsonResponse({"detail": refusal.detail}, refusal.status, headers=challenge)
+        except BadBody as problem:
+            return _body_refusal(problem)
         return answer if isinstance(answer, Response) else JsonResponse(answer)
 
     return endpoint

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import re
 import tempfile
 import time
 import warnings
@@ -86,11 +87,16 @@ class FetchPolicy:
     max_redirects: int = 5
 
 
+_NUMBER_LABEL = re.compile(r"[0-9]+|0[xX][0-9a-fA-F]*")
+_DOTTED_QUAD = re.compile(
+    r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+)
 MAX_URL = 8192  # characters; browsers and CDNs refuse longer URLs too
 
 
 def clean_url(url: str) -> str:
-    """`url` checked (http(s), a host, no control characters, at most MAX_URL characters) and without
+    """`url` checked (http(s), a host (a number only as a.b.c.d), no control characters, at most MAX_URL
+    characters) and without
     any user:password part, which is never forwarded. Raises FetchError."""
     if len(url) > MAX_URL:
         raise FetchError(f"the URL is longer than {MAX_URL} characters")
@@ -102,6 +108,10 @@ def clean_url(url: str) -> str:
         raise FetchError("the URL is not valid") from None
     if parts.scheme not in ("http", "https") or not parts.host:
         raise FetchError("unsupported URL: use http(s) or data:")
+    if _NUMBER_LABEL.fullmatch(parts.host.rstrip(".").rsplit(".", 1)[-1]) and not _DOTTED_QUAD.fullmatch(parts.host):
+        # A host ending in a number is an IPv4 address to browsers and to inet_aton, read differently by
+        # each (2130706433, 0x7f.1 and 127.1 are all 127.0.0.1 to one of them): only a.b.c.d is taken.
+        raise FetchError("the URL's host is a number not written as a.b.c.d")
     return str(parts.copy_with(userinfo=b"")) if parts.userinfo else url
 
 

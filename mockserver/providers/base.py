@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,7 +26,8 @@ from mockserver.core.jobs import REFUNDED, Job, JobView, MediaRef, State
 from mockserver.core.ratelimit import Decision, Limit
 from mockserver.core.signing import Signer
 from mockserver.core.webhooks import Headers
-from mockserver.engine.errors import InvalidOption, MediaError
+from mockserver.engine import inputs
+from mockserver.engine.errors import FetchError, InvalidOption, MediaError
 from mockserver.runtime.catalogue import Surface
 from mockserver.runtime.jobs import Webhook, Work
 from mockserver.runtime.mock import Mock
@@ -83,8 +85,10 @@ class Vocabulary(ABC):
     # --- URLs and webhooks -----------------------------------------------------------------------
 
     def media_path(self, ref: MediaRef) -> str:
-        """An output's path under the media surface: `media_route` filled in for it."""
-        return self.media_route.format(media_id=ref.id, filename=ref.filename, ext=ref.filename.rsplit(".", 1)[-1])
+        """An output's path under the media surface: `media_route` filled in for it (the file name
+        percent-encoded: a name taken from a non-ASCII input URL stays a URI)."""
+        name = quote(ref.filename, safe="")
+        return self.media_route.format(media_id=ref.id, filename=name, ext=name.rsplit(".", 1)[-1])
 
     def webhook_payload(self, links: Links, job: Job) -> dict[str, Any]:
         """The body announcing a finished job (providers with `webhook_retries`)."""
@@ -139,6 +143,17 @@ class Vocabulary(ABC):
     def unknown_path(self, path: str) -> ApiError:
         """An unknown `path` (the part after the provider's prefix): its 404 unless it documents more."""
         return self.not_found("resource")
+
+
+def check_input_urls(fields: Mapping[str, Any]) -> None:
+    """Every ``*_url`` field of a body checked as it will be fetched (length, characters, scheme, a numeric
+    host only as a.b.c.d: ``inputs.clean_url``); InvalidOption naming the field, worded by the provider."""
+    for name, value in fields.items():
+        if name.endswith("_url") and isinstance(value, str) and value and not value.startswith("data:"):
+            try:
+                inputs.clean_url(value)
+            except FetchError as problem:
+                raise InvalidOption(problem.message, name) from None
 
 
 Handler = Callable[["View"], Awaitable[Response]]
@@ -273,7 +288,10 @@ class View:
         webhook_url: str | None = None,
         inline: bool | None = None,
     ) -> Job:
-        """A job for this request's key, with the provider's refund policy and webhook, to the runtime."""
+        """A job for this request's key, with the provider's refund policy and webhook, to the runtime.
+
+        The body's input URLs are checked first (``check_input_urls``): no job, no hold for a bad one."""
+        check_input_urls(self.body.fields if self.body else {})
         words = self.vocabulary
         job = Job(
             id=job_id,

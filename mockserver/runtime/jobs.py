@@ -119,16 +119,21 @@ class Jobs:
         name it. `inline` (default: the ``work`` setting) runs the work before returning.
         """
         self.accounts.take(job.provider, job.owner, job.charged)  # NotEnoughCredits: nothing stored
-        action = action or magic_action(job.input)
-        if action in SCRIPTED:
-            work = scripted(action)
-        job.progression = Progression.MANUAL if action == "stuck" else Progression(self.settings.progression)
-        if webhook is not None:
-            self._announce[job.provider, job.id] = webhook
-        if self.leases is not None:  # held before the job is seen, so no other replica takes it for lost
-            self.leases.claim(job.provider, job.id)
-        self._running.add((job.provider, job.id))
-        self.store.put_job(job)
+        try:
+            action = action or magic_action(job.input)
+            if action in SCRIPTED:
+                work = scripted(action)
+            job.progression = Progression.MANUAL if action == "stuck" else Progression(self.settings.progression)
+            if webhook is not None:
+                self._announce[job.provider, job.id] = webhook
+            if self.leases is not None:  # held before the job is seen, so no other replica takes it for lost
+                self.leases.claim(job.provider, job.id)
+            self._running.add((job.provider, job.id))
+            self.store.put_job(job)
+        except BaseException:  # refused before the job exists: the hold goes back in the same decision
+            self._forget(job)
+            self.accounts.refund(job.provider, job.owner, job.charged)
+            raise
         if inline or (inline is None and self.settings.work == "inline"):
             await self._run(job, work)
             return self.store.get_job(job.provider, job.id) or job
@@ -136,6 +141,13 @@ class Jobs:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return job
+
+    def _forget(self, job: Job) -> None:
+        """Undo what submit noted of a job that was never stored."""
+        self._announce.pop((job.provider, job.id), None)
+        self._running.discard((job.provider, job.id))
+        if self.leases is not None:
+            self.leases.release(job.provider, job.id)
 
     # --- 2. run ---------------------------------------------------------------------------------
 

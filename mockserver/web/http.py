@@ -7,8 +7,10 @@ response.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -39,7 +41,12 @@ class JsonResponse(JSONResponse):
     new encoder per call, a third of rendering a job status."""
 
     def render(self, content: Any) -> bytes:
-        return _ENCODER.encode(content).encode("utf-8")
+        """The body as compact UTF-8 JSON; a value JSON cannot carry (NaN, a lone surrogate, an object,
+        a structure nested past 64 levels) is written as `plain` makes it rather than failing."""
+        try:
+            return _ENCODER.encode(content).encode("utf-8")
+        except (ValueError, TypeError, RecursionError):  # UnicodeEncodeError is a ValueError
+            return _ENCODER.encode(plain(content)).encode("utf-8")
 
     def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
         """Without extra headers, the two a JSON body needs are written directly: Starlette's general
@@ -52,6 +59,44 @@ class JsonResponse(JSONResponse):
             (b"content-length", str(len(self.body)).encode("latin-1")),
             (b"content-type", self.media_type.encode("latin-1")),
         ]
+
+
+def plain(value: Any, depth: int = 0) -> Any:
+    """`value` as JSON can carry it: non-finite numbers as null, lone surrogates replaced (U+FFFD),
+    keys and unknown objects as text, and nothing nested deeper than 64 levels (null there)."""
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value) if _lone(value) else value
+    if depth >= 64:
+        return None
+    if isinstance(value, Mapping):
+        return {plain(str(k) if not isinstance(k, str) else k): plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(item, depth + 1) for item in value]
+    return plain(str(value))
+
+
+def _lone(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def content_disposition(filename: str, disposition: str = "inline") -> str:
+    """A Content-Disposition value for `filename` (RFC 6266): the name itself when it is printable
+    ASCII, else an ASCII stand-in (``_`` for each other character) and the real name as ``filename*``
+    in UTF-8 (RFC 8187). Header values are Latin-1 on the wire: a raw UTF-8 name made every download
+    of such a file a 500."""
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in filename)
+    if fallback == filename:
+        return f'{disposition}; filename="{filename}"'
+    encoded = quote(filename.encode("utf-8", "replace"), safe="")
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
 
 
 class ApiError(Exception):

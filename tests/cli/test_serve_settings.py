@@ -53,6 +53,7 @@ TABLE: dict[str, tuple[str, Any, list[str], Any]] = {
     "lease_seconds": ("30", 30.0, ["--lease-seconds", "5"], 5.0),
     "pixelapi_prices": ("pages", "pages", ["--pixelapi-prices", "table"], "table"),
     "pixelcut_video_credits": ("0", 0.0, ["--pixelcut-video-credits", "2.5"], 2.5),
+    "read_timeout": ("5", 5.0, ["--read-timeout", "0.5"], 0.5),
 }
 
 

@@ -15,23 +15,23 @@ pytestmark = pytest.mark.anyio
 
 
 def pixelcut_shape(status: int, body: Any) -> bool:
-    return status in (400, 401, 403) and set(body) == {"error", "error_code"}
+    return status in (400, 401, 403, 408) and set(body) == {"error", "error_code"}
 
 
 def fal_shape(status: int, body: Any) -> bool:
     if status == 422:
         return isinstance(body["detail"], list) and all({"loc", "msg", "type"} <= set(e) for e in body["detail"])
-    return status in (401, 403, 413) and "detail" in body
+    return status in (401, 403, 408, 413) and "detail" in body
 
 
 def pixazo_shape(status: int, body: Any) -> bool:
     if status == 401:
         return set(body) == {"statusCode", "message"}
-    return status in (400, 402, 413) and set(body) == {"error", "message"}
+    return status in (400, 402, 408, 413) and set(body) == {"error", "message"}
 
 
 def pixelapi_shape(status: int, body: Any) -> bool:
-    return status in (400, 401, 402, 403, 413, 422) and set(body) == {"detail"}
+    return status in (400, 401, 402, 403, 408, 413, 422) and set(body) == {"detail"}
 
 
 @dataclass(frozen=True)

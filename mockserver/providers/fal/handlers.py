@@ -17,7 +17,7 @@ from mockserver.providers.fal import vocabulary as words
 from mockserver.providers.work import cutout_options, submit_video
 from mockserver.runtime.jobs import WorkResult
 from mockserver.runtime.uploads import MAX_PARTS, BadParts, EmptyUpload, Slot, Uploads, UploadTooLarge
-from mockserver.web.bodies import BadBody
+from mockserver.web.bodies import BadBody, stream
 from mockserver.web.http import JsonResponse
 
 STREAM_LIMIT_SECONDS = 300.0  # an SSE stream ends by itself after this much real time
@@ -262,12 +262,17 @@ def _open_slot(view: View) -> Slot:
     return slot
 
 
+def _body(view: View, max_bytes: int) -> AsyncIterator[bytes]:
+    """The raw body as it arrives, within the read timeout (BadBody: fal's 408 or 413)."""
+    return stream(view.request, max_bytes=max_bytes, timeout=view.mock.settings.read_timeout)
+
+
 async def _whole(view: View, slot: Slot) -> MediaRef:
     declared = view.request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > view.vocabulary.max_body:
         raise words.detail(413, "Request Entity Too Large")
     try:
-        return await _uploads(view).put_whole(slot, view.request.stream(), view.vocabulary.max_body)
+        return await _uploads(view).put_whole(slot, _body(view, view.vocabulary.max_body), view.vocabulary.max_body)
     except UploadTooLarge:
         raise words.detail(413, "Request Entity Too Large") from None
     except EmptyUpload:
@@ -306,7 +311,9 @@ async def cdn_multipart_part(view: View) -> Response:
         raise words.validation(["path", "part"], f"part number must be 1..{MAX_PARTS}", "value_error")
     number = int(raw)
     try:
-        etag = await _uploads(view).put_part(slot, number, view.request.stream(), words.MULTIPART_MAX_TOTAL)
+        etag = await _uploads(view).put_part(
+            slot, number, _body(view, words.MULTIPART_MAX_TOTAL), words.MULTIPART_MAX_TOTAL
+        )
     except UploadTooLarge:
         raise words.detail(413, "Request Entity Too Large") from None
     except EmptyUpload:

@@ -19,7 +19,7 @@ from mockserver.core.webhooks import Headers
 from mockserver.engine.errors import InvalidOption, MediaError
 from mockserver.providers.base import Links, View, Vocabulary
 from mockserver.runtime.catalogue import Surface
-from mockserver.web.bodies import BadBody
+from mockserver.web.bodies import BadBody, parse_json
 from mockserver.web.http import ApiError, header
 
 APP = "pixelcut/video-background-removal"
@@ -170,8 +170,8 @@ def lifecycle_ttl(value: str | None, default: float) -> float:
     if not value:
         return default
     try:
-        chosen = json.loads(value)
-    except ValueError:
+        chosen = parse_json(value)  # bounded as a JSON body is
+    except BadBody:
         return default
     if not isinstance(chosen, dict) or "expiration_duration_seconds" not in chosen:
         return default

@@ -100,6 +100,8 @@ class PixazoVocabulary(Vocabulary):
     def bad_body(self, problem: BadBody) -> ApiError:
         if problem.kind == "too_large":
             return error(413, "Payload Too Large", problem.detail)
+        if problem.kind == "timeout":
+            return error(408, "Request Timeout", problem.detail)
         return error(400, "Invalid request", problem.detail)
 
     def invalid(self, errors: list[dict[str, Any]]) -> ApiError:

@@ -199,6 +199,8 @@ class PixelapiVocabulary(Vocabulary):
     def bad_body(self, problem: BadBody) -> ApiError:
         if problem.kind == "too_large":
             return detail(413, "File too large. Maximum file size is 10MB")
+        if problem.kind == "timeout":
+            return detail(408, f"Request timeout: {problem.detail}")
         if problem.kind == "multipart":
             return detail(400, problem.detail)
         return detail(422, [{"loc": ["body"], "msg": problem.detail, "type": f"{problem.kind}_invalid"}])

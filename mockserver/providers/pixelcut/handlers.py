@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -18,6 +17,7 @@ from mockserver.providers.base import View
 from mockserver.providers.pixelcut import vocabulary as words
 from mockserver.providers.work import input_bytes, input_stem, parse_background, submit_video
 from mockserver.runtime.pool import EngineCrashed
+from mockserver.web.bodies import BadBody, parse_json
 from mockserver.web.http import JsonResponse
 
 MARGIN_FIELDS = {
@@ -89,8 +89,8 @@ def _form_value(value: Any) -> Any:
         return value.lower() == "true"
     if value.startswith("{"):
         try:
-            return json.loads(value)
-        except ValueError:
+            return parse_json(value)  # bounded as a JSON body is
+        except BadBody:
             raise InvalidOption("shadow must be true, false or a JSON object") from None
     return value
 

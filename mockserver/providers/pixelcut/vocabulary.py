@@ -94,6 +94,8 @@ class PixelcutVocabulary(Vocabulary):
             )
         if problem.kind == "too_large":
             return error(400, "file_size_too_large", "File size too large")
+        if problem.kind == "timeout":
+            return error(408, "request_timeout", f"Request timeout: {problem.detail}")
         return error(400, "invalid_request_body", f"The request body was empty or invalid: {problem.detail}")
 
     def invalid(self, errors: list[dict[str, Any]]) -> ApiError:
