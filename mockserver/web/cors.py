@@ -25,7 +25,11 @@ class PrefixCors:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Only a browser's request (it carries Origin) goes through CORS: a status poll from a client
+        # library pays one scan of its raw headers, not Starlette's Headers object.
         if scope["type"] == "http" and scope["path"].startswith(self.prefixes):
-            await self.cors(scope, receive, send)
-            return
+            for name, _ in scope["headers"]:
+                if name == b"origin":
+                    await self.cors(scope, receive, send)
+                    return
         await self.app(scope, receive, send)
