@@ -144,5 +144,6 @@ def entry(shown: dict[str, Any]) -> dict[str, Any]:
 
 
 def delivery(shown: dict[str, Any]) -> dict[str, Any]:
-    """A webhook delivery (``Delivery.summary``): its URL and payload cleaned."""
-    return {**shown, "url": url(shown["url"]), "payload": _json(shown["payload"])}
+    """A webhook delivery (``Delivery.summary``): its URL, payload and each attempt's headers cleaned."""
+    attempts = [{**a, "headers": headers(a.get("headers", {}))} for a in shown.get("attempts", [])]
+    return {**shown, "url": url(shown["url"]), "payload": _json(shown["payload"]), "attempts": attempts}

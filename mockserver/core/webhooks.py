@@ -34,6 +34,7 @@ import httpx
 from mockserver.core.clock import Clock
 from mockserver.core.ids import IdSource
 
+ANSWER_KEPT = 500  # characters of a receiver's answer kept with its attempt
 Headers = Callable[[bytes, float], dict[str, str]]  # (body, now) -> extra headers, e.g. a signature
 CLAIM_MARGIN = 5.0  # seconds (real) a claim outlives its attempt's timeout before another process may take it
 DUE_BATCH = 100  # deliveries started per look at the store
@@ -46,6 +47,8 @@ class Attempt:
     error: str | None
     duration_ms: float
     replay: bool = False
+    headers: dict[str, str] = field(default_factory=dict)  # what was sent (content type, signature...)
+    answer: str = ""  # the receiver's body, its first ANSWER_KEPT characters
 
 
 @dataclass
@@ -229,18 +232,20 @@ class Webhooks:
         if extra is not None:
             headers.update(extra(body, at))
         started = time.perf_counter()
-        status, error = None, None
+        status, error, answer = None, None, ""
         try:
             async with self._client() as client:
                 response = await client.post(delivery.url, content=body, headers=headers, timeout=self._timeout)
             status = response.status_code
+            answer = response.content[:ANSWER_KEPT].decode("utf-8", "replace")
         except asyncio.CancelledError:  # stopped (shutdown, reset): the attempt is due again, at once
             if not replay:
                 self._store.update_delivery(delivery.id, _unclaim)
             raise
         except Exception as exc:  # any failure to deliver is an attempt that failed, never a crash
             error = f"{exc.__class__.__name__}: {exc}"[:300]
-        attempt = Attempt(at, status, error, round((time.perf_counter() - started) * 1000, 2), replay)
+        took = round((time.perf_counter() - started) * 1000, 2)
+        attempt = Attempt(at, status, error, took, replay, dict(headers), answer)
 
         def record(stored: Delivery) -> None:
             if not replay:  # a replay is outside the schedule: the schedule's claim is not its own

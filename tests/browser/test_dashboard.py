@@ -160,8 +160,13 @@ def test_a_webhook_is_delivered_and_replayed_from_the_page(page: Any, api: httpx
         page.wait_for_function("document.querySelector('article[data-delivery] caption').textContent === '2 attempts'")
         assert len(receiver.deliveries) == 2
         assert "replay" in page.locator("article[data-delivery] tbody").inner_text()
+        sent = page.locator("article[data-delivery] details.sent summary").first.inner_text()
+        assert "x-fal-webhook-signature" in sent.lower()  # fal's signature headers, as they were sent
         [listed] = api.get("/__mock/webhooks").json()["deliveries"]
         assert [a.get("replay", False) for a in listed["attempts"]] == [False, True]
+        sent = {k.lower(): v for k, v in listed["attempts"][0]["headers"].items()}
+        assert sent["x-fal-webhook-signature"].startswith("redacted:")  # shown as the journal shows keys
+        assert sent["content-type"] == "application/json"
         screenshot(page, "webhooks")
 
 

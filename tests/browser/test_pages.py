@@ -151,3 +151,11 @@ async def test_a_webhook_urls_secrets_are_masked_as_the_control_plane_masks_them
     page = (await client.get(f"/__mock/ui/jobs/pixazo/{job}")).text
     assert "hooks.example/h" in page and "abc123" not in page and "pw@" not in page
     assert "webhook due" in page  # its delivery, due when the job ended, in the timeline
+
+
+def test_serves_banner_prints_the_dashboards_link() -> None:
+    from mockserver.server import base_urls
+
+    rows = base_urls(Settings(host="127.0.0.1", port=8080))
+    assert ("dashboard", "http://127.0.0.1:8080/__mock/ui") in rows
+    assert rows[-1][0] == "control plane"  # still the banner's last line (scripts wait for it)

@@ -193,10 +193,13 @@ function deliveryView(d) {
   const state = d.delivered ? "delivered" : d.gave_up ? "gave up" : d.in_flight ? "in flight" : `due ${clock(d.due_at)}`;
   const attempts = el("table", {},
     el("caption", {}, `${d.attempts.length} attempt${d.attempts.length === 1 ? "" : "s"}`),
-    el("thead", {}, el("tr", {}, ["At", "Answer", "Time", "Kind"].map((h) => el("th", { scope: "col" }, h)))),
+    el("thead", {}, el("tr", {}, ["At", "Kind", "Headers sent", "Answer", "Time"].map((h) => el("th", { scope: "col" }, h)))),
     el("tbody", {}, d.attempts.map((a) => el("tr", {},
-      el("td", {}, clock(a.at)), el("td", {}, a.status != null ? a.status : a.error || "no answer"),
-      el("td", {}, `${Math.round(a.duration_ms)} ms`), el("td", {}, a.replay ? "replay" : "delivery")))));
+      el("td", {}, clock(a.at)), el("td", {}, a.replay ? "replay" : "delivery"),
+      el("td", {}, el("details", { class: "sent" }, el("summary", {}, Object.keys(a.headers || {}).filter((h) => !/^(content-type|user-agent)$/i.test(h)).join(", ") || "headers"), headersList(a.headers))),
+      el("td", {}, el("span", { class: `code-${String(a.status || 5)[0]}` }, a.status != null ? a.status : a.error || "no answer"),
+        a.answer ? el("pre", { class: "answer" }, a.answer) : null),
+      el("td", {}, `${Math.round(a.duration_ms)} ms`)))));
   return el("article", { class: "entry", id: `job-${d.job_id}`, "data-delivery": d.id },
     el("h2", {}, `${d.provider} · `, el("a", { href: `${BASE}/jobs/${d.provider}/${d.job_id}` }, el("code", {}, d.job_id))),
     el("div", {},
