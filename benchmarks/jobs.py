@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import shutil
 import statistics
 import subprocess
@@ -27,6 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TypeVar
 
 import httpx
@@ -250,11 +252,30 @@ def _wrk_all(urls: list[str], seconds: int = 3) -> tuple[float, float]:
     return sum(r for r, _ in found), max(p for _, p in found)
 
 
-def _with_redis_cpu(port: int, work: Callable[[], T]) -> tuple[T, float]:
-    """`work()` and the Redis server's CPU over it, as a share of one core."""
-    cpu, started = _redis_cpu(port), time.perf_counter()
+def _mock_cpu(ports: list[int]) -> float:
+    """CPU seconds so far of the `serve` processes on `ports` and all their children (workers, engine)."""
+
+    def tree(pid: str) -> list[str]:
+        children = subprocess.run(["pgrep", "-P", pid], capture_output=True, text=True).stdout.split()
+        return [pid] + [g for child in children for g in tree(child)]
+
+    total = 0.0
+    for port in ports:
+        found = subprocess.run(["pgrep", "-f", "--", f"serve --port {port} "], capture_output=True, text=True)
+        for pid in (p for top in found.stdout.split() for p in tree(top)):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # ended meanwhile
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _with_cpu(ports: list[int], work: Callable[[], T]) -> tuple[T, float, float]:
+    """`work()`, the Redis server's CPU over it (share of one core) and the mock's CPU seconds."""
+    redis, mock, started = _redis_cpu(REDIS_PORT), _mock_cpu(ports), time.perf_counter()
     figure = work()
-    return figure, (_redis_cpu(port) - cpu) / (time.perf_counter() - started)
+    return figure, (_redis_cpu(REDIS_PORT) - redis) / (time.perf_counter() - started), _mock_cpu(ports) - mock
 
 
 REDIS_SETUPS = (("1 worker", 1, 1), ("2 workers (--workers 2)", 1, 2), ("2 replicas x 1 worker", 2, 1))
@@ -266,38 +287,41 @@ def redis_scaling(rounds: int = 3) -> Table:
     server's CPU share under each. Every set-up up at once, measured in turn for `rounds` rounds."""
     if shutil.which("redis-server") is None or shutil.which("wrk") is None:
         return ["note"], [["redis-server or wrk not installed: apt-get install redis-server wrk"]]
-    polls: dict[str, list[tuple[float, float, float]]] = {label: [] for label, _, _ in REDIS_SETUPS}
+    polls: dict[str, list[tuple[float, float, float, float]]] = {label: [] for label, _, _ in REDIS_SETUPS}
     images: dict[str, list[tuple[float, float]]] = {label: [] for label, _, _ in REDIS_SETUPS}
+    seconds = 3  # of wrk per round
     with _redis() as redis_url, contextlib.ExitStack() as stack:
         assert redis_url is not None
-        started: dict[str, tuple[list[str], list[str]]] = {}
+        started: dict[str, tuple[list[int], list[str], list[str]]] = {}
         for n, (label, replicas, workers) in enumerate(REDIS_SETUPS):
             store, state = f"{redis_url}?prefix=bench{n}", stack.enter_context(tempfile.TemporaryDirectory())
             engines = ("--engine-processes", str(max(1, CORES // replicas)))  # one per core on this machine
-            bases = []
-            for _ in range(replicas):
-                port = free_port()
+            ports = [free_port() for _ in range(replicas)]
+            for port in ports:
                 command = mock_command(port, store, state, "--workers", str(workers), *engines)
                 stack.enter_context(server(command, port, "/__mock/health"))
-                bases.append(f"http://127.0.0.1:{port}")
+            bases = [f"http://127.0.0.1:{port}" for port in ports]
             _image_rate(bases, 2, seconds=3.0)  # warm-up
-            started[label] = bases, [_status_url(base) for base in bases]
+            started[label] = ports, bases, [_status_url(base) for base in bases]
         for _ in range(rounds):
-            for label, (bases, urls) in started.items():
-                (rps, p99), cpu = _with_redis_cpu(REDIS_PORT, lambda urls=urls: _wrk_all(urls))
-                polls[label].append((rps, p99, cpu))
-                images[label].append(_with_redis_cpu(REDIS_PORT, lambda bases=bases: _image_rate(bases, 4)))
-    first = statistics.median(r for r, _, _ in polls[REDIS_SETUPS[0][0]])
+            for label, (ports, bases, urls) in started.items():
+                (rps, p99), redis, mock = _with_cpu(ports, lambda urls=urls: _wrk_all(urls, seconds))
+                polls[label].append((rps, p99, redis, rps * (seconds + 1) / mock))  # wrk warms up 1 s
+                rate, redis, _ = _with_cpu(ports, lambda bases=bases: _image_rate(bases, 4))
+                images[label].append((rate, redis))
+    first = statistics.median(r for r, _, _, _ in polls[REDIS_SETUPS[0][0]])
     rows = []
     for label, _, _ in REDIS_SETUPS:
-        rps = statistics.median(r for r, _, _ in polls[label])
+        rps = statistics.median(r for r, _, _, _ in polls[label])
+        share = statistics.median(c for _, _, c, _ in polls[label])
         rows.append(
             [
                 label,
                 f"{rps:,.0f}",
                 f"{rps / first:.2f}",
-                f"{statistics.median(p for _, p, _ in polls[label]):.1f}",
-                f"{statistics.median(c for _, _, c in polls[label]):.0%}",
+                f"{statistics.median(p for _, p, _, _ in polls[label]):.1f}",
+                f"{statistics.median(e for _, _, _, e in polls[label]):,.0f}",
+                f"{share:.0%} ({share / rps * 1e6:.0f} µs a poll)",
                 f"{statistics.median(i for i, _ in images[label]):.1f}",
                 f"{statistics.median(c for _, c in images[label]):.0%}",
             ]
@@ -307,6 +331,7 @@ def redis_scaling(rounds: int = 3) -> Table:
         "status polls/s",
         "x 1 worker",
         "poll p99 ms",
+        "polls per CPU-second of the mock's processes",
         "Redis CPU under polls (of one core)",
         "image jobs/s (c=4)",
         "Redis CPU under images",
