@@ -26,6 +26,7 @@ import pytest
 from mockserver.app import create_app
 from mockserver.settings import Settings
 from mockserver.web.bodies import MAX_BODY, MAX_JSON_DEPTH
+from mockserver.web.wire import BODY_GRACE
 from tests.server.conftest import advance
 from tests.server.live import serve_process
 from tests.server.test_malformed import fal_shape, pixazo_shape, pixelapi_shape, pixelcut_shape
@@ -426,6 +427,29 @@ def test_slow_bodies_are_cut_off_with_each_targets_408(server: Server, http: htt
     server.figures["slow bodies, all cut off after s"] = time.monotonic() - started
     assert time.monotonic() - started < READ_TIMEOUT + 5
     assert snapshot(http) == before
+
+
+def test_a_trickling_body_nobody_reads_is_cut_off_too(server: Server) -> None:
+    """An endpoint that takes no body answers at once; a keep-alive client that goes on trickling the body
+    it declared is disconnected a grace period after the read timeout (web/wire.py), not kept for ever."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(b"GET /__mock/health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n")
+        started, answer, closed = time.monotonic(), b"", False
+        while not closed and time.monotonic() - started < READ_TIMEOUT + BODY_GRACE + 10:
+            if select.select([sock], [], [], 0.2)[0]:
+                try:
+                    chunk = sock.recv(1 << 16)
+                except OSError:
+                    chunk = b""
+                answer, closed = answer + chunk, not chunk
+            else:
+                try:
+                    sock.sendall(b"x")
+                except OSError:
+                    closed = True
+        took = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:100]
+    assert closed and READ_TIMEOUT + BODY_GRACE - 1 < took < READ_TIMEOUT + BODY_GRACE + 5, took
 
 
 # --- last: the whole suite's memory ---------------------------------------------------------------
