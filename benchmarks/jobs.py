@@ -189,6 +189,7 @@ def engine_off_the_server(rounds: int = 3) -> Table:
     four: dict[str, list[float]] = {label: [] for label in setups}
     idle: dict[str, list[float]] = {label: [] for label in setups}
     loaded: dict[str, list[float]] = {label: [] for label in setups}
+    serving: dict[str, list[float]] = {label: [] for label in setups}  # the serving process's CPU ms per image
     with contextlib.ExitStack() as stack:
         servers = {}
         for label, extra in setups.items():
@@ -196,12 +197,14 @@ def engine_off_the_server(rounds: int = 3) -> Table:
             stack.enter_context(server(mock_command(port, "sqlite", state, *extra), port, "/__mock/health"))
             base = f"http://127.0.0.1:{port}"
             _image_rate([base], 2, seconds=3.0)  # warm-up: the sample, each process's engine
-            servers[label] = base, _status_url(base)
-        for label, (_, url) in servers.items():
+            servers[label] = port, base, _status_url(base)
+        for label, (_, _, url) in servers.items():
             _polled(url, idle[label], lambda: time.sleep(2.0))
         for _ in range(rounds):
-            for label, (base, url) in servers.items():
+            for label, (port, base, url) in servers.items():
+                cpu = _mock_cpu([port], children=False)
                 one[label].append(_image_rate([base], 1))
+                serving[label].append((_mock_cpu([port], children=False) - cpu) * 1000 / (one[label][-1] * 5.0))
                 four[label].append(_images_beside_polls(base, url, loaded[label]))
     rows = []
     for label in setups:
@@ -214,6 +217,7 @@ def engine_off_the_server(rounds: int = 3) -> Table:
                 f"{c4 / c1:.2f}",
                 f"{_percentile(idle[label], 50):.1f} / {_percentile(idle[label], 99):.1f}",
                 f"{_percentile(loaded[label], 50):.1f} / {_percentile(loaded[label], 99):.1f}",
+                f"{statistics.median(serving[label]):.0f}",
             ]
         )
     header = [
@@ -223,6 +227,7 @@ def engine_off_the_server(rounds: int = 3) -> Table:
         "c=4 / c=1",
         "status poll p50 / p99 ms, idle",
         "p50 / p99 ms beside 4 image clients",
+        "serving process CPU ms per image (c=1)",
     ]
     return header, rows
 
@@ -252,12 +257,15 @@ def _wrk_all(urls: list[str], seconds: int = 3) -> tuple[float, float]:
     return sum(r for r, _ in found), max(p for _, p in found)
 
 
-def _mock_cpu(ports: list[int]) -> float:
-    """CPU seconds so far of the `serve` processes on `ports` and all their children (workers, engine)."""
+def _mock_cpu(ports: list[int], *, children: bool = True) -> float:
+    """CPU seconds so far of the `serve` processes on `ports` and (`children`) all of theirs: workers,
+    engine processes."""
 
     def tree(pid: str) -> list[str]:
-        children = subprocess.run(["pgrep", "-P", pid], capture_output=True, text=True).stdout.split()
-        return [pid] + [g for child in children for g in tree(child)]
+        if not children:
+            return [pid]
+        found = subprocess.run(["pgrep", "-P", pid], capture_output=True, text=True).stdout.split()
+        return [pid] + [g for child in found for g in tree(child)]
 
     total = 0.0
     for port in ports:
