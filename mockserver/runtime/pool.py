@@ -161,6 +161,7 @@ class EnginePool:
         self.crashes = 0  # workers lost since start (each rebuilt the pool)
         self._executor: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._closed = False
         self._slots = asyncio.Semaphore(max(1, processes * (1 + backlog)))
 
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -169,12 +170,14 @@ class EnginePool:
         if self.processes == 0:
             return await asyncio.to_thread(fn, *args, **kwargs)
         async with self._slots:
-            # Submitting may start a worker (at first, or after a crash): off the loop.
-            executor, future = await asyncio.to_thread(self._submit, fn, args, kwargs)
+            executor = None
             try:
+                # Submitting may start a worker (at first, or after a crash): off the loop.
+                executor, future = await asyncio.to_thread(self._submit, fn, args, kwargs)
                 ok, value = await asyncio.wrap_future(future)
             except BrokenProcessPool:
-                self._rebuild(executor)
+                if executor is not None:
+                    self._rebuild(executor)
                 raise EngineCrashed("the engine's process stopped while working on this input") from None
         if ok:
             return value
@@ -211,12 +214,14 @@ class EnginePool:
     def close(self) -> None:
         """Stop the workers (work not yet started is dropped)."""
         with self._lock:
-            executor, self._executor = self._executor, None
+            executor, self._executor, self._closed = self._executor, None, True
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
 
     def _current(self) -> ProcessPoolExecutor:
         with self._lock:
+            if self._closed:
+                raise RuntimeError("the engine pool is closed")
             if self._executor is None:
                 self._executor = self._make()
             return self._executor
@@ -224,6 +229,8 @@ class EnginePool:
     def _rebuild(self, broken: ProcessPoolExecutor) -> ProcessPoolExecutor:
         """A fresh executor in place of `broken` (once, however many callers saw it break)."""
         with self._lock:
+            if self._closed:
+                raise RuntimeError("the engine pool is closed")
             if self._executor is broken or self._executor is None:
                 self.crashes += 1
                 log.warning("an engine process stopped; starting a new pool of %d", self.processes)
