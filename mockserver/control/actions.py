@@ -177,6 +177,7 @@ def job_summary(mock: Mock, job: Job) -> dict[str, Any]:
         "owner": job.owner,
         "created_at": job.created_at,
         "charged": job.charged,
+        "refunded": job.refunded,
         "polls": job.polls,
         "webhook_url": job.webhook_url,
         "error": job.error,

@@ -70,6 +70,7 @@ class Job:
     polls: int = 0
     webhook_url: str | None = None
     charged: float = 0.0
+    refunded: float = 0.0  # credits given back (Jobs.refund moves them here from `charged`)
     refund_on: tuple[str, ...] = REFUNDED  # the states (their values) whose credits come back
 
     def visible_state(self, now: float) -> State:

@@ -58,6 +58,7 @@ class JobRow:
     word: str  # the provider's word for it (IN_QUEUE, pending, PROCESSING, ...)
     created_at: float
     charged: float
+    refunded: float
     polls: int
     webhook_url: str | None
     error: dict[str, str] | None
@@ -76,7 +77,6 @@ class JobDetail:
     inputs: list[Media]
     outputs: list[Media]
     refund_on: tuple[str, ...]
-    refunded: bool
     input_fields: dict[str, Any] = field(default_factory=dict)
     result: dict[str, Any] = field(default_factory=dict)
 
@@ -92,6 +92,7 @@ def row(job: Job, words: Vocabulary, now: float) -> JobRow:
         word=words.status_word(state),
         created_at=job.created_at,
         charged=job.charged,
+        refunded=job.refunded,
         polls=job.polls,
         webhook_url=redact.url(job.webhook_url) if job.webhook_url else None,  # as /__mock/webhooks shows it
         error=job.error,
@@ -181,7 +182,6 @@ def detail(mock: Mock, words: Vocabulary, job: Job) -> JobDetail:
         inputs=inputs(job),
         outputs=outputs(job, words) if shown.state == State.SUCCEEDED else [],  # what its client can see
         refund_on=tuple(job.refund_on),
-        refunded=shown.terminal and shown.state in job.refund_on,
         input_fields={k: v for k, v in job.input.items() if not (isinstance(v, str) and v.startswith("data:"))},
         result=job.result,
     )

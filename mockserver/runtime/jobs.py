@@ -198,6 +198,7 @@ class Jobs:
 
         def zero(stored: Job) -> None:
             taken.append(stored.charged)
+            stored.refunded += stored.charged
             stored.charged = 0.0
 
         stored = self.store.update_job(job.provider, job.id, zero)

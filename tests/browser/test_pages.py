@@ -159,3 +159,12 @@ def test_serves_banner_prints_the_dashboards_link() -> None:
     rows = base_urls(Settings(host="127.0.0.1", port=8080))
     assert ("dashboard", "http://127.0.0.1:8080/__mock/ui") in rows
     assert rows[-1][0] == "control plane"  # still the banner's last line (scripts wait for it)
+
+
+@pytest.mark.anyio
+async def test_a_refunded_job_shows_what_it_was_charged_and_given_back(client: httpx.AsyncClient) -> None:
+    job_id = await _photo_job(client)
+    forced = await client.post(f"/__mock/jobs/pixelapi/{job_id}/state", json={"state": "failed"})
+    assert (forced.json()["charged"], forced.json()["refunded"]) == (0, 2)  # PixelAPI refunds a failure
+    page = (await client.get(f"/__mock/ui/jobs/pixelapi/{job_id}?part=live")).text
+    assert '<dd id="job-credits">2 charged, 2 of it refunded;' in page
