@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -22,7 +23,7 @@ from mockserver.dashboard.routes import dashboard_routes
 from mockserver.providers import PROVIDERS
 from mockserver.providers.base import Provider
 from mockserver.runtime.mock import Mock
-from mockserver.runtime.recovery import keep_leases
+from mockserver.runtime.recovery import keep_leases, remove_unrecorded_later
 from mockserver.settings import Settings
 from mockserver.web.controls import SyncControls
 from mockserver.web.cors import PrefixCors
@@ -83,6 +84,8 @@ def create_app(settings: Settings | None = None, *, mock: Mock | None = None) ->
         default = pipeline.not_found_as(provider.vocabulary)
         routers[provider.vocabulary.prefix.strip("/")] = ProviderRouter(provider_routes(mock, provider), default)
 
+    started = time.time()  # output files older than this and unrecorded are a crash's leftovers
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         background = []
@@ -90,6 +93,7 @@ def create_app(settings: Settings | None = None, *, mock: Mock | None = None) ->
             mock.pool.start()  # the engine's processes load their models now, not on the first request
             background.append(asyncio.create_task(mock.webhooks.run()))
             background.append(asyncio.create_task(mock.purge_media()))  # at start-up, then every minute
+            background.append(asyncio.create_task(remove_unrecorded_later(mock, started)))  # not before listening
             if mock.leases is not None:
                 background.append(asyncio.create_task(keep_leases(mock)))
         yield

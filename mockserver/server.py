@@ -100,7 +100,7 @@ def _listen_all(settings: Settings) -> list[socket.socket]:
 
 def _serve_one(settings: Settings, started: float, sockets: list[socket.socket], generated: str | None = None) -> None:
     app = create_app(settings)
-    recovered = recover(app.state.mock)
+    recovered = recover(app.state.mock, files=False)  # the output files: in the background (app.py)
     known = surfaces()
     read_timeout = settings.read_timeout  # ServerConfig: header size and read time bounded (web/wire.py)
     configs = [
@@ -173,7 +173,7 @@ def serve_workers(settings: Settings, started: float, sock: socket.socket, gener
     mock = Mock(settings)
     if settings.scenario_file is not None:
         scenario_file.apply(mock, scenario_file.read(settings.scenario_file))
-    recovered = recover(mock)
+    recovered = recover(mock, files=False)  # the output files: each worker, in the background (app.py)
     assert mock.controls is not None
     mock.controls.publish()
     mock.store.close()

@@ -29,9 +29,12 @@ def spec_path(name: str) -> Path:
     raise FileNotFoundError(f"no OpenAPI spec for {name!r}")
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's: the specs load ~10x faster (start-up)
+
+
 @functools.cache
 def load_spec(name: str) -> dict[str, Any]:
-    return yaml.safe_load(spec_path(name).read_text())
+    return yaml.load(spec_path(name).read_text(), Loader=_LOADER)  # a safe loader (no object tags)
 
 
 @dataclass(frozen=True)
