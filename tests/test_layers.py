@@ -26,9 +26,10 @@ MAY_IMPORT: dict[str, set[str]] = {
     "providers": {"core", "engine", "runtime", "web"},
     "control": {"core", "runtime", "web"},
     "pipeline": {"core", "engine", "runtime", "web", "providers"},
-    # The dashboard reads jobs (runtime), words them as their provider does (providers) and keeps
-    # to the control plane's lock (control); it acts only through the control plane's HTTP API.
-    "dashboard": {"core", "runtime", "web", "providers", "control"},
+    # The dashboard reads jobs (runtime), words them as their provider does (providers), keeps to
+    # the control plane's lock (control) and decodes a poster frame (engine); it acts only through
+    # the control plane's HTTP API.
+    "dashboard": {"core", "engine", "runtime", "web", "providers", "control"},
     "app": {"core", "engine", "runtime", "web", "providers", "control", "pipeline", "dashboard"},
     "server": {"core", "engine", "runtime", "web", "providers", "control", "app"},
     "cli": {"core", "engine", "runtime", "web", "providers", "control", "app", "server"},

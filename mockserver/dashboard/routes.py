@@ -25,6 +25,7 @@ from starlette.templating import Jinja2Templates
 
 from mockserver.control.lock import ControlLock
 from mockserver.core.faults import MAGIC_INPUTS, SCENARIOS
+from mockserver.core.jobs import State
 from mockserver.dashboard import views
 from mockserver.dashboard.gate import Gate
 from mockserver.providers.base import Provider, Vocabulary
@@ -89,6 +90,21 @@ class Pages:
         shown = views.detail(self.mock, self.words[provider], job)
         return self._page(request, "job.html", page="jobs", job=shown)
 
+    async def poster(self, request: Request) -> Response:
+        """The first frame of a succeeded job's output `index` as PNG (its page's poster)."""
+        provider, job_id = request.path_params["provider"], request.path_params["job_id"]
+        job = self.mock.store.get_job(provider, job_id) if provider in self.words else None
+        index = request.path_params["index"]
+        if job is None or job.visible_state(self.mock.clock.now()) is not State.SUCCEEDED or index >= len(job.outputs):
+            return Response("no such output", 404, media_type="text/plain")
+        stored = self.mock.media.find(job.outputs[index].id)
+        if stored is None or not stored.path.is_file():
+            return Response("the output has expired", 410, media_type="text/plain")
+        data = await asyncio.to_thread(views.poster_png, stored.path)
+        if data is None:
+            return Response("no frame could be decoded", 422, media_type="text/plain")
+        return Response(data, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+
     async def journal(self, request: Request) -> Response:
         return self._page(request, "journal.html", page="journal", query=dict(request.query_params))
 
@@ -142,6 +158,7 @@ def dashboard_routes(mock: Mock, providers: list[Provider]) -> list[BaseRoute]:
         Route(BASE, gated(pages.home), methods=["GET"]),
         Route(f"{BASE}/jobs", gated(pages.jobs), methods=["GET"]),
         Route(f"{BASE}/jobs/{{provider}}/{{job_id}}", gated(pages.job), methods=["GET"]),
+        Route(f"{BASE}/poster/{{provider}}/{{job_id}}/{{index:int}}.png", gated(pages.poster), methods=["GET"]),
         Route(f"{BASE}/journal", gated(pages.journal), methods=["GET"]),
         Route(f"{BASE}/webhooks", gated(pages.webhooks), methods=["GET"]),
         Route(f"{BASE}/controls", gated(pages.controls), methods=["GET"]),

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
 from mockserver.control import redact
 from mockserver.core.jobs import Job, State
+from mockserver.engine.codecs import read_rgba
+from mockserver.engine.compose import encode_png
 from mockserver.providers.base import Vocabulary
 from mockserver.runtime.mock import Mock
 from mockserver.runtime.samples import SAMPLE_HOSTS
@@ -204,3 +206,15 @@ def documented_errors(provider: str) -> dict[str, list[tuple[int, str]]]:
                     errors.append((int(status), " ".join(str(described).split())[:120]))
             found[op["operationId"]] = sorted(errors)
     return found
+
+
+def poster_png(path: Path) -> bytes | None:
+    """A video's first frame as PNG, alpha kept (ProRes 4444, VP9, GIF): the poster of an output a
+    browser cannot play. None when the file has no frame it can decode. Blocking: run in a thread."""
+    try:
+        frames = read_rgba(path)
+        first = next(frames, None)
+        frames.close()
+    except Exception:  # a file PyAV cannot read has no poster; the page says so instead
+        return None
+    return None if first is None else encode_png(first)

@@ -5,12 +5,15 @@ provider's path (no middleware: a status poll never meets it)."""
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
+from PIL import Image
 from starlette.applications import Starlette
 
 from mockserver.app import create_app
@@ -21,6 +24,7 @@ from mockserver.settings import Settings
 
 PIXELAPI = {"Authorization": "Bearer pa-pages", "User-Agent": "pages-test/1.0"}
 PHOTO = "https://example.com/person.png"
+CLIP = "https://pub-582b7213209642b9b995c96c95a30381.r2.dev/tiny.mp4"  # a generated sample
 
 
 @pytest.fixture
@@ -168,3 +172,19 @@ async def test_a_refunded_job_shows_what_it_was_charged_and_given_back(client: h
     assert (forced.json()["charged"], forced.json()["refunded"]) == (0, 2)  # PixelAPI refunds a failure
     page = (await client.get(f"/__mock/ui/jobs/pixelapi/{job_id}?part=live")).text
     assert '<dd id="job-credits">2 charged, 2 of it refunded;' in page
+
+
+@pytest.mark.anyio
+async def test_an_output_browsers_cannot_play_gets_its_first_frame_as_a_poster(client: httpx.AsyncClient) -> None:
+    body = {"video_url": CLIP, "background": "transparent", "output_format": "mov_proresks"}
+    path = "/pixazo/pixelcut-video-background-removal/v1/pixelcut-video-background-removal-request"
+    job = (await client.post(path, json=body, headers={"Ocp-Apim-Subscription-Key": "pz-poster"})).json()["request_id"]
+    poster = f"/__mock/ui/poster/pixazo/{job}/0.png"
+    assert (await client.get(poster)).status_code == 404  # not before its client can see the output
+    await client.post("/__mock/clock", json={"advance": 10})
+    page = (await client.get(f"/__mock/ui/jobs/pixazo/{job}?part=live")).text
+    assert f'<img src="{poster}"' in page and "video/quicktime" in page
+    answer = await client.get(poster)
+    assert answer.status_code == 200 and answer.headers["content-type"] == "image/png"
+    frame = np.asarray(Image.open(io.BytesIO(answer.content)))
+    assert frame.shape[2] == 4 and (frame[..., 3] == 0).any() and (frame[..., 3] == 255).any()  # ProRes 4444's alpha
