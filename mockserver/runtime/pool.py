@@ -25,6 +25,11 @@ project's 2-core machine (`make bench`, "Engine off the server" table):
   nowhere: it is resubmitted to the new pool once.
 - **Bounded queue.** At most ``processes * backlog`` calls are handed to the executor; further
   callers wait on the event loop (no pickled copy of their inputs piles up in the pool's queues).
+- **Threads for tests.** A pool's first call costs 1-2 s (the fork server's imports, a worker, its
+  model; measured 1.3-2.3 s against 0.15 s for the call itself), so `Settings()` and the test and
+  kit settings keep 0 processes; only `serve` defaults to one per core. As with any
+  multiprocessing code, a script of yours that builds a pooled mock needs the
+  ``if __name__ == "__main__":`` guard (each worker imports the main module).
 """
 
 from __future__ import annotations
