@@ -8,8 +8,9 @@ control plane shows everything as recorded.
 Where the providers read keys (their vocabularies' ``api_key``): fal ``Authorization: Key <key>`` and
 its CDN token (``Bearer cutout-cdn.<key in base64>``, handed out in a JSON ``token`` field); Pixelcut
 ``X-API-KEY``; Pixazo ``Ocp-Apim-Subscription-Key``; PixelAPI ``Authorization: Bearer`` (its
-``X-API-Key`` is refused, but masked all the same). Webhooks are signed in headers (fal's ``X-Fal-Webhook-Signature``), and a receiver's
-URL may carry its own secret (``https://user:pass@host/hook?token=...``). Redacted, wherever they
+``X-API-Key`` is refused, but masked all the same). Webhooks are signed in headers (fal's
+``X-Fal-Webhook-Signature``), and a receiver's URL may carry its own secret
+(``https://user:pass@host/hook?token=...``). Redacted, wherever they
 appear in an entry: the entry's ``key``; headers named like a credential; query and form fields and
 JSON members named like one (``key``, ``api_key``, ``token``, ``secret``, ``signature``...); passwords
 and credential parameters of URLs inside those; ``Authorization``-shaped values.
