@@ -35,7 +35,7 @@ HERE = Path(__file__).parent
 BASE = "/__mock/ui"
 Handler = Callable[[Request], Awaitable[Response]]
 TICK = 0.5  # seconds between looks at the mock for the event stream
-STREAM_SECONDS = 10.0  # one event stream's length; EventSource reconnects after `retry`
+STREAM_SECONDS = 5.0  # one event stream's length; EventSource reconnects after `retry`
 FAULT_ACTIONS = ("status", "latency", "malformed", "stuck", "fail", "error", "block", "queue")
 FAULT_STATUSES = (400, 401, 402, 403, 404, 413, 415, 422, 429, 500, 502, 503, 504)
 
