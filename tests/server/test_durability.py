@@ -104,6 +104,7 @@ def test_a_dead_replicas_jobs_are_ended_by_a_live_one(redis_server: str, tmp_pat
             assert (result.status_code, result.json()["error_type"]) == LOST
 
 
+@pytest.mark.slow  # two `serve --workers 2` starts
 @pytest.mark.parametrize("store", ["sqlite", "redis"])
 def test_a_killed_workers_jobs_end_within_the_lease(store: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     """`serve --workers 2`: SIGKILL the worker running two jobs; the other ends them once their leases
