@@ -58,8 +58,10 @@ def browser() -> Iterator[Any]:
     if executable is None:
         _missing("no Chromium here (apt-get install chromium)")
     with sync_playwright() as playwright:
-        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
-        launched = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start; a container's small
+        # /dev/shm crashes its renderer, hence --disable-dev-shm-usage.
+        args = ["--no-sandbox", "--disable-dev-shm-usage"]
+        launched = playwright.chromium.launch(executable_path=executable, args=args)
         yield launched
         launched.close()
 
