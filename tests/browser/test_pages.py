@@ -78,6 +78,7 @@ async def test_a_job_is_shown_in_its_providers_words_on_the_mock_clock(client: h
     page = (await client.get(f"/__mock/ui/jobs/pixelapi/{job_id}")).text
     assert "The output appears when the job is done." in page  # its output exists, but not for its client yet
     assert 'src="/__mock/samples/person.png"' in page  # the documented example host, loadable offline
+    assert 'href="/__mock/ui/journal?provider=pixelapi&amp;key=pa-pages"' in page
     await client.post("/__mock/clock", json={"advance": 10})
     live = (await client.get(f"/__mock/ui/jobs/pixelapi/{job_id}?part=live")).text
     assert 'data-state="succeeded">completed</span>' in live
