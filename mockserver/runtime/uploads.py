@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from mockserver.core.jobs import MediaRef
 from mockserver.core.media import MediaStore
 
 MAX_PARTS = 10_000  # as S3 and GCS multipart uploads
+ABANDONED = 24 * 3600.0  # real seconds after which a slot never completed is removed (at the next open)
 
 
 class UploadTooLarge(Exception):
@@ -61,12 +63,27 @@ class Uploads:
         return self.root / slot_id
 
     def open(self, provider: str, filename: str, content_type: str, ttl: float) -> Slot:
-        """A new slot; its id is the media id the file will have."""
+        """A new slot; its id is the media id the file will have. Slots abandoned a day ago go first."""
+        self.sweep(ABANDONED)
         slot = Slot(self.media.new_id(), provider, filename, content_type, ttl)
         folder = self._folder(slot.id)
         folder.mkdir(parents=True)
         (folder / "slot.json").write_text(json.dumps(asdict(slot)))
         return slot
+
+    def sweep(self, max_age: float) -> int:
+        """Remove slots untouched for `max_age` real seconds (their uploads were never completed); how
+        many. Real time, as the files' own times are: the mock's clock may stand still."""
+        removed, oldest = 0, time.time() - max_age
+        for folder in self.root.glob("*") if self.root.is_dir() else ():
+            try:
+                touched = max((p.stat().st_mtime for p in folder.iterdir()), default=folder.stat().st_mtime)
+            except OSError:
+                continue
+            if touched < oldest:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+        return removed
 
     def find(self, provider: str, slot_id: str) -> Slot | None:
         """The open slot `slot_id` of `provider` (None once completed, or never opened)."""

@@ -4,10 +4,13 @@ status, headers and body (the storage protocol, the proxy and CORS beside them).
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from pathlib import Path
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from mockserver.app import create_app
 from mockserver.settings import Settings
@@ -329,3 +332,19 @@ async def test_cors_on_fal_surfaces_only(client: httpx.AsyncClient) -> None:
     assert "x-fal-request-id" in job.headers["access-control-expose-headers"].lower()
     other = await client.get("/pixelcut/v1/credits", headers={"X-API-KEY": "sk", "Origin": "http://app.example"})
     assert "access-control-allow-origin" not in other.headers
+
+
+async def test_an_upload_never_completed_is_removed_a_day_later(client: httpx.AsyncClient, app: Starlette) -> None:
+    async def initiate() -> dict[str, str]:
+        body = {"file_name": "a.mp4", "content_type": "video/mp4"}
+        return (await client.post("/fal/rest/storage/upload/initiate", json=body, headers=KEY)).json()
+
+    old = await initiate()
+    uploads = app.state.mock.media.root.parent / "uploads"
+    (folder,) = uploads.iterdir()
+    day_ago = time.time() - 25 * 3600
+    for path in (folder, *folder.iterdir()):
+        os.utime(path, (day_ago, day_ago))
+    fresh = await initiate()
+    assert (await client.put(old["upload_url"], content=b"late")).status_code == 404
+    assert (await client.put(fresh["upload_url"], content=b"on time")).status_code == 200
