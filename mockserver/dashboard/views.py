@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mockserver.control import redact
-from mockserver.core.jobs import Job, State
+from mockserver.core.jobs import Job, Progression, State
 from mockserver.engine.codecs import read_rgba
 from mockserver.engine.compose import encode_png
 from mockserver.providers.base import Vocabulary
@@ -124,11 +124,23 @@ def timeline(job: Job, words: Vocabulary, now: float, deliveries: list[dict[str,
     """Submitted (queued), running, the ending and each webhook attempt, in mock-clock order."""
     state = job.visible_state(now)
     events = [Event(words.status_word(State.QUEUED), job.created_at, True, "submitted")]
+    if job.progression is Progression.POLLS and job.forced_at is None:  # moved by polls, not by the clock
+        if state is not State.QUEUED:
+            events.append(Event(words.status_word(State.RUNNING), job.created_at, True, "running: its 2nd poll"))
+        if state.terminal:
+            events.append(Event(words.status_word(state), job.created_at, True, f"{state.value}: its 3rd poll"))
+        return _with_deliveries(events, deliveries)
     ran = state is State.RUNNING or (state.terminal and (job.forced_at is None or job.forced_at >= job.started_at()))
     if ran:
         events.append(Event(words.status_word(State.RUNNING), job.started_at(), True, "running"))
     if state.terminal:
         events.append(Event(words.status_word(state), job.finished_at(), True, state.value))
+    return _with_deliveries(events, deliveries)
+
+
+def _with_deliveries(events: list[Event], deliveries: list[dict[str, Any]]) -> list[Event]:
+    """`events` with each delivery's attempts (and its next due time), in mock-clock order (stable:
+    the steps of a job moved by polls keep their order)."""
     for delivery in deliveries:
         for attempt in delivery["attempts"]:
             answer = attempt["status"] if attempt["status"] is not None else (attempt["error"] or "no answer")

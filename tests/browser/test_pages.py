@@ -189,3 +189,20 @@ async def test_an_output_browsers_cannot_play_gets_its_first_frame_as_a_poster(c
     assert answer.status_code == 200 and answer.headers["content-type"] == "image/png"
     frame = np.asarray(Image.open(io.BytesIO(answer.content)))
     assert frame.shape[2] == 4 and (frame[..., 3] == 0).any() and (frame[..., 3] == 255).any()  # ProRes 4444's alpha
+
+
+@pytest.mark.anyio
+async def test_a_job_moved_by_polls_shows_the_polls_that_moved_it(tmp_path: Path) -> None:
+    app = create_app(Settings.for_tests(state_dir=tmp_path, progression="polls"))  # the plugin's fixtures
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as client:
+        job_id = await _photo_job(client)
+        for _ in range(3):
+            await client.get(f"/pixelapi/v1/image/{job_id}", headers=PIXELAPI)
+        live = (await client.get(f"/__mock/ui/jobs/pixelapi/{job_id}?part=live")).text
+    await app.state.mock.aclose()
+    steps = [line.split("</li>")[0].split("</time> ", 1)[1] for line in live.split('<li class="reached">')[1:]]
+    assert steps == [
+        "<strong>queued</strong> submitted",
+        "<strong>processing</strong> running: its 2nd poll",
+        "<strong>completed</strong> succeeded: its 3rd poll",
+    ]
