@@ -69,6 +69,9 @@ class Job:
     done_at: float | None = None  # when the work finished (wall of the mock's clock)
     polls: int = 0
     webhook_url: str | None = None
+    # The door its submit came in by ({"base": ..., "bases": {prefix: base}}), kept with a webhook so
+    # any process (after a restart, another worker) words its payload with the URLs the submit would.
+    webhook_links: dict[str, Any] | None = None
     charged: float = 0.0
     refunded: float = 0.0  # credits given back (Jobs.refund moves them here from `charged`)
     refund_on: tuple[str, ...] = REFUNDED  # the states (their values) whose credits come back

@@ -186,6 +186,19 @@ class Provider:
         """The headers of each attempt to deliver `job`'s webhook (runtime/catalogue.py: Served)."""
         return self.vocabulary.webhook_headers(signer, job)
 
+    def webhook(self, job: Job) -> Webhook | None:
+        """`job`'s webhook as its submit described it, from the job as stored (runtime/catalogue.py)."""
+        return webhook_of(self.vocabulary, job)
+
+
+def webhook_of(words: Vocabulary, job: Job) -> Webhook | None:
+    """How a job's end is announced: to its webhook URL, in the provider's payload with the URLs of the
+    submit's door (``Job.webhook_links``), retried at its delays; None when it asked for none."""
+    if not job.webhook_url or words.webhook_retries is None or job.webhook_links is None:
+        return None
+    links = Links(words, job.webhook_links["bases"], job.webhook_links["base"])
+    return Webhook(job.webhook_url, partial(words.webhook_payload, links), words.webhook_retries)
+
 
 class Links:
     """Absolute URLs on a provider's surfaces, through the door one request came in by.
@@ -306,7 +319,8 @@ class View:
             webhook_url=webhook_url,
             refund_on=words.refund_on,
         )
-        webhook = None
-        if webhook_url and words.webhook_retries is not None:
-            webhook = Webhook(webhook_url, partial(words.webhook_payload, self.links()), words.webhook_retries)
+        if webhook_url:
+            links = self.links()
+            job.webhook_links = {"base": links.base, "bases": dict(links.bases)}
+        webhook = webhook_of(words, job)
         return await self.mock.jobs.submit(job, work, action=self.job_action, webhook=webhook, inline=inline)

@@ -1,5 +1,5 @@
 """What this mock serves, as plain data: each provider's name, surfaces, operations and starting balance
-(and the one hook a delivery needs from it after a restart: its webhook headers).
+(and the hooks a job's webhook needs from it in another process: its payload and headers).
 
 The app hands the runtime its providers at composition (``Mock.serve``); the control plane reads
 them from there, so it never imports a provider.
@@ -14,6 +14,7 @@ from typing import Protocol
 from mockserver.core.jobs import Job
 from mockserver.core.signing import Signer
 from mockserver.core.webhooks import Headers
+from mockserver.runtime.jobs import Webhook
 
 
 @dataclass(frozen=True)
@@ -42,4 +43,8 @@ class Served(Protocol):
 
     def webhook_headers(self, signer: Signer, job: Job) -> Headers | None:
         """The headers of one attempt to deliver `job`'s webhook (fal's signature), or None."""
+        ...
+
+    def webhook(self, job: Job) -> Webhook | None:
+        """`job`'s webhook rebuilt from the stored job (another process ends it), or None."""
         ...

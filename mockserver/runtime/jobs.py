@@ -93,13 +93,16 @@ class Jobs:
         webhooks: Webhooks,
         leases: Leases | None,
         settings: Settings,
+        webhook_of: Callable[[Job], Webhook | None] = lambda job: None,
     ) -> None:
         self.store, self.accounts, self.clock, self.webhooks, self.leases = store, accounts, clock, webhooks, leases
+        self._webhook_of = webhook_of  # a job's webhook rebuilt from the stored job by its provider
         self.settings = settings  # work and progression are read per job: a session may change them
         self._tasks: set[asyncio.Task[None]] = set()
         self._running: set[tuple[str, str]] = set()  # (provider, id) of jobs whose work runs in this process
-        # What a job's webhook says, kept by the process that runs its work (the payload is the provider's
-        # function, with the links of the submit); the deliveries it schedules are in the store.
+        # What a job's webhook says, kept by the process that took the job (the payload is the provider's
+        # function, with the links of the submit); another process rebuilds it (`webhook_of`); the
+        # deliveries are in the store.
         self._announce: dict[tuple[str, str], Webhook] = {}
 
     # --- 1. submit ------------------------------------------------------------------------------
@@ -209,7 +212,9 @@ class Jobs:
 
     # --- 5. end ---------------------------------------------------------------------------------
 
-    def end(self, job: Job, state: State, error: dict[str, str] | None = None, *, again: bool = False) -> Job | None:
+    def end(
+        self, job: Job, state: State, error: dict[str, str] | None = None, *, again: bool = False, lost: bool = False
+    ) -> Job | None:
         """End `job` now as `state`, from outside its work; the stored job if it ended, else None.
 
         The one way a job ends other than by its work: its owner cancels it, the control plane forces
@@ -219,7 +224,8 @@ class Jobs:
         (recovery's case) gets `state` as its outcome too, so no sweep finds it unfinished again;
         work still running here records its own outcome, which no longer changes what is shown. The
         credits come back if the job's policy refunds `state`, and a webhook not yet sent carries
-        the new ending.
+        the new ending; `lost` (recovery: the work died with its process, which would have announced
+        the ending) schedules the job's webhook from here if nothing was scheduled yet.
         """
         now, ended = self.clock.now(), []
 
@@ -237,7 +243,10 @@ class Jobs:
             return None
         if state in stored.refund_on:
             self.refund(stored)
-        self._restate(stored)
+        if lost and not self.webhooks.listed(stored.provider, stored.id):
+            self._schedule(stored)
+        else:
+            self._restate(stored)
         return stored
 
     def hold(self, job: Job, state: State) -> Job | None:
@@ -267,9 +276,12 @@ class Jobs:
 
     # --- 6. announce ----------------------------------------------------------------------------
 
+    def _webhook(self, job: Job) -> Webhook | None:
+        return self._announce.get((job.provider, job.id)) or self._webhook_of(job)
+
     def _schedule(self, job: Job) -> None:
         """The work is done: the job's webhook falls due when its visible state turns terminal."""
-        webhook = self._announce.get((job.provider, job.id))
+        webhook = self._webhook(job)
         if webhook is None or job.webhook_url is None:
             return
         payload, due_at = webhook.payload(job), job.finished_at()
@@ -277,7 +289,7 @@ class Jobs:
 
     def _restate(self, job: Job) -> None:
         """The job's ending changed: a delivery not yet sent carries the new ending and falls due with it."""
-        webhook = self._announce.get((job.provider, job.id))
+        webhook = self._webhook(job)
         if webhook is not None:
             self.webhooks.restate(job.provider, job.id, webhook.payload(job), job.finished_at())
 

@@ -32,13 +32,14 @@ from mockserver.core.backends.sqlite import SqliteStore
 from mockserver.core.clock import MockClock
 from mockserver.core.disk import DiskUsage
 from mockserver.core.ids import IdSource
+from mockserver.core.jobs import Job
 from mockserver.core.media import MediaStore
 from mockserver.core.signing import Signer
 from mockserver.core.webhooks import Delivery, Headers, Webhooks
 from mockserver.engine import inputs
 from mockserver.engine.segment import Segmenter, get_segmenter
 from mockserver.runtime.catalogue import Served
-from mockserver.runtime.jobs import Jobs
+from mockserver.runtime.jobs import Jobs, Webhook
 from mockserver.runtime.pool import EnginePool
 from mockserver.runtime.transport import SelfRoutingTransport
 from mockserver.settings import Settings
@@ -85,6 +86,9 @@ def engine_share(settings: Settings) -> int:
 class Mock:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # The price choices as serve was started with: /__mock/prices changes them, reset restores these.
+        self.start_prices = {"pixelapi_prices": settings.pixelapi_prices}
+        self.start_prices["pixelcut_video_credits"] = settings.pixelcut_video_credits
         self.clock = MockClock(frozen=settings.clock == "virtual", speed=settings.speed)
         state_dir = settings.resolved_state_dir()
         self.store: Store = open_store(settings)
@@ -110,7 +114,7 @@ class Mock:
         self.disk = DiskUsage(state_dir)  # what /__mock/health reports of the state dir
         self.signer = Signer.load_or_create(state_dir / "keys" / "webhook-ed25519.pem")
         self.webhooks = Webhooks(self.clock, self.ids, self.store, self._webhook_client, self.webhook_headers)
-        self.jobs = Jobs(self.store, self.accounts, self.clock, self.webhooks, self.leases, settings)
+        self.jobs = Jobs(self.store, self.accounts, self.clock, self.webhooks, self.leases, settings, self._webhook_of)
         self.pool = EnginePool(engine_share(settings), settings.engine)  # workers start on first use
         self.served: dict[str, Served] = {}  # by name, filled by the app (serve())
         self._fetch_client: httpx.AsyncClient | None = None
@@ -148,6 +152,11 @@ class Mock:
         """Webhooks go where fetches go: the mock's own hosts in-process, others behind the SSRF policy."""
         transport = SelfRoutingTransport(self._app, self._own_hosts, self.fetch_policy(0))
         return httpx.AsyncClient(transport=transport, follow_redirects=False)
+
+    def _webhook_of(self, job: Job) -> Webhook | None:
+        """A job's webhook from its provider, for a process that did not take the job."""
+        served = self.served.get(job.provider)
+        return served.webhook(job) if served is not None else None
 
     def webhook_headers(self, delivery: Delivery) -> Headers | None:
         """A delivery's headers, from its provider and its job as stored (a delivery scheduled before a

@@ -45,7 +45,7 @@ def recover(mock: Mock, *, files: bool = True) -> Recovered:
             continue  # its work runs here: no claim to try (one Redis round trip per job and sweep)
         if mock.leases is not None and not mock.leases.claim(job.provider, job.id):
             continue  # a live replica runs it
-        mock.jobs.end(job, State.ERRORED, dict(LOST))  # refunded where the provider refunds errors
+        mock.jobs.end(job, State.ERRORED, dict(LOST), lost=True)  # refunded where the provider refunds errors
         if mock.leases is not None:
             mock.leases.release(job.provider, job.id)
         report.ended.append(job.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -108,14 +109,17 @@ def test_a_dead_replicas_jobs_are_ended_by_a_live_one(redis_server: str, tmp_pat
 @pytest.mark.parametrize("store", ["sqlite", "redis"])
 def test_a_killed_workers_jobs_end_within_the_lease(store: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     """`serve --workers 2`: SIGKILL the worker running two jobs; the other ends them once their leases
-    lapse (the same sweep on SQLite and Redis), refunded, while the live worker's leases hold."""
+    lapse (the same sweep on SQLite and Redis), refunded, while the live worker's leases hold; the one
+    with a webhook has fal's error delivered once, by the survivor."""
     if store == "redis":
         store = f"{request.getfixturevalue('redis_server')}?prefix=workers-kill-{uuid.uuid4().hex[:8]}:"
     flags = ("--workers", "2", "--clock", "virtual", "--no-rate-limits", "--store", store, "--lease-seconds", "1")
-    with _silent_server() as never, serve_process(tmp_path, *flags) as (_, base, _b):
+    receiver = Receiver()
+    with _silent_server() as never, serve_process(tmp_path, *flags, "--allow-fetch") as (_, base, _b):
         with MockControl(base) as control, httpx.Client(base_url=base, headers=FAL, timeout=30) as http:
             worker = http.get("/__mock/health").json()["pid"]  # one connection: one worker
-            busy = [http.post(SUBMIT, json={"video_url": never}).json()["request_id"] for _ in range(2)]
+            hooked = f"{SUBMIT}?fal_webhook={quote(receiver.url)}"
+            busy = [http.post(url, json={"video_url": never}).json()["request_id"] for url in (hooked, SUBMIT)]
             assert http.get("/__mock/health").json()["pid"] == worker  # both accepted by that worker
             control.advance_clock(60)
             balance = control.get_account("fal", "fal-durable")["balance"]
@@ -130,9 +134,17 @@ def test_a_killed_workers_jobs_end_within_the_lease(store: str, request: pytest.
                 assert time.monotonic() < deadline, control.list_jobs("fal")
                 time.sleep(0.1)  # the lease lapsing (1 s) and the survivor's sweep (every 1/3 s)
             assert control.get_account("fal", "fal-durable")["balance"] == pytest.approx(balance + 2 * 0.022)
+            while not [d for d in control.list_webhooks() if d["delivered"]]:
+                assert time.monotonic() < deadline, control.list_webhooks()
+                time.sleep(0.1)  # the survivor's background sender
+            (delivery,) = control.list_webhooks()
+            assert delivery["job_id"] == busy[0] and delivery["payload"]["status"] == "ERROR"
         with httpx.Client(base_url=base, headers=FAL) as fresh:
             result = fresh.get(f"{SUBMIT}/requests/{busy[0]}")
             assert (result.status_code, result.json()["error_type"]) == LOST
+    receiver.server.shutdown()
+    receiver.server.server_close()
+    assert len(receiver.received) == 1 and json.loads(receiver.received[0][1])["request_id"] == busy[0]
 
 
 def test_a_pending_webhook_retry_survives_a_restart_and_arrives_once(tmp_path: Path) -> None:
