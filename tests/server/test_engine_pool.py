@@ -3,6 +3,7 @@ come back as the provider's, and a killed worker fails only its own work."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import signal
@@ -159,6 +160,37 @@ async def test_a_video_job_is_cut_out_in_the_engine_process(
     assert job["status"] == "completed", job
     video = await http.get(job["result_url"])
     assert video.status_code == 200 and video.headers["content-type"] == "video/mp4" and video.content
+
+
+def _held(started: str, go: str, *args: Any) -> bytes:
+    """Stands in for the engine: says it started, then works until the test lets it finish."""
+    Path(started).touch()
+    deadline = time.monotonic() + 30
+    while not Path(go).exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return b"\x89PNG held"
+
+
+async def test_polls_are_answered_while_the_engine_works(
+    pooled: tuple[Starlette, httpx.AsyncClient],
+    product: tuple[bytes, np.ndarray],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    _, http = pooled
+    started, go = tmp_path / "started", tmp_path / "go"
+    monkeypatch.setattr(pixelcut, "_cutout_png", partial(_held, str(started), str(go)))
+    image = asyncio.ensure_future(_cutout(http, product[0]))
+    for _ in range(3000):  # until the engine has the image (bounded: 30 s)
+        if started.exists():
+            break
+        await asyncio.sleep(0.01)
+    assert started.exists(), "the engine never started"
+    for _ in range(5):
+        assert (await http.get("/pixelcut/v1/credits", headers=PIXELCUT)).status_code == 200
+    assert not image.done(), "the cut-out ended before it was let go"
+    go.touch()
+    assert (await image).content == b"\x89PNG held"
 
 
 async def test_errors_keep_their_class_and_attributes_across_the_boundary() -> None:
