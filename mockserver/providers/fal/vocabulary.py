@@ -309,5 +309,6 @@ class FalVocabulary(Vocabulary):
         return detail(404, "File not found or expired")
 
     def rate_limited(self, decision: Decision) -> ApiError:
-        # fal-client retries 429 silently up to 10 times before it gives up.
-        return detail(429, "Rate limit exceeded", "rate_limited")
+        # fal-client retries 429 silently up to 10 times before it gives up. No error_type: fal documents
+        # none for a 429 (request-errors lists its types), so none is made up.
+        return detail(429, "Rate limit exceeded")
