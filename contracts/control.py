@@ -218,6 +218,14 @@ class MockControl:
         body = _query(enabled=enabled, provider=provider, requests=requests, window=window)
         return self._object("POST", "/ratelimits", json=body)
 
+    def get_prices(self) -> dict[str, Any]:
+        return self._object("GET", "/prices")
+
+    def set_prices(self, *, pixelapi: str | None = None, pixelcut_video_credits: float | None = None) -> dict[str, Any]:
+        """PixelAPI's price set (``table`` or ``pages``) and Pixelcut's video credits per 30 frames."""
+        body = _query(pixelapi=pixelapi, pixelcut_video_credits=pixelcut_video_credits)
+        return self._object("POST", "/prices", json=body)
+
     # --- webhooks ---------------------------------------------------------------------------------
 
     def list_webhooks(self, provider: str | None = None, job_id: str | None = None) -> list[dict[str, Any]]:

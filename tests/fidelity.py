@@ -89,8 +89,9 @@ def facts(root: Path = ROOT) -> list[Fact]:
     found = []
     for path in sorted((root / "tests").rglob("test_*.py")):
         tree = ast.parse(path.read_text(), str(path))
+        constants = _constants(tree)
         for test, marker in _marked(tree):
-            text, source = _arguments(marker, path)
+            text, source = _arguments(marker, path, constants)
             provider, _, fact = text.partition(": ")
             if not fact:
                 raise ValueError(f"{path}: fact {text!r} must read '<provider>: <fact>'")
@@ -111,15 +112,39 @@ def _marked(tree: ast.Module) -> Iterator[tuple[str, ast.Call]]:
     return walk(tree.body, "")
 
 
-def _arguments(marker: ast.Call, path: Path) -> tuple[str, str]:
-    values = [a.value for a in marker.args if isinstance(a, ast.Constant)]
-    keywords = {k.arg: k.value.value for k in marker.keywords if isinstance(k.value, ast.Constant)}
+def _constants(tree: ast.Module) -> dict[str, Any]:
+    """The module's ``NAME = <string>`` constants, so a marker may name its source once for many tests."""
+    found: dict[str, Any] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            value = _value(node.value, found)
+            for target in targets:
+                if isinstance(target, ast.Name) and isinstance(value, str):
+                    found[target.id] = value
+    return found
+
+
+def _value(node: ast.expr, constants: dict[str, Any]) -> Any:
+    """A string literal, a module constant, or ``+`` of those; None for anything else."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        return constants.get(node.id)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _value(node.left, constants), _value(node.right, constants)
+        return left + right if isinstance(left, str) and isinstance(right, str) else None
+    return None
+
+
+def _arguments(marker: ast.Call, path: Path, constants: dict[str, Any]) -> tuple[str, str]:
+    values = [_value(a, constants) for a in marker.args]
+    keywords = {k.arg: _value(k.value, constants) for k in marker.keywords}
     text = values[0] if values else keywords.get("text")
     source = values[1] if len(values) > 1 else keywords.get("source")
     if not isinstance(text, str) or not isinstance(source, str) or "#" not in source:
-        raise ValueError(
-            f"{path}:{marker.lineno}: use pytest.mark.fact('<provider>: <fact>', source='<file>#<section>')"
-        )
+        usage = "pytest.mark.fact('<provider>: <fact>', source='<file>#<section>')"
+        raise ValueError(f"{path}:{marker.lineno}: use {usage}")
     return text, source
 
 

@@ -47,7 +47,8 @@ def test_a_spec_that_speaks_of_its_marks_has_them(name: str) -> None:
 
 def test_the_generator_reads_markers_and_marks(tmp_path: Path) -> None:
     """On a tree of its own: a fact citing a spec mark becomes that inference's test; a fact with a
-    doc source is documented; a mark without a reason or a malformed marker is refused."""
+    doc source (a literal or a module constant) is documented; a mark without a reason or a
+    malformed marker is refused."""
     (tmp_path / "openapi").mkdir()
     (tmp_path / "tests").mkdir()
     spec = {"info": {}, "paths": {"/v1/x": {"post": {"x-cutout-inference": "chosen", "parameters": []}}}}
@@ -55,8 +56,9 @@ def test_the_generator_reads_markers_and_marks(tmp_path: Path) -> None:
     (tmp_path / "README.md").write_text(f"intro\n{fidelity.BEGIN}\nold\n{fidelity.END}\nend\n")
     (tmp_path / "tests" / "test_acme.py").write_text(
         "import pytest\n"
+        "DOC = 'acme.txt' + '#Errors'\n"
         "class TestA:\n"
-        "    @pytest.mark.fact('acme: a documented fact', source='acme.txt#Errors')\n"
+        "    @pytest.mark.fact('acme: a documented fact', source=DOC)\n"
         "    def test_doc(self): ...\n"
         "@pytest.mark.fact('acme: the choice', source='openapi/acme.yaml#/paths/~1v1~1x/post')\n"
         "async def test_choice(): ...\n"

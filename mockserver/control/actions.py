@@ -90,6 +90,7 @@ async def reset(mock: Mock) -> dict[str, Any]:
     mock.faults.clear()
     mock.webhooks.clear()
     mock.reseed(mock.settings.seed)
+    apply_prices(mock, mock.start_prices)
     return {"reset": True}
 
 
@@ -349,3 +350,38 @@ def set_rate_limits(mock: Mock, data: Any) -> dict[str, Any]:
     enabled, name, limit = rate_limit_fields(mock, data)
     mock.limiter.configure(enabled, name, limit)
     return rate_limits(mock)
+
+
+# The price choices a control call or a scenario may make: body field -> the setting it sets.
+PRICE_SETTINGS = {"pixelapi": "pixelapi_prices", "pixelcut_video_credits": "pixelcut_video_credits"}
+
+
+def prices(mock: Mock) -> dict[str, Any]:
+    return {field: getattr(mock.settings, setting) for field, setting in PRICE_SETTINGS.items()}
+
+
+def price_fields(data: Any) -> dict[str, Any]:
+    """``{"pixelapi": "table"|"pages", "pixelcut_video_credits": N >= 0}``, either or both: the settings to set."""
+    data = _object(data, "prices")
+    unknown = set(data) - set(PRICE_SETTINGS)
+    if unknown:
+        raise ControlError(422, f"unknown price fields: {', '.join(sorted(unknown))}")
+    chosen: dict[str, Any] = {}
+    if "pixelapi" in data:
+        if data["pixelapi"] not in ("table", "pages"):
+            raise ControlError(422, "pixelapi must be table or pages")
+        chosen["pixelapi_prices"] = data["pixelapi"]
+    if "pixelcut_video_credits" in data:
+        chosen["pixelcut_video_credits"] = number_field(data, "pixelcut_video_credits")
+    return chosen
+
+
+def set_prices(mock: Mock, data: Any) -> dict[str, Any]:
+    apply_prices(mock, price_fields(data))
+    return prices(mock)
+
+
+def apply_prices(mock: Mock, chosen: dict[str, Any]) -> None:
+    """Set them on this process's settings (read per request); reset puts back serve's own."""
+    for setting, value in chosen.items():
+        setattr(mock.settings, setting, value)

@@ -184,6 +184,14 @@ async def set_rate_limits(mock: Mock, request: Request) -> Any:
     return actions.set_rate_limits(mock, await _json(request))
 
 
+async def get_prices(mock: Mock, request: Request) -> Any:
+    return actions.prices(mock)
+
+
+async def set_prices(mock: Mock, request: Request) -> Any:
+    return actions.set_prices(mock, await _json(request))
+
+
 async def get_journal(mock: Mock, request: Request) -> Any:
     """The newest `limit` requests that match, oldest first: ?provider= &key= &path= (substring) &method=
     &limit= &reveal=credentials (else keys, tokens and signatures show as fingerprints); ?cursor= (a
@@ -226,7 +234,7 @@ HANDLERS: dict[str, ControlHandler] = {
         health, list_providers, get_sample, reset, set_seed, load_scenario,
         get_clock, advance_clock, freeze_clock, run_clock,
         list_jobs, get_job, force_job, list_accounts, get_account, put_account, delete_account,
-        list_faults, add_fault, clear_faults, delete_fault, get_rate_limits, set_rate_limits,
+        list_faults, add_fault, clear_faults, delete_fault, get_rate_limits, set_rate_limits, get_prices, set_prices,
         get_journal, list_webhooks, flush_webhooks, replay_webhook, get_openapi,
     )
 }  # fmt: skip

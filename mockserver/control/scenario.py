@@ -9,6 +9,7 @@ already in place. Every section is what a control-plane endpoint sets, applied i
     rate_limits: [{enabled: true}, {provider: pixelcut, requests: 2, window: 1}]      # POST /__mock/ratelimits
     accounts: [{provider: pixelapi, key: sk_low, balance: 5, plan: starter}]          # PUT /__mock/accounts/...
     faults: [{provider: fal, operation: fal-queue-status, action: status, status: 503, times: 2}]  # POST /__mock/faults
+    prices: {pixelapi: pages, pixelcut_video_credits: 2}  # POST /__mock/prices
 
 The whole document is checked first, each section by the same checks as the endpoint it stands for
 (its body against openapi/control.yaml, then the action's own), so a document refused with 422
@@ -30,7 +31,7 @@ from mockserver.control.actions import ControlError
 from mockserver.runtime.catalogue import Served
 from mockserver.runtime.mock import Mock
 
-SECTIONS = ("seed", "clock", "rate_limits", "accounts", "faults")
+SECTIONS = ("seed", "clock", "rate_limits", "accounts", "faults", "prices")
 CLOCK_FIELDS = {"freeze", "run", "speed", "advance"}
 T = TypeVar("T")
 
@@ -111,6 +112,8 @@ def check(mock: Mock, document: Any) -> dict[str, Any]:
     sections["faults"] = [
         _as_endpoint("faults", "add_fault", item, rule) for item in _objects(document.get("faults", []), "faults")
     ]
+    if "prices" in document:
+        sections["prices"] = _as_endpoint("prices", "set_prices", document["prices"], actions.price_fields)
     return sections
 
 
@@ -134,4 +137,7 @@ def apply(mock: Mock, document: Any) -> dict[str, Any]:
         done["rate_limits"] = actions.rate_limits(mock)
     done["accounts"] = [actions.save_account(mock, *account) for account in sections["accounts"]]
     done["faults"] = [asdict(mock.faults.add(rule)) for rule in sections["faults"]]
+    if "prices" in sections:
+        actions.apply_prices(mock, sections["prices"])
+        done["prices"] = actions.prices(mock)
     return done

@@ -508,3 +508,27 @@ async def test_the_async_sdk_sees_the_same_words(sdk: types.SimpleNamespace) -> 
             await client.image.remove_background(image_url=PRODUCT)
         assert short.value.status_code == 402 and "Required: 2, available: 1" in short.value.message
         await client.close()
+
+
+@pytest.mark.fact(
+    "pixelapi: a scenario picks the other price set",
+    source="openapi/pixelapi.yaml#/paths/~1v1~1image~1remove-background/post",
+)
+async def test_a_scenario_or_the_control_plane_picks_the_other_prices(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/__mock/prices")).json() == {"pixelapi": "table", "pixelcut_video_credits": 1.0}
+    loaded = await client.post("/__mock/scenario", json={"prices": {"pixelapi": "pages"}})
+    assert loaded.status_code == 200 and loaded.json()["prices"]["pixelapi"] == "pages"
+    r = await client.post("/pixelapi/v1/image/remove-background", json={"image_url": PRODUCT}, headers=AUTH)
+    assert r.json()["credits_used"] == 4
+    for bad in ({"pixelapi": "cheap"}, {"pixelcut_video_credits": -1}, {"other": 1}):
+        refused = await client.post("/__mock/prices", json=bad)
+        assert refused.status_code == 422 and refused.json()["detail"], bad
+        whole = await client.post("/__mock/scenario", json={"prices": bad, "seed": 3})
+        assert whole.status_code == 422
+    assert (await client.get("/__mock/prices")).json()["pixelapi"] == "pages", "a refused document changed nothing"
+    video = await client.post("/__mock/prices", json={"pixelcut_video_credits": 0})
+    assert video.json() == {"pixelapi": "pages", "pixelcut_video_credits": 0}
+    await client.post("/__mock/reset")
+    assert (await client.get("/__mock/prices")).json() == {"pixelapi": "table", "pixelcut_video_credits": 1.0}
+    again = await client.post("/pixelapi/v1/image/remove-background", json={"image_url": PRODUCT}, headers=AUTH)
+    assert again.json()["credits_used"] == 2
