@@ -248,6 +248,7 @@ def test_under_a_control_token_the_banners_link_opens_it_and_actions_carry_the_t
             page.goto("/__mock/ui/controls?token=t0ken")
             assert page.url == f"{url}/__mock/ui/controls"  # the token left the address bar for a cookie
             page.locator("#faults p.empty").wait_for()  # the page's own GETs were let in
+            page.wait_for_selector("body[data-live=on]")  # and its event stream, by the cookie
             page.select_option("#fault-scenario", "server-error")
             page.click("#fault-add button[type=submit]")
             page.locator("#faults tr[data-rule]").wait_for()
