@@ -94,16 +94,20 @@ class MediaStore:
         """Bytes of the output files on disk now."""
         return sum(p.stat().st_size for p in self.root.glob("??/*") if p.is_file())
 
-    def remove_unrecorded(self, min_age: float = 0, *, before: float | None = None) -> int:
+    def remove_unrecorded(self, min_age: float = 0, *, before: float | None = None, pause: float = 0) -> int:
         """Delete files with no record (a crash between writing a file and recording it), if at
         least `min_age` seconds old, or last changed `before` (real time, time.time(): another
         process, or this one, may be about to record a new one). Looks at every file: `serve` runs
-        it in the background after start-up (runtime/recovery.py), never before it listens."""
+        it in the background after start-up (runtime/recovery.py), never before it listens, sleeping
+        `pause` seconds after each of the 256 folders so the thread leaves the GIL to the server."""
         removed, newest = 0, time.time() - min_age if before is None else before
-        for path in self.root.glob("??/*"):
-            if path.is_file() and path.stat().st_mtime <= newest and self._store.get_media(path.name) is None:
-                path.unlink(missing_ok=True)
-                removed += 1
+        for folder in sorted(self.root.glob("??")):
+            for path in folder.iterdir():
+                if path.is_file() and path.stat().st_mtime <= newest and self._store.get_media(path.name) is None:
+                    path.unlink(missing_ok=True)
+                    removed += 1
+            if pause:
+                time.sleep(pause)
         return removed
 
     def clear(self) -> None:

@@ -56,14 +56,17 @@ def recover(mock: Mock, *, files: bool = True) -> Recovered:
     return report
 
 
-async def remove_unrecorded_later(mock: Mock, started: float) -> None:
-    """`serve`'s start-up leaves the look at every output file to this background task (off the event
-    loop): files last changed before the process started (and a lease earlier, when replicas may be
-    writing) that no record names are deleted. A state dir of 100,000 outputs took seconds to scan."""
+async def remove_unrecorded_later(mock: Mock, started: float, delay: float = 10.0) -> None:
+    """`serve`'s start-up leaves the look at every output file to this background task: `delay`
+    seconds after start-up, off the event loop and a folder at a time, files last changed before the
+    process started (and a lease earlier, when replicas may be writing) that no record names are
+    deleted. A state dir of 100,000 outputs took seconds to scan, and scanning it while the server
+    started slowed the start-up as much."""
     if mock.settings.store == "memory":
         return  # its records died with the last process: every file would look unrecorded
+    await asyncio.sleep(delay)
     before = started - (mock.leases.seconds if mock.leases is not None else 0)
-    removed = await asyncio.to_thread(mock.media.remove_unrecorded, before=before)
+    removed = await asyncio.to_thread(mock.media.remove_unrecorded, before=before, pause=0.005)
     if removed:
         log.warning("removed %d output files no record names (written before a crash)", removed)
 

@@ -49,6 +49,7 @@ CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (provider, owner, created_at);
 CREATE INDEX IF NOT EXISTS jobs_by_provider ON jobs (provider);
 CREATE INDEX IF NOT EXISTS jobs_by_provider_owner ON jobs (provider, owner);
 CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner);
+CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (created_at) WHERE json_extract(data, '$.outcome') IS NULL;
 CREATE TABLE IF NOT EXISTS accounts (
     provider TEXT NOT NULL, key TEXT NOT NULL, balance REAL NOT NULL, plan TEXT NOT NULL,
     PRIMARY KEY (provider, key));
