@@ -199,10 +199,10 @@ async def test_status_polls_are_never_rate_limited(tmp_path: Path) -> None:
         job = (await _submit(client)).json()
         codes = {(await client.get(job["status_url"], headers=KEY)).status_code for _ in range(25)}
         results = {(await client.get(job["response_url"], headers=KEY)).status_code for _ in range(15)}
-        submits = [await _submit(client) for _ in range(12)]
+        cancels = [await client.put(f"{SUBMIT}/requests/nope/cancel", headers=KEY) for _ in range(12)]
     await app.state.mock.aclose()
     assert codes == {202} and results == {400}
-    refused = [r for r in submits if r.status_code == 429]
+    refused = [r for r in cancels if r.status_code == 429]
     assert refused, "other calls keep their limit"
     assert refused[0].json() == {"detail": "Rate limit exceeded"}, "no error_type fal does not document"
 
