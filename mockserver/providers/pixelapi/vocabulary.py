@@ -8,6 +8,7 @@ import math
 import re
 from datetime import UTC, datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from starlette.requests import Request
 
@@ -111,14 +112,23 @@ def renew_allotment(view: View) -> None:
     account = view.account
     if account is None:
         return
+    month, seen = _month(view.now()), _RENEWED.setdefault(view.mock.store, {})
+    if seen.get(account.key) == month:  # looked this month already (the clock never goes back)
+        return
+    seen[account.key] = month
     jobs = view.mock.store.list_jobs(PixelapiVocabulary.name, account.key)
     if not jobs:
         return
     last = max(job.created_at for job in jobs)
-    if _month(last) < _month(view.now()):
+    if _month(last) < month:
         allotment = PLAN_CREDITS.get(account.plan, STARTING_CREDITS)
         view.mock.store.put_account(Account(account.provider, account.key, allotment, account.plan))
         view.account = Account(account.provider, account.key, allotment, account.plan)
+
+
+# Per store, the month each key's allotment was last looked at: one look per key and month, not a
+# scan of its jobs on every submit.
+_RENEWED: WeakKeyDictionary[object, dict[str, int]] = WeakKeyDictionary()
 
 
 def _month(epoch: float) -> int:
