@@ -145,7 +145,10 @@ class Webhooks:
         due_at: float,
         retry_delays: tuple[float, ...],
     ) -> Delivery:
-        delivery = Delivery(self._ids.hex(16), provider, job_id, url, json.dumps(payload), due_at, retry_delays)
+        # A seed repeats its ids after a restart; the random tail keeps a new delivery from taking the id
+        # (and the stored record) of one scheduled before it.
+        delivery_id = self._ids.hex(16) + self._ids.secret_hex(8)
+        delivery = Delivery(delivery_id, provider, job_id, url, json.dumps(payload), due_at, retry_delays)
         self._store.put_delivery(delivery)
         return delivery
 

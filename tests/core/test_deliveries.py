@@ -105,3 +105,12 @@ def test_a_reopened_sqlite_store_resumes_a_pending_retry(tmp_path: Path) -> None
     assert asyncio.run(resumed.deliver_due()) == 1 and receiver.posts == 2
     (done,) = again.list_deliveries()
     assert done.delivered and [a.status for a in done.attempts] == [503, 200]
+
+
+def test_a_seeded_sender_after_a_restart_keeps_the_deliveries_before_it(store: Store) -> None:
+    """The same seed repeats the ids' seeded part: a delivery scheduled after the restart is a new one."""
+    clock, receiver = MockClock(frozen=True), Receiver()
+    before = _sender(store, clock, receiver, 7).schedule("fal", "job-4", "http://hooks.test/d", {}, clock.now(), ())
+    after = _sender(store, clock, receiver, 7).schedule("fal", "job-5", "http://hooks.test/e", {}, clock.now(), ())
+    assert before.id[:16] == after.id[:16] and before.id != after.id
+    assert {d.job_id for d in store.list_deliveries()} == {"job-4", "job-5"}
