@@ -148,3 +148,14 @@ def delivery(shown: dict[str, Any]) -> dict[str, Any]:
     """A webhook delivery (``Delivery.summary``): its URL, payload and each attempt's headers cleaned."""
     attempts = [{**a, "headers": headers(a.get("headers", {}))} for a in shown.get("attempts", [])]
     return {**shown, "url": url(shown["url"]), "payload": _json(shown["payload"]), "attempts": attempts}
+
+
+def job(shown: dict[str, Any]) -> dict[str, Any]:
+    """A job as ``/__mock/jobs`` shows it: its webhook URL's password and credential parameters, and
+    credential-named members of its input, masked as in the journal. ``owner`` (the key) stays: the
+    account it is billed to is addressed by it (``/__mock/accounts/{provider}/{key}``)."""
+    hook = shown.get("webhook_url")
+    cleaned = {**shown, "webhook_url": url(hook) if hook else hook}
+    if "input" in shown:
+        cleaned["input"] = _json(shown["input"])
+    return cleaned

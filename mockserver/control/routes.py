@@ -124,15 +124,18 @@ def _page(request: Request) -> tuple[int, int | None]:
 
 
 async def list_jobs(mock: Mock, request: Request) -> Any:
-    """A page of jobs, oldest first: ?provider= &key= &state= &limit= &cursor=."""
+    """A page of jobs, oldest first: ?provider= &key= &state= &limit= &cursor= &reveal=credentials."""
     q = request.query_params
     limit, cursor = _page(request)
-    return actions.list_jobs(mock, q.get("provider"), q.get("key"), q.get("state"), limit, cursor)
+    page = actions.list_jobs(mock, q.get("provider"), q.get("key"), q.get("state"), limit, cursor)
+    return page if _revealed(request) else {**page, "jobs": [redact.job(j) for j in page["jobs"]]}
 
 
 async def get_job(mock: Mock, request: Request) -> Any:
+    """One job with its input and result; its webhook URL and input cleaned as the journal's (?reveal=)."""
     job = actions.get_job(mock, _param(request, "provider"), _param(request, "job_id"))
-    return {**actions.job_summary(mock, job), "input": job.input, "result": job.result}
+    shown = {**actions.job_summary(mock, job), "input": job.input, "result": job.result}
+    return shown if _revealed(request) else redact.job(shown)
 
 
 async def force_job(mock: Mock, request: Request) -> Any:

@@ -270,6 +270,28 @@ def test_the_journal_and_webhooks_redact_credentials_unless_asked(http: httpx.Cl
     assert http.get("/__mock/journal", params={"reveal": "everything"}).status_code == 422
 
 
+def test_jobs_show_a_webhook_urls_secrets_and_inputs_credentials_redacted_unless_asked(http: httpx.Client) -> None:
+    # /__mock/jobs showed the hook's password and token (and an input's api_key) that /__mock/webhooks masks
+    hook = "https://user:HOOKPASS@hooks.example/cutout?token=HOOKTOKEN"
+    submit = http.post(
+        "/fal/queue/pixelcut/video-background-removal",
+        params={"fal_webhook": hook},
+        json={"video_url": "https://example.com/v.mp4", "api_key": "INPUTSECRET"},
+        headers={"Authorization": "Key fal_SECRET2"},
+    )
+    assert submit.status_code == 200, submit.text
+    one = f"/__mock/jobs/fal/{submit.json()['request_id']}"
+    shown = [http.get(one).json(), http.get("/__mock/jobs").json()["jobs"][0]]
+    for job in shown:
+        assert job["webhook_url"].startswith("https://redacted@hooks.example/cutout?token=redacted:"), job
+    assert shown[0]["input"]["api_key"].startswith("redacted:")
+    assert shown[0]["input"]["video_url"] == "https://example.com/v.mp4"
+    assert "HOOKPASS" not in json.dumps(shown) and "HOOKTOKEN" not in json.dumps(shown)
+    revealed = http.get(one, params={"reveal": "credentials"}).json()
+    assert (revealed["webhook_url"], revealed["input"]["api_key"]) == (hook, "INPUTSECRET")
+    assert http.get("/__mock/jobs", params={"reveal": "credentials"}).json()["jobs"][0]["webhook_url"] == hook
+
+
 # --- exposed ports -------------------------------------------------------------------------------
 
 
