@@ -38,9 +38,10 @@ def base_urls(settings: Settings) -> list[tuple[str, str]]:
 
 
 def state_dir_lock(settings: Settings) -> contextlib.AbstractContextManager[object]:
-    """The state dir's lock for a SQLite store (its database lives there). Redis replicas share a state
-    dir by design (leases decide who ends a job), and a memory store keeps nothing there to lose."""
-    return StateDirLock(settings.resolved_state_dir()) if settings.store == "sqlite" else contextlib.nullcontext()
+    """The state dir's lock: exclusive for SQLite (its database lives there) and memory (its outputs do,
+    and its reset empties the media folder: beside another mock it deleted that mock's outputs); shared
+    for Redis replicas, which share a state dir by design (leases decide who ends a job)."""
+    return StateDirLock(settings.resolved_state_dir(), shared=settings.store not in ("sqlite", "memory"))
 
 
 def serve(settings: Settings) -> None:
@@ -52,7 +53,7 @@ def serve(settings: Settings) -> None:
     settings.public_url = settings.public_url or f"http://{settings.host}:{settings.port}"
     generated = lock_control(settings)
     try:
-        with state_dir_lock(settings):  # a second mock on this SQLite state dir stops here
+        with state_dir_lock(settings):  # a second mock that would harm this state dir's stops here
             if settings.workers > 1:
                 serve_workers(settings, started, sockets[0], generated)
             else:

@@ -1,10 +1,13 @@
-"""One serving mock per SQLite state directory: an exclusive lock, so a second one refuses to start.
+"""One serving mock per state directory: a lock, so a second one that would harm the first refuses to start.
 
 Two `serve` processes on one SQLite state dir would each run crash recovery over the other's jobs
-(ending them as errored) and delete each other's output files as unrecorded. `serve`'s own process takes
-``<state dir>/serve.lock`` with ``flock`` before it touches any state, and holds it until it exits
-(the kernel drops it if the process dies, so a killed mock never leaves a stale lock); its
-``--workers`` share the directory through it. A second `serve` gets StateDirInUse, naming the pid.
+(ending them as errored) and delete each other's output files as unrecorded. A memory store writes its
+outputs there too, and its ``/__mock/reset`` empties the media folder, so it may share the directory
+with nobody either. Redis replicas share one by design (their records, in Redis, name every file).
+`serve`'s own process takes ``<state dir>/serve.lock`` with ``flock`` before it touches any state,
+exclusive (SQLite, memory) or shared (Redis), and holds it until it exits (the kernel drops it if the
+process dies, so a killed mock never leaves a stale lock); its ``--workers`` share the directory
+through it. A `serve` that cannot take its lock gets StateDirInUse, naming the pid.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ class StateDirInUse(Exception):
 
 
 class StateDirLock:
-    def __init__(self, state_dir: Path) -> None:
-        self.path = state_dir / "serve.lock"
+    def __init__(self, state_dir: Path, *, shared: bool = False) -> None:
+        self.path, self.shared = state_dir / "serve.lock", shared
         self._handle: IO[str] | None = None
 
     def acquire(self) -> StateDirLock:
@@ -31,7 +34,7 @@ class StateDirLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = self.path.open("a+")
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "unknown"

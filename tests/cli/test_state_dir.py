@@ -33,9 +33,35 @@ def test_a_second_serve_on_the_same_state_dir_refuses_and_deletes_nothing(tmp_pa
         assert done.returncode == 2
         assert f"state dir {tmp_path} is in use by another cutout-mock (pid" in done.stderr
         assert "Traceback" not in done.stderr
-        with serve_process(tmp_path, "--store", "memory") as (_, _base, banner):  # keeps nothing there to lose
-            assert "unrecorded" not in banner
         assert httpx.get(result).status_code == 200, "the running mock's output was deleted"
+
+
+def test_a_memory_store_never_shares_a_state_dir(tmp_path: Path) -> None:
+    """A memory store's reset empties the media folder (it deleted a running SQLite mock's outputs), and a
+    SQLite mock started beside a memory one would sweep the memory one's files as unrecorded: either
+    order, the second refuses; Redis replicas take the lock shared, so they refuse beside either too."""
+    command = [
+        sys.executable,
+        "-m",
+        "mockserver.cli",
+        "serve",
+        "--port",
+        str(free_port()),
+        "--state-dir",
+        str(tmp_path),
+    ]
+    for first, second in (
+        ("sqlite", "memory"),
+        ("memory", "sqlite"),
+        ("memory", "memory"),
+        ("sqlite", "redis://127.0.0.1:1/0"),
+    ):
+        with serve_process(tmp_path, "--store", first) as (_, base, _banner):
+            result = _cut_out_a_sample(base)
+            done = subprocess.run([*command, "--store", second], capture_output=True, text=True, timeout=60)
+            assert done.returncode == 2, (first, second, done.stderr)
+            assert f"state dir {tmp_path} is in use by another cutout-mock (pid" in done.stderr
+            assert httpx.get(result).status_code == 200, "the running mock's output was deleted"
 
 
 def test_a_memory_store_never_deletes_a_stopped_stores_files(tmp_path: Path) -> None:
