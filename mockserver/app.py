@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None, *, mock: Mock | None = None) ->
         if settings.work == "background":
             mock.pool.start()  # the engine's processes load their models now, not on the first request
             background.append(asyncio.create_task(mock.webhooks.run()))
-            background.append(asyncio.create_task(mock.purge_media()))  # at start-up, then every minute
+            background.append(asyncio.create_task(mock.purge_media()))  # 5 s after start-up, then every minute
             background.append(asyncio.create_task(remove_unrecorded_later(mock, started)))  # not before listening
             if mock.leases is not None:
                 background.append(asyncio.create_task(keep_leases(mock)))

@@ -193,12 +193,13 @@ def list_jobs(
     state: str | None,
     limit: int = PAGE_SIZE,
     cursor: int | None = None,
+    budget: int = SCAN_BUDGET,
 ) -> dict[str, Any]:
     """One page of jobs in the order they were stored, and the cursor of the next (None: the last page).
 
     The state is the job's visible state at the clock's now, known only once read: with `state`,
-    the store is read a page at a time until `limit` jobs are in that state or SCAN_BUDGET jobs
-    were looked at, so a page may come back short (its cursor still goes on).
+    the store is read a page at a time until `limit` jobs are in that state or `budget` jobs were
+    looked at, so a page may come back short (its cursor still goes on).
     """
     if provider_name is not None:
         provider(mock, provider_name)
@@ -215,7 +216,7 @@ def list_jobs(
                     last = place == placed[-1][0] and following is None
                     return {"jobs": found, "next_cursor": None if last else str(place)}
         cursor = following
-        if cursor is None or scanned >= SCAN_BUDGET:
+        if cursor is None or scanned >= budget:
             return {"jobs": found, "next_cursor": None if cursor is None else str(cursor)}
 
 

@@ -7,6 +7,7 @@ an action, answer JSON (``{"detail": ...}`` with the action's status when it ref
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -19,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from mockserver.control import actions, redact, scenario
 from mockserver.control.actions import ControlError
 from mockserver.control.lock import ControlLock
-from mockserver.core.backends.base import PAGE_MAX, PAGE_SIZE, JournalQuery
+from mockserver.core.backends.base import PAGE_MAX, PAGE_SIZE, SCAN_BUDGET, JournalQuery
 from mockserver.runtime.mock import Mock
 from mockserver.runtime.samples import sample
 from mockserver.web.bodies import BadBody, parse_json, read_bytes
@@ -123,12 +124,27 @@ def _page(request: Request) -> tuple[int, int | None]:
     return int(limit), None if cursor is None else int(cursor)
 
 
+CHUNK = 25  # jobs or entries a listing reads between turns of the event loop (each turn ~1 ms)
+
+
 async def list_jobs(mock: Mock, request: Request) -> Any:
-    """A page of jobs, oldest first: ?provider= &key= &state= &limit= &cursor= &reveal=credentials."""
+    """A page of jobs, oldest first: ?provider= &key= &state= &limit= &cursor= &reveal=credentials.
+
+    Built CHUNK jobs at a time with a turn of the event loop between, so a page of 1000 never holds a
+    status poll up for more than one chunk; with `state`, at most SCAN_BUDGET jobs are looked at."""
     q = request.query_params
     limit, cursor = _page(request)
-    page = actions.list_jobs(mock, q.get("provider"), q.get("key"), q.get("state"), limit, cursor)
-    return page if _revealed(request) else {**page, "jobs": [redact.job(j) for j in page["jobs"]]}
+    jobs: list[dict[str, Any]] = []
+    for _ in range(SCAN_BUDGET // (4 * CHUNK)):
+        page = actions.list_jobs(
+            mock, q.get("provider"), q.get("key"), q.get("state"), min(CHUNK, limit - len(jobs)), cursor, 4 * CHUNK
+        )
+        jobs += page["jobs"] if _revealed(request) else [redact.job(j) for j in page["jobs"]]
+        cursor = None if page["next_cursor"] is None else int(page["next_cursor"])
+        if cursor is None or len(jobs) >= limit:
+            break
+        await asyncio.sleep(0)  # polls waiting meanwhile are answered now
+    return {"jobs": jobs, "next_cursor": None if cursor is None else str(cursor)}
 
 
 async def get_job(mock: Mock, request: Request) -> Any:
@@ -204,9 +220,17 @@ async def get_journal(mock: Mock, request: Request) -> Any:
     query = JournalQuery(
         provider=q.get("provider"), key=q.get("key"), path=q.get("path"), method=q.get("method"), limit=limit
     )
-    found, following = mock.journal.page(replace(query, before=cursor))
-    entries = found if _revealed(request) else [redact.entry(e) for e in found]
-    return {"entries": entries, "next_cursor": None if following is None else str(following)}
+    pages: list[list[dict[str, Any]]] = []
+    got = 0
+    for _ in range(SCAN_BUDGET // (4 * CHUNK)):  # CHUNK entries at a time, newest first, a loop turn between
+        found, cursor = mock.journal.page(replace(query, limit=min(CHUNK, limit - got), before=cursor))
+        pages.append(found if _revealed(request) else [redact.entry(e) for e in found])
+        got += len(found)
+        if cursor is None or got >= limit:
+            break
+        await asyncio.sleep(0)
+    entries = [entry for page in reversed(pages) for entry in page]
+    return {"entries": entries, "next_cursor": None if cursor is None else str(cursor)}
 
 
 async def list_webhooks(mock: Mock, request: Request) -> Any:

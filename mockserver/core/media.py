@@ -74,7 +74,7 @@ class MediaStore:
         stored = StoredMedia(record[0], record[1], self._path(media_id))
         return stored if stored.expired(self._clock.now()) or stored.path.is_file() else None
 
-    def purge_expired(self, batch: int = 500) -> tuple[int, int]:
+    def purge_expired(self, batch: int = 500, pause: float = 0) -> tuple[int, int]:
         """Delete the files of expired media (their records stay); (files, bytes) freed. Bounded
         batches, so a backlog is worked through without holding anything up for long."""
         files = freed = 0
@@ -88,6 +88,8 @@ class MediaStore:
             self._store.mark_purged(expired)
             if len(expired) < batch:
                 break
+            if pause:
+                time.sleep(pause)  # a backlog in the background leaves the GIL to the server between batches
         return files, freed
 
     def disk_bytes(self) -> int:
