@@ -117,7 +117,7 @@ def _page(request: Request) -> tuple[int, int | None]:
     """A listing's ``limit`` (1..PAGE_MAX, PAGE_SIZE when absent) and ``cursor`` (a page's next_cursor)."""
     q = request.query_params
     limit, cursor = q.get("limit", str(PAGE_SIZE)), q.get("cursor")
-    if not limit.isdigit() or not 1 <= int(limit) <= PAGE_MAX:
+    if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= PAGE_MAX:  # "²": isdigit, not int
         raise ControlError(422, f"limit must be an integer from 1 to {PAGE_MAX}")
     if cursor is not None and not cursor.isdigit():
         raise ControlError(422, "cursor must be a next_cursor this listing returned")

@@ -242,3 +242,10 @@ def test_a_fault_naming_an_unknown_operation_is_refused(control: MockControl) ->
     with pytest.raises(MockControlError) as typo:
         control.add_fault("status", provider="fal", operation="fal-queue-statuz", status=500)
     assert typo.value.status == 422 and "fal-queue-status" in typo.value.detail
+
+
+@pytest.mark.parametrize("limit", ["\u00b2", "\u0663", "0", "-1", "x"])  # "²" passes str.isdigit (it was a 500)
+@pytest.mark.parametrize("listing", ["/__mock/jobs", "/__mock/journal"])
+def test_a_page_limit_that_is_not_ascii_digits_is_a_422(http: httpx.Client, listing: str, limit: str) -> None:
+    r = http.get(listing, params={"limit": limit})
+    assert r.status_code == 422 and "limit" in r.json()["detail"], r.text

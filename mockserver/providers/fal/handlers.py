@@ -307,7 +307,7 @@ async def cdn_multipart_create(view: View) -> Response:
 async def cdn_multipart_part(view: View) -> Response:
     """PUT .../multipart/{upload_id}/{n}: one part; its ETag in the header (Python) and the body (JS)."""
     slot, raw = _open_slot(view), view.request.path_params["part"]
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PARTS:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PARTS:  # "²" is a digit to isdigit
         raise words.validation(["path", "part"], f"part number must be 1..{MAX_PARTS}", "value_error")
     number = int(raw)
     try:
