@@ -168,22 +168,33 @@ class Jobs:
             result = WorkResult(State.ERRORED, error={"code": "internal_error", "message": message})
         if refused or result.outcome in job.refund_on:
             self.refund(job)
+        ended_elsewhere = False
 
         def finish(stored: Job) -> None:
-            stored.outcome, stored.outputs, stored.result = result.outcome, result.outputs, result.result
-            stored.error, stored.done_at = result.error, self.clock.now()
+            nonlocal ended_elsewhere
+            # Only another process's lease sweep gives a job whose work runs here an outcome: this one
+            # stalled past its lease (SIGSTOP, a debugger) and the job was ended as lost, refunded and
+            # announced. That ending stands: a late result would send a second webhook and drop its error.
+            ended_elsewhere = stored.outcome is not None
+            if not ended_elsewhere:
+                stored.outcome, stored.outputs, stored.result = result.outcome, result.outputs, result.result
+                stored.error, stored.done_at = result.error, self.clock.now()
 
         stored = self.store.update_job(job.provider, job.id, finish)
         self._running.discard((job.provider, job.id))
         if self.leases is not None:
             self.leases.release(job.provider, job.id)
-        if stored is not None:
+        if stored is not None and not ended_elsewhere:
             self._schedule(stored)
 
     # --- 3. charge ------------------------------------------------------------------------------
 
     def charge(self, job: Job, amount: float) -> float:
-        """Bill a job more once its real cost is known, up to what the balance holds; what was taken."""
+        """Bill a job more once its real cost is known, up to what the balance holds; what was taken.
+        A job another process already ended (lost, and refunded) is not billed again."""
+        stored = self.store.get_job(job.provider, job.id)
+        if stored is not None and stored.outcome is not None:
+            return 0.0
         taken = self.accounts.charge_up_to(job.provider, job.owner, amount)
         if taken:
 

@@ -7,10 +7,12 @@ import os
 import signal
 import socket
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
 
@@ -200,3 +202,86 @@ async def test_health_reports_what_the_state_dir_holds(
     state_dir = (await client.get("/__mock/health")).json()["state_dir"]
     assert state_dir["files"] == len(files) and state_dir["bytes"] == sum(p.stat().st_size for p in files)
     assert state_dir["bytes"] >= outputs[0].stat().st_size > 0
+
+
+class _HeldInput:
+    """Serves the sample video to the mock's fetch only once the test lets it (`release`); `asked` is set
+    when the fetch arrived, so the test knows the job's work is under way in the worker that took it."""
+
+    def __init__(self, video: bytes) -> None:
+        self.asked, self.release = threading.Event(), threading.Event()
+        held = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                held.asked.set()
+                held.release.wait(30)
+                self.send_response(200)
+                self.send_header("Content-Type", "video/mp4")
+                self.send_header("Content-Length", str(len(video)))
+                self.end_headers()
+                self.wfile.write(video)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/held.mp4"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.slow  # a `serve --workers 2` start and a worker paused past its lease
+def test_a_worker_paused_past_its_lease_leaves_the_survivors_ending_alone(tmp_path: Path) -> None:
+    """SIGSTOP (not kill) the worker running a fal job with a webhook: the other ends it as lost and
+    announces it. When the paused worker goes on and its work finishes, that ending stands: one ERROR
+    webhook in all, fal's runner_disconnected result, the credits back once (a late result sent a
+    second webhook and left the job a 500 with no error)."""
+    flags = ("--workers", "2", "--clock", "virtual", "--no-rate-limits", "--lease-seconds", "1", "--allow-fetch")
+    receiver = Receiver()
+    with serve_process(tmp_path, *flags) as (_, base, _b):
+        video = httpx.get(f"{base}/__mock/samples/tiny.mp4").content
+        held = _HeldInput(video)
+        try:
+            with httpx.Client(base_url=base, headers=FAL, timeout=30) as http:
+                worker = http.get("/__mock/health").json()["pid"]  # one connection: one worker
+                url = f"{SUBMIT}?fal_webhook={quote(receiver.url)}"
+                request_id = http.post(url, json={"video_url": held.url}).json()["request_id"]
+                with MockControl(base) as control:
+                    balance = control.get_account("fal", "fal-durable")["balance"] + 0.022  # the hold, back
+                assert held.asked.wait(30), "the job's work never fetched its input"
+                os.kill(worker, signal.SIGSTOP)
+            try:
+                with MockControl(base) as control:  # new connections: the old one was the paused worker's
+                    control.advance_clock(60)
+                    deadline = time.monotonic() + 30
+                    while not [d for d in control.list_webhooks(job_id=request_id) if d["delivered"]]:
+                        assert time.monotonic() < deadline, control.list_webhooks()
+                        time.sleep(0.1)  # the lease lapsing (1 s), the survivor's sweep and its sender
+            finally:
+                os.kill(worker, signal.SIGCONT)
+            outputs = set((tmp_path / "media").glob("??/*"))
+            held.release.set()
+            deadline = time.monotonic() + 30
+            while set((tmp_path / "media").glob("??/*")) == outputs:
+                assert time.monotonic() < deadline, "the paused worker's work never ended"
+                time.sleep(0.05)  # its work, going on: the fetch answered, the cut-out saved
+            time.sleep(1.0)  # what it did after saving (a late result scheduled its webhook within ms)
+            with MockControl(base) as control:
+                control.advance_clock(60)
+                control.flush_webhooks()
+                (delivery,) = control.list_webhooks(job_id=request_id)
+                assert delivery["payload"]["status"] == "ERROR" and delivery["delivered"]
+                assert control.get_account("fal", "fal-durable")["balance"] == pytest.approx(balance)
+            with httpx.Client(base_url=base, headers=FAL) as fresh:
+                result = fresh.get(f"{SUBMIT}/requests/{request_id}")
+                assert (result.status_code, result.json()["error_type"]) == LOST
+        finally:
+            held.close()
+    receiver.server.shutdown()
+    receiver.server.server_close()
+    assert len(receiver.received) == 1
