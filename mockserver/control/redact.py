@@ -157,5 +157,10 @@ def job(shown: dict[str, Any]) -> dict[str, Any]:
     hook = shown.get("webhook_url")
     cleaned = {**shown, "webhook_url": url(hook) if hook else hook}
     if "input" in shown:
-        cleaned["input"] = _json(shown["input"])
+        cleaned["input"] = fields(shown["input"])
     return cleaned
+
+
+def fields(value: Any) -> Any:
+    """A JSON value (a job's input) with credential-named members masked and URLs in it cleaned."""
+    return _json(value)

@@ -196,7 +196,9 @@ def detail(mock: Mock, words: Vocabulary, job: Job) -> JobDetail:
         inputs=inputs(job),
         outputs=outputs(job, words) if shown.state == State.SUCCEEDED else [],  # what its client can see
         refund_on=tuple(job.refund_on),
-        input_fields={k: v for k, v in job.input.items() if not (isinstance(v, str) and v.startswith("data:"))},
+        input_fields=redact.fields(  # as /__mock/jobs shows it
+            {k: v for k, v in job.input.items() if not (isinstance(v, str) and v.startswith("data:"))}
+        ),
         result=job.result,
     )
 
