@@ -32,7 +32,7 @@ class HostRouting:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            host = raw_header(scope["headers"], "host").split(":")[0].lower()
+            host = raw_header(scope["headers"], "host").split(":")[0].lower().rstrip(".")  # "queue.fal.run." too
             prefix = self.host_prefixes.get(host)
             if prefix is not None:
                 bases = self._bases["http" if scope.get("scheme") == "http" else "https"][host]

@@ -48,6 +48,16 @@ async def test_real_hostnames_keep_real_urls(app: object) -> None:
         assert media.status_code == 200 and media.headers["content-type"] == "video/webm"
 
 
+@pytest.mark.parametrize("host", ["queue.fal.run", "QUEUE.FAL.RUN:443", "queue.fal.run.", "queue.falrun.com."])
+async def test_a_real_hostname_routes_in_any_case_with_a_port_or_a_trailing_dot(app: object, host: str) -> None:
+    # "queue.fal.run." (a fully qualified name) was not routed: the path fell to Pixelcut's prefix and its 404
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        path = "/pixelcut/video-background-removal/requests/nope/status"
+        r = await client.get(path, headers={"Host": host, "Authorization": "Key k"})
+        assert (r.status_code, r.json()) == (404, {"detail": "Request not found"}), r.text
+
+
 async def test_prefix_urls_use_the_request_base(client: httpx.AsyncClient) -> None:
     r = await client.post(
         "/pixelcut/v1/remove-background", json={"image_url": "https://example.com/a.png"}, headers={"X-API-KEY": "k"}
