@@ -131,14 +131,22 @@ def clock(mock: Mock) -> dict[str, Any]:
     return {"clock": mock.clock.kind, "now": mock.clock.now(), "speed": mock.clock.speed}
 
 
+def _known(data: Mapping[str, Any], fields: set[str]) -> Mapping[str, Any]:
+    """`data` if it names only `fields`: a misspelt field (``advance_seconds``) is a 422, not a no-op."""
+    unknown = set(data) - fields
+    if unknown:
+        raise ControlError(422, f"unknown fields: {', '.join(sorted(unknown))}; one of {', '.join(sorted(fields))}")
+    return data
+
+
 def advance_seconds(data: Any) -> float:
-    data = _object(data, "clock")
+    data = _known(_object(data, "clock"), {"advance", "to"})
     return number_field(data, "advance") if "advance" in data else 0.0
 
 
 def advance_clock(mock: Mock, data: Any) -> dict[str, Any]:
     """Jump forward by ``advance`` seconds or to the epoch time ``to`` (never back)."""
-    data = _object(data, "clock")
+    data = _known(_object(data, "clock"), {"advance", "to"})
     if "to" in data:
         when = number_field(data, "to")
         if when < mock.clock.now():
@@ -156,7 +164,7 @@ def freeze_clock(mock: Mock) -> dict[str, Any]:
 
 
 def run_speed(data: Any) -> float | None:
-    data = _object(data or {}, "clock")
+    data = _known(_object(data or {}, "clock"), {"speed"})
     return number_field(data, "speed", minimum=1e-3) if "speed" in data else None
 
 

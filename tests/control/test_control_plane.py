@@ -73,6 +73,15 @@ def test_clock_freezes_runs_and_jumps(control: MockControl) -> None:
     assert stopped["clock"] == "virtual" and control.get_clock()["now"] == stopped["now"]
 
 
+def test_a_misspelt_clock_field_is_refused_not_ignored(control: MockControl, http: httpx.Client) -> None:
+    """``{"advance_seconds": 60}`` answered 200 and moved nothing: a test then waited on a clock that stood."""
+    now = control.get_clock()["now"]
+    for path, body in (("/__mock/clock", {"advance_seconds": 60}), ("/__mock/clock/real", {"sped": 10})):
+        answer = http.post(path, json=body)
+        assert answer.status_code == 422 and "unknown fields" in answer.json()["detail"], answer.text
+    assert control.get_clock() == {"clock": "virtual", "now": now, "speed": 1.0}
+
+
 def test_seed_makes_ids_repeat(control: MockControl, http: httpx.Client) -> None:
     def submit() -> str:
         return http.post(FAL_SUBMIT, json={"video_url": "https://x/mock-stuck.mp4"}, headers=FAL).json()["request_id"]
