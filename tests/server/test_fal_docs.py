@@ -335,6 +335,9 @@ async def test_cors_on_fal_surfaces_only(client: httpx.AsyncClient) -> None:
     assert "x-fal-request-id" in job.headers["access-control-expose-headers"].lower()
     other = await client.get("/pixelcut/v1/credits", headers={"X-API-KEY": "sk", "Origin": "http://app.example"})
     assert "access-control-allow-origin" not in other.headers
+    for path in ("/__mock/clock", "/__mock/reset", "/__mock/journal"):  # never a preflight for the control plane
+        control = await client.options(path, headers=preflight)
+        assert "access-control-allow-origin" not in control.headers, path
 
 
 async def test_an_upload_never_completed_is_removed_a_day_later(client: httpx.AsyncClient, app: Starlette) -> None:
