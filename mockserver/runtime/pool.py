@@ -13,7 +13,9 @@ project's 2-core machine (`make bench`, "Engine off the server" table):
 - **forkserver, engine preloaded.** Workers fork from a clean server process that imported the
   engine once (no threads of the server are copied); each loads its engine's model in its
   initializer, runs native libraries on one thread (the pool supplies the parallelism) and lowers
-  its own priority (``nice``) so the serving process is scheduled first when a poll arrives.
+  its own priority (``nice`` 10) so the serving process is scheduled first when a poll arrives:
+  two servers measured in turn beside 4 image clients, a poll's p50 / p99 was 1.5 / 14 ms with
+  workers at nice 10 and 4.4 / 53 ms at nice 0, for the same 5.6 images a second.
 - **What crosses is small.** Functions travel by name; an engine from ``get_segmenter`` travels as
   its name and is that process's own instance on the other side (an ONNX session cannot be pickled).
 - **Errors cross as themselves.** An exception raised by the work (``NoForeground``,
