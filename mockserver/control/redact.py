@@ -41,6 +41,14 @@ CREDENTIAL_HEADERS = frozenset(
 _SECRET_WORD = "key|token|secret|signature|sig|password|passwd|auth|credentials?"
 _SECRET_NAME = re.compile(rf"(?:^|[-_.])(?:{_SECRET_WORD})$", re.I)
 _SECRET_CAMEL = re.compile(r"[a-z0-9](?:Key|Token|Secret|Signature|Password|Auth|Credentials?)$")
+# Names written as one word ("?apikey=", "accesstoken", "pwd"): the separator rule above cannot see
+# the credential word in them without also taking "monkey" or "turkey".
+_ONE_WORD = frozenset(
+    {
+        "apikey", "accesskey", "secretkey", "privatekey", "accesstoken", "authtoken", "refreshtoken",
+        "idtoken", "sessiontoken", "clientsecret", "password", "passwd", "pwd", "pass", "jwt", "bearer",
+    }
+)  # fmt: skip
 _SCHEME_VALUE = re.compile(r"^(key|bearer|basic|token)\s+\S", re.I)
 _URL_USER = re.compile(r"(?<=://)[^/@\s:]+:[^/@\s]*@")
 
@@ -53,7 +61,9 @@ def fingerprint(secret: str) -> str:
 def secret_name(name: str) -> bool:
     """Whether a header, field or member of this name holds a credential."""
     lowered = name.lower()
-    return lowered in CREDENTIAL_HEADERS or bool(_SECRET_NAME.search(name) or _SECRET_CAMEL.search(name))
+    if lowered in CREDENTIAL_HEADERS or re.sub(r"[-_.]", "", lowered) in _ONE_WORD:
+        return True
+    return bool(_SECRET_NAME.search(name) or _SECRET_CAMEL.search(name))
 
 
 def _value(text: str) -> str:

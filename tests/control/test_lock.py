@@ -236,6 +236,7 @@ SECRETS = ["SECRET1", "SECRET2", "SECRET3", "SECRET4", "QUERYSECRET", "HOOKPASS"
 def _journal_with_credentials(http: httpx.Client) -> None:
     for path, headers in KEYS.values():
         http.get(path, headers=headers)
+    http.get("/pixelcut/v1/credits", params={"apikey": "QUERYSECRET", "monkey": "kept"}, headers=KEYS["pixelcut"][1])
     http.get("/pixelcut/v1/credits", params={"api_key": "QUERYSECRET"}, headers=KEYS["pixelcut"][1])
     token = http.post("/fal/rest/storage/auth/token", json={}, headers={"Authorization": "Key fal_SECRET2"})
     assert token.status_code == 200, token.text
@@ -259,10 +260,11 @@ def test_the_journal_and_webhooks_redact_credentials_unless_asked(http: httpx.Cl
     entries = http.get("/__mock/journal", params={"provider": "pixelcut"}).json()["entries"]
     assert entries[0]["key"].startswith("redacted:") and entries[0]["key"] == entries[-1]["key"]  # one fingerprint
     assert "api_key=redacted" in entries[-1]["query"]
+    assert "apikey=redacted" in entries[-2]["query"] and "monkey=kept" in entries[-2]["query"]  # one word, no "_"
     [delivery] = http.get("/__mock/webhooks").json()["deliveries"]
     assert delivery["url"].startswith("https://redacted@hooks.example/cutout?token=redacted")
     # ?key= still filters by the real key; ?reveal=credentials shows everything as recorded
-    assert len(http.get("/__mock/journal", params={"key": "sk_pixelcut_SECRET1"}).json()["entries"]) == 2
+    assert len(http.get("/__mock/journal", params={"key": "sk_pixelcut_SECRET1"}).json()["entries"]) == 3
     revealed = http.get("/__mock/journal", params={"reveal": "credentials"}).text
     revealed += http.get("/__mock/webhooks", params={"reveal": "credentials"}).text
     for secret in ["SECRET1", "SECRET2", "SECRET3", "SECRET4", "QUERYSECRET", "HOOKPASS", cdn_token[:12]]:
@@ -276,7 +278,7 @@ def test_jobs_show_a_webhook_urls_secrets_and_inputs_credentials_redacted_unless
     submit = http.post(
         "/fal/queue/pixelcut/video-background-removal",
         params={"fal_webhook": hook},
-        json={"video_url": "https://example.com/v.mp4", "api_key": "INPUTSECRET"},
+        json={"video_url": "https://example.com/v.mp4", "api_key": "INPUTSECRET", "apikey": "ONEWORD", "pwd": "PWD1"},
         headers={"Authorization": "Key fal_SECRET2"},
     )
     assert submit.status_code == 200, submit.text
@@ -287,7 +289,7 @@ def test_jobs_show_a_webhook_urls_secrets_and_inputs_credentials_redacted_unless
     assert shown[0]["input"]["api_key"].startswith("redacted:")
     assert shown[0]["input"]["video_url"] == "https://example.com/v.mp4"
     page = http.get(f"/__mock/ui/jobs/fal/{submit.json()['request_id']}").text  # the dashboard's job page
-    for secret in ("HOOKPASS", "HOOKTOKEN", "INPUTSECRET"):
+    for secret in ("HOOKPASS", "HOOKTOKEN", "INPUTSECRET", "ONEWORD", "PWD1"):  # "apikey": one word, no separator
         assert secret not in json.dumps(shown) and secret not in page, secret
     revealed = http.get(one, params={"reveal": "credentials"}).json()
     assert (revealed["webhook_url"], revealed["input"]["api_key"]) == (hook, "INPUTSECRET")
