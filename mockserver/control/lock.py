@@ -13,7 +13,8 @@ this order; the first rule broken answers, as the control plane's other refusals
    names nothing to rebind and passes.
 2. **Origin** (403), when a browser sends one (it does on every cross-site POST, form or fetch, body
    or not): the page must be on the same host as the request, on a loopback name or address, or on
-   a name the mock serves (rule 1 without the address literals). ``Origin: null`` is refused.
+   a name the mock serves (rule 1 without the address literals, and without ``*``: allowing any
+   ``Host`` behind a proxy does not let a page on any site in). ``Origin: null`` is refused.
 3. **Token** (401), when ``--control-token`` is set: ``Authorization: Bearer <token>``, compared in
    constant time. ``GET /__mock/health`` stays open, for readiness probes.
 4. **JSON only** (415) for POST, PUT, PATCH and DELETE: a ``Content-Type`` other than
@@ -112,7 +113,7 @@ class ControlLock:
         if origin == "null" or "://" not in origin:
             return False
         name = host_name(urlsplit(origin).netloc)
-        return name == host or is_loopback(name) or self.any_host or name in self.names
+        return name == host or is_loopback(name) or name in self.names  # "*" widens Host only, never Origin
 
     def refusal(self, request: Request) -> ControlError | None:
         """The first rule `request` breaks, as the refusal to answer with; None when it may go on."""

@@ -85,6 +85,11 @@ def test_allowed_hosts_host_and_public_url_are_served(tmp_path: Path) -> None:
     try:
         with httpx.Client(transport=anyone.transport, base_url=BASE_URL) as http:
             assert http.get("/__mock/health", headers={"Host": "whatever.example"}).status_code == 200
+            # "*" widens Host, not Origin: a page on another site still cannot reset (a no-cors POST, no body)
+            page = {"Host": "whatever.example", "Origin": "https://evil.example"}
+            assert http.post("/__mock/reset", headers=page).status_code == 403
+            own = {"Host": "whatever.example", "Origin": "https://whatever.example"}
+            assert http.post("/__mock/reset", headers=own).status_code == 200
     finally:
         anyone.close()
 
