@@ -77,8 +77,11 @@ class TargetUrlProxy:
         if scope["type"] != "http" or scope["path"] != self.path or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
-        target = urlsplit(raw_header(scope["headers"], self.header))
-        path = self._served_path(target, raw_header(scope["headers"], "host"))
+        try:
+            target = urlsplit(raw_header(scope["headers"], self.header))
+            path = self._served_path(target, raw_header(scope["headers"], "host"))
+        except ValueError:  # "https://[::1/x": an unclosed IPv6 bracket (urlsplit), a bad port (.port)
+            path = None
         if path is None:
             await JsonResponse("Invalid request", 400)(scope, receive, send)
             return

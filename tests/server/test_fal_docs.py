@@ -308,7 +308,10 @@ async def test_the_proxy_serves_the_target_url(client: httpx.AsyncClient) -> Non
     assert keyless.status_code == 200, "the proxy adds its own key, as @fal-ai/server-proxy adds FAL_KEY"
 
 
-@pytest.mark.parametrize("target", [None, "https://evil.example/steal", "http://testserver/__mock/clock", "not a url"])
+@pytest.mark.parametrize(
+    "target",
+    [None, "https://evil.example/steal", "http://testserver/__mock/clock", "not a url", "https://[::1/x"],  # [: a 500
+)
 async def test_the_proxy_refuses_other_targets(client: httpx.AsyncClient, target: str | None) -> None:
     headers = {**KEY, **({"x-fal-target-url": target} if target else {})}
     r = await client.post("/fal/proxy", json={}, headers=headers)
