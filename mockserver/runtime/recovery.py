@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
 
 from mockserver.core.jobs import State
 from mockserver.runtime.mock import Mock
@@ -49,11 +50,43 @@ def recover(mock: Mock, *, files: bool = True) -> Recovered:
         if mock.leases is not None:
             mock.leases.release(job.provider, job.id)
         report.ended.append(job.id)
-    # A memory store starts with no records, so every file in the state dir would look unrecorded:
-    # they are another (stopped) store's outputs, not this one's to delete.
-    if files and mock.settings.store != "memory":  # files younger than a lease may be a replica's
+    if files and sweeps_here(mock):  # files younger than a lease may be a replica's
         report.removed_files = mock.media.remove_unrecorded(0 if mock.leases is None else mock.leases.seconds)
     return report
+
+
+OWNER_FILE = ".store"  # in the media folder: the store whose records name its files
+
+
+def store_identity(store: str) -> str:
+    """`--store` as the media folder's owner mark: ``sqlite``, or a Redis URL's host, port, database and
+    prefix (never its password, which the mark would put on disk)."""
+    if store in ("sqlite", "memory"):
+        return store
+    url = urlsplit(store)
+    prefix = parse_qs(url.query).get("prefix", [""])[0]
+    return f"{url.scheme}://{url.hostname}:{url.port or 6379}{url.path or '/0'}?prefix={prefix}"
+
+
+def sweeps_here(mock: Mock) -> bool:
+    """Whether this store may delete the media folder's unrecorded files: only the store whose records
+    name them. A file no record of *this* store names may be another store's (a SQLite state dir later
+    served from Redis, or the reverse): deleting it broke that store's result URLs when it came back
+    (200, then 404). The folder's first sweeping store marks it (``media/.store``; an unmarked folder
+    beside a SQLite database is SQLite's); any other store leaves its files alone. A memory store
+    never sweeps: it starts with no records, so every file would look unrecorded."""
+    if mock.settings.store == "memory":
+        return False
+    marker, own = mock.media.root / OWNER_FILE, store_identity(mock.settings.store)
+    try:
+        owner = marker.read_text().strip()
+    except FileNotFoundError:
+        owner = "sqlite" if (mock.media.root.parent / "cutout-mock.db").exists() else own
+        marker.write_text(owner + "\n")
+    if owner != own:
+        log.warning("the output files in %s are %s's: unrecorded ones are left alone", mock.media.root, owner)
+        return False
+    return True
 
 
 async def remove_unrecorded_later(mock: Mock, started: float, delay: float = 10.0) -> None:
@@ -62,8 +95,8 @@ async def remove_unrecorded_later(mock: Mock, started: float, delay: float = 10.
     process started (and a lease earlier, when replicas may be writing) that no record names are
     deleted. A state dir of 100,000 outputs took seconds to scan, and scanning it while the server
     started slowed the start-up as much."""
-    if mock.settings.store == "memory":
-        return  # its records died with the last process: every file would look unrecorded
+    if not sweeps_here(mock):
+        return  # a memory store (its records died with the last process), or another store's files
     await asyncio.sleep(delay)
     before = started - (mock.leases.seconds if mock.leases is not None else 0)
     removed = await asyncio.to_thread(mock.media.remove_unrecorded, before=before, pause=0.005)

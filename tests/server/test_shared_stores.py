@@ -140,3 +140,37 @@ def test_an_unreachable_redis_stops_serve_with_the_reason(tmp_path: Path) -> Non
     done = subprocess.run([*command, "--store", "redis://127.0.0.1:1/0"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "cannot use Redis at 127.0.0.1:1" in done.stderr and "Traceback" not in done.stderr
+
+
+async def test_a_store_sweeps_only_the_files_its_own_records_name(redis_url: str, tmp_path: Path) -> None:
+    """A SQLite state dir later served from Redis: Redis's start-up sweep took the SQLite store's outputs
+    for unrecorded files and deleted them, so its result URLs answered 404 when it came back. Now only
+    the media folder's owner (here SQLite, whose database is there) sweeps it, for its crash leftovers."""
+    pixelcut, image = "/pixelcut/v1/remove-background", {"image_url": "https://example.com/product.jpg"}
+
+    async def cut_out(store: str) -> tuple[str, int]:
+        app = create_app(Settings.for_tests(store=store, state_dir=tmp_path, seed=None))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+            url = (await c.post(pixelcut, json=image, headers=PIXELCUT)).json()["result_url"]
+            assert (await c.get(url)).status_code == 200
+        await app.state.mock.aclose()
+        app.state.mock.store.close()
+        return url, len(list((tmp_path / "media").glob("??/*")))
+
+    def start_up(store: str) -> int:
+        settings = Settings.for_tests(store=store, state_dir=tmp_path, seed=None, lease_seconds=0.001)
+        mock = create_app(settings).state.mock  # (Redis sweeps files older than a lease: all of them here)
+        removed = recover(mock, files=True).removed_files  # serve's sweep, at once rather than 10 s later
+        mock.store.close()
+        return removed
+
+    sqlite_url, files = await cut_out("sqlite")
+    assert start_up(redis_url) == 0 and len(list((tmp_path / "media").glob("??/*"))) == files
+    app = create_app(Settings.for_tests(store="sqlite", state_dir=tmp_path, seed=None))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+        assert (await c.get(sqlite_url)).status_code == 200, "the SQLite store's output was deleted"
+    await app.state.mock.aclose()
+    app.state.mock.store.close()
+    (tmp_path / "media" / "ff").mkdir(exist_ok=True)
+    (tmp_path / "media" / "ff" / "ff-orphan").write_bytes(b"x")  # written, never recorded (a crash)
+    assert start_up("sqlite") == 1  # the owner still sweeps
