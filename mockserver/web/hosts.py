@@ -31,7 +31,9 @@ class HostRouting:
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        # An exposed port (SurfaceMount, which sets the bases) has routed already: its real host name in
+        # Host (a hosts file, the TLS certificate's names) must not add the surface's prefix twice.
+        if scope["type"] == "http" and "cutout.bases" not in scope:
             host = raw_header(scope["headers"], "host").split(":")[0].lower().rstrip(".")  # "queue.fal.run." too
             prefix = self.host_prefixes.get(host)
             if prefix is not None:

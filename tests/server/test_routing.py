@@ -84,6 +84,22 @@ async def test_exposed_surface_serves_at_root(tmp_path: Path) -> None:
         )
 
 
+@pytest.mark.parametrize("base", ["https://queue.fal.run:8443", "https://queue.fal.run"])
+async def test_an_exposed_surface_answers_under_its_real_host_name(tmp_path: Path, base: str) -> None:
+    # --expose fal-queue=8443 --tls with a hosts file: Host is queue.fal.run (the certificate's name). Host
+    # routing added /fal/queue a second time and every request was a 404.
+    app = create_app(Settings.for_tests(state_dir=tmp_path))
+    exposed = SurfaceMount(app, surfaces()["fal-queue"])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=exposed), base_url=base) as fal:
+        r = await fal.post(
+            "/pixelcut/video-background-removal", json={"video_url": SAMPLE}, headers={"Authorization": "Key k"}
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["status_url"].startswith(f"{base}/pixelcut/video-background-removal/requests/")
+        status = await fal.get(r.json()["status_url"], headers={"Authorization": "Key k"})
+        assert status.status_code in (200, 202), status.text
+
+
 def test_surface_names() -> None:
     assert {"fal-queue", "fal-run", "fal-rest", "fal-cdn", "pixelcut-api", "pixazo-gateway", "pixelapi-api"} <= set(
         surfaces()
