@@ -241,6 +241,8 @@ class Jobs:
         now, ended = self.clock.now(), []
 
         def change(stored: Job) -> None:
+            if lost and stored.outcome is not None:
+                return  # its work ended after the sweep listed it (and let go of the lease as it did)
             if again or not stored.visible_state(now).terminal:
                 stored.forced, stored.forced_at = state, now
                 ended.append(stored)

@@ -46,10 +46,12 @@ def recover(mock: Mock, *, files: bool = True) -> Recovered:
             continue  # its work runs here: no claim to try (one Redis round trip per job and sweep)
         if mock.leases is not None and not mock.leases.claim(job.provider, job.id):
             continue  # a live replica runs it
-        mock.jobs.end(job, State.ERRORED, dict(LOST), lost=True)  # refunded where the provider refunds errors
+        # refunded where the provider refunds errors; None: its work finished after the list was read
+        ended = mock.jobs.end(job, State.ERRORED, dict(LOST), lost=True)
         if mock.leases is not None:
             mock.leases.release(job.provider, job.id)
-        report.ended.append(job.id)
+        if ended is not None:
+            report.ended.append(job.id)
     if files and sweeps_here(mock):  # files younger than a lease may be a replica's
         report.removed_files = mock.media.remove_unrecorded(0 if mock.leases is None else mock.leases.seconds)
     return report

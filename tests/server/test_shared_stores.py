@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from mockserver.app import create_app
-from mockserver.core.jobs import Job
+from mockserver.core.jobs import Job, State
 from mockserver.runtime.recovery import recover
 from mockserver.settings import Settings
 
@@ -174,3 +174,30 @@ async def test_a_store_sweeps_only_the_files_its_own_records_name(redis_url: str
     (tmp_path / "media" / "ff").mkdir(exist_ok=True)
     (tmp_path / "media" / "ff" / "ff-orphan").write_bytes(b"x")  # written, never recorded (a crash)
     assert start_up("sqlite") == 1  # the owner still sweeps
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+async def test_a_sweep_never_ends_a_job_whose_work_just_finished(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The sweep lists unfinished jobs, then claims each: a job whose work ended between the two (its
+    worker recorded the outcome and let go of the lease) was ended as lost anyway, so a job that
+    succeeded showed errored ("restarted before the job finished"), was refunded and announced so."""
+    store = request.getfixturevalue("redis_url") if kind == "redis" else "sqlite"
+    settings = {"store": store, "state_dir": tmp_path, "seed": None, "work": "background", "workers": 2}
+    first, second = (create_app(Settings.for_tests(**settings)).state.mock for _ in range(2))
+    job = Job(id="race-test", provider="fal", operation="video", owner="fal-shared", created_at=0.0, input={})
+    first.store.put_job(job)
+    listed = [j for j in second.store.unfinished_jobs() if j.id == job.id]  # the sweep's list
+
+    def finish(stored: Job) -> None:  # what the first worker's work records as it ends
+        stored.outcome, stored.done_at = State.SUCCEEDED, 1.0
+
+    first.store.update_job("fal", job.id, finish)
+    assert second.leases is not None and second.leases.claim("fal", job.id)  # nobody holds it now
+    assert second.jobs.end(listed[0], State.ERRORED, {"code": "x", "message": "lost"}, lost=True) is None
+    stored = second.store.get_job("fal", job.id)
+    assert stored is not None and (stored.outcome, stored.forced, stored.error) == (State.SUCCEEDED, None, None)
+    assert recover(second, files=False).ended == []
+    for mock in (first, second):
+        mock.store.close()
