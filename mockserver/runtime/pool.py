@@ -13,9 +13,11 @@ project's 2-core machine (`make bench`, "Engine off the server" table):
 - **forkserver, engine preloaded.** Workers fork from a clean server process that imported the
   engine once (no threads of the server are copied); each loads its engine's model in its
   initializer, runs native libraries on one thread (the pool supplies the parallelism) and lowers
-  its own priority (``nice`` 10) so the serving process is scheduled first when a poll arrives:
-  two servers measured in turn beside 4 image clients, a poll's p50 / p99 was 1.5 / 14 ms with
-  workers at nice 10 and 4.4 / 53 ms at nice 0, for the same 5.6 images a second.
+  its own priority (``nice`` 5) so the serving process is scheduled first when a poll arrives.
+  Servers measured in turn beside 4 image clients, on the shared machine at load ~6: a poll's p99
+  24 / 9.5 / 16.5 ms and 6.9 / 7.6 / 5.8 images a second with workers at nice 0 / 5 / 10 (an
+  earlier pair: 53 ms at nice 0, 14 ms at nice 10, the same 5.6 images a second). Much lower and
+  the engine starves beside other busy processes; at 0 the polls wait behind it.
 - **What crosses is small.** Functions travel by name; an engine from ``get_segmenter`` travels as
   its name and is that process's own instance on the other side (an ONNX session cannot be pickled).
 - **Errors cross as themselves.** An exception raised by the work (``NoForeground``,
@@ -70,7 +72,7 @@ PRELOAD = [
     "mockserver.engine.video",
     "mockserver.engine.imageops",
 ]
-NICE = 10  # worker priority below the server's: a poll's millisecond is scheduled before the engine's work
+NICE = 5  # worker priority below the server's: a poll's millisecond is scheduled before the engine's work
 BACKLOG = 2  # calls handed to the executor per process beyond those running
 
 
