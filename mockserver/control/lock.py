@@ -112,7 +112,9 @@ class ControlLock:
         """Rule 2: a page on the request's own host, on loopback, or on a name the mock serves."""
         if origin == "null" or "://" not in origin:
             return False
-        name = host_name(urlsplit(origin).netloc)
+        name = _origin_name(origin)
+        if not name:
+            return False
         return name == host or is_loopback(name) or name in self.names  # "*" widens Host only, never Origin
 
     def refusal(self, request: Request) -> ControlError | None:
@@ -127,7 +129,11 @@ class ControlLock:
             )
         origin = header(request, "origin")
         if origin and not self._origin_allowed(origin.strip().lower(), host):
-            return ControlError(403, f"a page at {origin!r} may not use /__mock (Origin is another site)")
+            return ControlError(
+                403,
+                f"a page at {origin!r} may not use /__mock (Origin is another site); if that site is yours "
+                f"(a proxy in front of the mock), start it with --allowed-host {_origin_name(origin)}",
+            )
         if self.token is not None and (request.method, request.scope["path"]) not in OPEN:
             scheme, _, given = header(request, "authorization").partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.token.encode()):
@@ -135,6 +141,15 @@ class ControlLock:
         if request.method in STATE_CHANGING:
             return _type_refusal(request)
         return None
+
+
+def _origin_name(origin: str) -> str:
+    """The host name of an ``Origin`` (``"https://App.example:3000"`` -> ``"app.example"``); "" when it
+    cannot be read (``"http://[::1"``: an unclosed bracket, which urlsplit refuses)."""
+    try:
+        return host_name(urlsplit(origin).netloc)
+    except ValueError:
+        return ""
 
 
 def _type_refusal(request: Request) -> ControlError | None:

@@ -94,7 +94,7 @@ def test_allowed_hosts_host_and_public_url_are_served(tmp_path: Path) -> None:
         anyone.close()
 
 
-@pytest.mark.parametrize("origin", ["https://evil.example", "http://192.168.1.66", "null"])
+@pytest.mark.parametrize("origin", ["https://evil.example", "http://192.168.1.66", "null", "http://[::1"])  # [: a 500
 def test_a_page_on_another_site_is_refused_even_without_a_body(http: httpx.Client, origin: str) -> None:
     http.put("/__mock/accounts/pixelapi/pa-kept", json={"balance": 5})
     before = _now(http)
