@@ -78,7 +78,7 @@ def test_a_misspelt_clock_field_is_refused_not_ignored(control: MockControl, htt
     now = control.get_clock()["now"]
     for path, body in (("/__mock/clock", {"advance_seconds": 60}), ("/__mock/clock/real", {"sped": 10})):
         answer = http.post(path, json=body)
-        assert answer.status_code == 422 and "unknown fields" in answer.json()["detail"], answer.text
+        assert answer.status_code == 422 and next(iter(body)) in answer.json()["detail"], answer.text
     assert control.get_clock() == {"clock": "virtual", "now": now, "speed": 1.0}
 
 
