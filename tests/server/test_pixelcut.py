@@ -240,7 +240,7 @@ async def test_strict_keys_and_insufficient_credits(tmp_path: Path) -> None:
 )
 @pytest.mark.fact("pixelcut: video_url check", source="openapi/pixelcut.yaml#/components/schemas/VideoURLParameter")
 async def test_video_url_must_be_a_url(client: httpx.AsyncClient) -> None:
-    for bad in ("not a url", "example.com/v.mp4", "ftp://example.com/v.mp4", "https:///v.mp4"):
+    for bad in ("not a url", "example.com/v.mp4", "ftp://example.com/v.mp4", "https:///v.mp4", "http://[::1/v.mp4"):
         r = await client.post(VIDEO, json={"video_url": bad}, headers=KEY)
         assert r.status_code == 400, bad
         assert r.json() == {

@@ -161,8 +161,11 @@ def video_url(value: object) -> str:
     if isinstance(value, str):
         if value.startswith("data:"):
             return value
-        parts = urlsplit(value)
-        if parts.scheme in ("http", "https") and parts.hostname and not any(c.isspace() for c in value):
+        try:
+            parts = urlsplit(value)
+        except ValueError:  # "http://[::1/v.mp4": an unclosed IPv6 bracket was a 500
+            parts = None
+        if parts and parts.scheme in ("http", "https") and parts.hostname and not any(c.isspace() for c in value):
             return value
     raise words.error(400, "invalid_parameter", "Invalid parameter video_url: must be a URL (format: url)")
 
