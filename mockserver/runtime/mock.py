@@ -87,7 +87,7 @@ class Mock:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         # The price choices as serve was started with: /__mock/prices changes them, reset restores these.
-        self.start_prices = {"pixelapi_prices": settings.pixelapi_prices}
+        self.start_prices: dict[str, Any] = {"pixelapi_prices": settings.pixelapi_prices}
         self.start_prices["pixelcut_video_credits"] = settings.pixelcut_video_credits
         self.clock = MockClock(frozen=settings.clock == "virtual", speed=settings.speed)
         state_dir = settings.resolved_state_dir()
@@ -96,6 +96,8 @@ class Mock:
         self.accounts = Accounts(self.store, keys)
         shared = share(self.store, self.clock, settings)
         self.controls: SharedControls | None = shared.controls if shared else None
+        if self.controls is not None:  # /__mock/prices holds for every process, as the clock does
+            self.controls.share("prices", self._prices, self._take_prices)
         self.leases: Leases | None = shared.leases if shared else None
         if shared is not None:
             # Several processes: exact limits, fault counts, journal and clock through the shared store;
@@ -131,6 +133,15 @@ class Mock:
     def engine(self) -> Segmenter:
         """The segmentation engine of `settings.engine`, read per job (the plugin's marker sets it per test)."""
         return get_segmenter(self.settings.engine)
+
+    def _prices(self) -> dict[str, Any]:
+        """The price choices in use (the settings /__mock/prices sets), as plain data."""
+        return {setting: getattr(self.settings, setting) for setting in self.start_prices}
+
+    def _take_prices(self, prices: dict[str, Any]) -> None:
+        for setting, value in prices.items():
+            if setting in self.start_prices:
+                setattr(self.settings, setting, value)
 
     def reseed(self, seed: int | None) -> None:
         """Ids and fault draws repeat from here on (per process when several workers share the port)."""

@@ -201,3 +201,16 @@ async def test_a_sweep_never_ends_a_job_whose_work_just_finished(
     assert recover(second, files=False).ended == []
     for mock in (first, second):
         mock.store.close()
+
+
+async def test_prices_chosen_on_one_hold_on_both(pair: tuple[httpx.AsyncClient, ...]) -> None:
+    """/__mock/prices was per process: under --workers 2 half the requests kept the other price set."""
+    a, b = pair
+    assert (await a.post("/__mock/prices", json={"pixelapi": "pages", "pixelcut_video_credits": 2})).status_code == 200
+    assert (await b.get("/__mock/prices")).json() == {"pixelapi": "pages", "pixelcut_video_credits": 2}
+    headers = {"Authorization": "Bearer pa-prices", "User-Agent": "shared/1.0"}
+    body = {"image_url": "https://example.com/product.jpg"}
+    submitted = await b.post("/pixelapi/v1/image/remove-background", json=body, headers=headers)
+    assert submitted.json()["credits_used"] == 4  # the endpoint page's figure, not the table's 2
+    await b.post("/__mock/reset")  # serve's own choices again, on both
+    assert (await a.get("/__mock/prices")).json() == {"pixelapi": "table", "pixelcut_video_credits": 1.0}

@@ -389,6 +389,13 @@ class SharedControls:
     def __init__(self, cell: VersionedCell, clock: MockClock, limiter: RateLimiter) -> None:
         self._cell, self._clock, self._limiter = cell, clock, limiter
         self._version: int | None = -1
+        self._values: dict[str, tuple[Callable[[], Any], Callable[[Any], None]]] = {}
+
+    def share(self, name: str, read: Callable[[], Any], take: Callable[[Any], None]) -> None:
+        """Publish ``read()`` (plain JSON data) under `name` with the clock, and ``take`` what another
+        process published (the price choices of /__mock/prices: per process, half the requests of
+        ``--workers 2`` were priced by the set the call had not chosen)."""
+        self._values[name] = (read, take)
 
     def publish(self) -> None:
         self._version = self._cell.write(
@@ -396,6 +403,7 @@ class SharedControls:
                 "clock": self._clock.export(),
                 "enabled": self._limiter.enabled,
                 "overrides": {name: [lim.requests, lim.window] for name, lim in self._limiter.overrides.items()},
+                **{name: read() for name, (read, _take) in self._values.items()},
             }
         )
 
@@ -418,6 +426,9 @@ class SharedControls:
         self._clock.load(data["clock"])
         self._limiter.enabled = data["enabled"]
         self._limiter.overrides = {name: Limit(int(r), float(w)) for name, (r, w) in data["overrides"].items()}
+        for name, (_read, take) in self._values.items():
+            if name in data:
+                take(data[name])
 
     def done(self) -> None:
         """The request ended: its look (if any) no longer vouches for a cache."""
