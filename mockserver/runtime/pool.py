@@ -51,6 +51,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.reduction import ForkingPickler
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from mockserver.engine.auto import AutoSegmenter
@@ -149,10 +150,27 @@ def _orphaned(server: int) -> None:
     "alive" pipe. So each worker looks for its server every second and exits once it is gone."""
     while True:
         time.sleep(1.0)
-        try:
-            os.kill(server, 0)
-        except ProcessLookupError:
+        if _gone(server):
             os._exit(0)
+
+
+def _gone(pid: int) -> bool:
+    """Whether process `pid` has ended. An ended process its parent has not reaped yet (a zombie)
+    counts as gone: a harness reading serve's stdout to its end before it waits (``communicate()``)
+    reaps it only once every holder of the pipe, these workers included, has closed it, so a worker
+    waiting for the pid to vanish kept that harness waiting for ever (Linux's /proc tells a zombie;
+    elsewhere only a reaped server is seen as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # the pid was reused by another user's process
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2 :][:1] in ("Z", "X")  # the state follows "(command) "
 
 
 def _warm() -> int:
@@ -220,12 +238,24 @@ class EnginePool:
         processes = getattr(executor, "_processes", None) or {}
         return sorted(processes)
 
-    def close(self) -> None:
-        """Stop the workers (work not yet started is dropped)."""
+    def close(self, *, wait: float = 2.0) -> None:
+        """Stop the workers (work not yet started is dropped, work running is abandoned), waiting at
+        most `wait` seconds for them to end. `serve` ends by re-raising the signal that stopped it,
+        so no exit handler of the executor runs: a worker not stopped here lived on (holding the
+        server's stdout and stderr) until its orphan watch noticed, and the fork server with it."""
         with self._lock:
             executor, self._executor, self._closed = self._executor, None, True
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+        if executor is None:
+            return
+        workers = list((getattr(executor, "_processes", None) or {}).values())
+        executor.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            with contextlib.suppress(Exception):  # already ended
+                worker.terminate()
+        deadline = time.monotonic() + wait
+        for worker in workers:
+            with contextlib.suppress(Exception):
+                worker.join(max(0.0, deadline - time.monotonic()))
 
     def _current(self) -> ProcessPoolExecutor:
         with self._lock:

@@ -8,6 +8,7 @@ import io
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from functools import partial
@@ -31,7 +32,7 @@ from mockserver.runtime.mock import engine_share
 from mockserver.runtime.pool import EngineCrashed, EnginePool
 from mockserver.settings import CORES, Settings
 from tests.server.conftest import advance, data_url
-from tests.server.live import serve_process
+from tests.server.live import free_port, serve_process
 
 pytestmark = pytest.mark.anyio
 PIXELCUT = {"X-API-KEY": "sk_test_pool"}
@@ -249,3 +250,53 @@ def test_serve_runs_the_engine_apart_and_its_processes_end_when_the_server_is_ki
     while {pid for pid in engine if Path(f"/proc/{pid}").exists()} and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not {pid for pid in engine if Path(f"/proc/{pid}").exists()}, "engine processes outlived the server"
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_a_harness_reading_serves_output_to_its_end_is_not_held_by_the_engine(tmp_path: Path, stop: int) -> None:
+    """Stopping `serve` and then reading its stdout/stderr to the end before reaping it
+    (``communicate()``, as a harness does) returns: the engine's processes (workers, fork server,
+    resource tracker) share those pipes, and a worker waiting for its unreaped (zombie) server's
+    pid to vanish held them open for ever (SIGTERM: serve re-raises the signal, so nothing stopped
+    the workers; SIGKILL: nothing runs)."""
+    port = free_port()
+    command = [sys.executable, "-m", "mockserver.cli", "serve", "--port", str(port), "--state-dir", str(tmp_path)]
+    server = subprocess.Popen([*command, "--engine-processes", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/__mock/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.05)
+        files = {"image": ("p.png", _product_png(), "image/png")}
+        r = httpx.post(f"{base}{CUTOUT}", files=files, headers={**PIXELCUT, "Accept": "image/png"}, timeout=60)
+        assert r.status_code == 200
+        engine = _descendants(server.pid)
+        assert engine, "the engine ran in the serving process"
+        server.send_signal(stop)
+        server.communicate(timeout=20)  # raised TimeoutExpired before the fix
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    deadline = time.monotonic() + 5  # the pipe closes a moment before each process has ended
+    while _running(engine) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(engine), "engine processes outlived the server"
+
+
+def _running(pids: set[int]) -> set[int]:
+    """Those of `pids` still running (an ended process nobody reaped yet is a zombie, not running)."""
+    running = set()
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        if stat[stat.rindex(")") + 2 :][:1] not in ("Z", "X"):
+            running.add(pid)
+    return running
