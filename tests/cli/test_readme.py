@@ -4,7 +4,8 @@ Every `curl` line (in a shell or CI block, or inline in the text) and every Pyth
 http://127.0.0.1:8080 runs in the README's order, in one working directory (so the `curl -o` lines
 supply the files later examples open), with only the port swapped for a free one. The control plane's
 `<request_id>` and `<delivery_id>` are filled with a real fal job (held running, with a webhook to a
-local receiver) and its delivery. A line carrying `# not run in CI` would be skipped; none does.
+local receiver) and its delivery, `<next_cursor ...>` with the cursor of a real page. A line carrying
+`# not run in CI` would be skipped; none does.
 """
 
 from __future__ import annotations
@@ -114,10 +115,10 @@ class _Placeholders:
         self.base, self.receiver, self.ids = base, receiver, {}
 
     def fill(self, text: str) -> str:
-        for name in re.findall(r"<(request_id|delivery_id)>", text):
+        for placeholder, name in re.findall(r"(<(request_id|delivery_id|next_cursor)(?: [^>]*)?>)", text):
             if name not in self.ids:
                 self.ids[name] = getattr(self, name)()
-            text = text.replace(f"<{name}>", self.ids[name])
+            text = text.replace(placeholder, self.ids[name])
         return text
 
     def request_id(self) -> str:
@@ -126,6 +127,17 @@ class _Placeholders:
         r = httpx.post(url, json=job, headers={"Authorization": "Key readme"}, timeout=30)
         assert r.status_code == 200, r.text
         return str(r.json()["request_id"])
+
+    def next_cursor(self) -> str:
+        """`<next_cursor of the page before>`: the cursor of a one-job first page (of the `<request_id>`
+        job and one more, when the lines before made fewer than two)."""
+        page = httpx.get(f"{self.base}/__mock/jobs?limit=1", timeout=10).json()
+        if page["next_cursor"] is None:
+            self.ids.setdefault("request_id", self.request_id())
+            self.request_id()
+            page = httpx.get(f"{self.base}/__mock/jobs?limit=1", timeout=10).json()
+        assert page["next_cursor"], f"fewer than two jobs to page through: {page}"
+        return quote(str(page["next_cursor"]), safe="")
 
     def delivery_id(self) -> str:
         deadline = time.monotonic() + 30
