@@ -113,13 +113,16 @@ async def run_clock(mock: Mock, request: Request) -> Any:
     return actions.run_clock(mock, await _json(request))
 
 
+CURSOR_MAX = 2**63 - 1  # a cursor is a row id or an entry number: a 64-bit signed integer in SQLite
+
+
 def _page(request: Request) -> tuple[int, int | None]:
     """A listing's ``limit`` (1..PAGE_MAX, PAGE_SIZE when absent) and ``cursor`` (a page's next_cursor)."""
     q = request.query_params
     limit, cursor = q.get("limit", str(PAGE_SIZE)), q.get("cursor")
     if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= PAGE_MAX:  # "²": isdigit, not int
         raise ControlError(422, f"limit must be an integer from 1 to {PAGE_MAX}")
-    if cursor is not None and not cursor.isdigit():
+    if cursor is not None and not (cursor.isdigit() and int(cursor) <= CURSOR_MAX):  # SQLite refused it: a 500
         raise ControlError(422, "cursor must be a next_cursor this listing returned")
     return int(limit), None if cursor is None else int(cursor)
 
