@@ -172,9 +172,9 @@ class Jobs:
 
         def finish(stored: Job) -> None:
             nonlocal ended_elsewhere
-            # Only another process's lease sweep gives a job whose work runs here an outcome: this one
-            # stalled past its lease (SIGSTOP, a debugger) and the job was ended as lost, refunded and
-            # announced. That ending stands: a late result would send a second webhook and drop its error.
+            # Only another process gives a job whose work runs here an outcome: its owner cancelled it
+            # there, or its lease sweep ended it as lost (this one stalled past its lease: SIGSTOP, a
+            # debugger), refunded and announced. That ending stands: a late result dropped its error.
             ended_elsewhere = stored.outcome is not None
             if not ended_elsewhere:
                 stored.outcome, stored.outputs, stored.result = result.outcome, result.outputs, result.result
@@ -184,8 +184,8 @@ class Jobs:
         self._running.discard((job.provider, job.id))
         if self.leases is not None:
             self.leases.release(job.provider, job.id)
-        if stored is not None and not ended_elsewhere:
-            self._schedule(stored)
+        if stored is not None and not (ended_elsewhere and self.webhooks.listed(stored.provider, stored.id)):
+            self._schedule(stored)  # (a lost ending was announced by the sweep: a second webhook, never)
 
     # --- 3. charge ------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ be: what one accepts, counts or changes, the other sees, and every limit holds a
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -18,6 +19,8 @@ from mockserver.app import create_app
 from mockserver.core.jobs import Job, State
 from mockserver.runtime.recovery import recover
 from mockserver.settings import Settings
+from tests.server.test_durability import _HeldInput
+from tests.server.test_webhooks import Receiver
 
 pytestmark = pytest.mark.anyio
 FAL = {"Authorization": "Key fal-shared"}
@@ -214,3 +217,36 @@ async def test_prices_chosen_on_one_hold_on_both(pair: tuple[httpx.AsyncClient, 
     assert submitted.json()["credits_used"] == 4  # the endpoint page's figure, not the table's 2
     await b.post("/__mock/reset")  # serve's own choices again, on both
     assert (await a.get("/__mock/prices")).json() == {"pixelapi": "table", "pixelcut_video_credits": 1.0}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_a_cancel_in_another_worker_is_announced_once(workers: int, tmp_path: Path) -> None:
+    """A fal job with a webhook cancelled while its work runs: the webhook the work's end schedules is
+    made once, whether the cancel came to the process running it or to another one on the store."""
+    receiver = Receiver()
+    settings = {"store": "sqlite", "state_dir": tmp_path, "seed": None, "workers": workers}
+    settings |= {"work": "background", "allow_private_fetch": True}
+    apps = [create_app(Settings.for_tests(**settings)) for _ in range(workers)]
+    clients = [httpx.AsyncClient(transport=httpx.ASGITransport(app=x), base_url="http://testserver") for x in apps]
+    a, b = clients[0], clients[-1]  # the one that runs the job, the one that cancels it
+    held = _HeldInput((await a.get("/__mock/samples/tiny.mp4")).content)
+    try:
+        url = f"{SUBMIT}?fal_webhook={receiver.url}"
+        request_id = (await a.post(url, json={"video_url": held.url}, headers=FAL)).json()["request_id"]
+        assert await asyncio.to_thread(held.asked.wait, 30), "the work never fetched its input"
+        assert (await b.put(f"{SUBMIT}/requests/{request_id}/cancel", headers=FAL)).status_code == 202
+        held.release.set()
+        await apps[0].state.mock.jobs.drain()
+        await a.post("/__mock/clock", json={"advance": 3600})
+        await a.post("/__mock/webhooks/flush")
+        deliveries = (await a.get("/__mock/webhooks")).json()["deliveries"]
+        assert len(deliveries) == 1 and deliveries[0]["delivered"], deliveries
+        assert len(receiver.received) == 1
+    finally:
+        held.close()
+        receiver.server.shutdown()
+        receiver.server.server_close()
+        for client, app in zip(clients, apps, strict=True):
+            await client.aclose()
+            await app.state.mock.aclose()
+            app.state.mock.store.close()
