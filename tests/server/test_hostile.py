@@ -131,6 +131,15 @@ BODY_CASES: dict[str, Build] = {
     "a lone surrogate": lambda t: (JSON, t.json_body('"\\ud800"')),
     "invalid UTF-8": lambda t: (JSON, t.json_body('"x"').replace(b'"x"', b'"\xff\xfe"')),
     "100 multipart fields": _multipart,
+    # U+2200 is the bytes 00 22 in UTF-16-LE: a check made on the bytes as UTF-8 saw a string open there
+    # and missed the 600 brackets after it, which json.loads (sniffing UTF-16) then parsed (500 on fal)
+    "600 arrays deep in UTF-16": lambda t: (
+        JSON,
+        t.json_body('["\u2200", ' + "[" * 600 + '"\u2200"' + "]" * 600 + "]").decode().encode("utf-16-le"),
+    ),
+    # a string left open, quotes escaped inside it: the string pattern retried from every quote (8 s
+    # for 64 KB, quadratic; this one ran past the client's 60 s timeout, the worker frozen meanwhile)
+    "200 KB of one unclosed string": lambda t: (JSON, b"[" * DEEP + b'"' + b'\\"' * 100_000),
 }
 URL_CASES: dict[str, Build] = {  # a provider's input URL, refused before any job exists
     "a URL of 100,000 characters": _url("https://example.com/" + "a" * 100_000 + ".png"),
