@@ -287,9 +287,15 @@ def account_fields(data: Any) -> tuple[float | None, str | None]:
 
 
 def save_account(mock: Mock, owner: Served, key: str, balance: float | None, plan: str | None) -> dict[str, Any]:
+    """Set `key`'s balance and plan (None: keep); 422 for a plan the provider does not have. A balance
+    set counts as the current period's reset (PixelAPI's month: its allotment does not overwrite it)."""
+    if plan is not None and owner.plans and plan not in owner.plans:
+        raise ControlError(422, f"unknown {owner.name} plan {plan!r}: one of {', '.join(owner.plans)}")
     current = mock.store.get_account(owner.name, key) or Account(owner.name, key, owner.starting_balance)
     account = Account(owner.name, key, current.balance if balance is None else balance, plan or current.plan)
     mock.store.put_account(account)
+    if balance is not None:
+        owner.balance_set(mock.store, key, mock.clock.now())
     mock.limiter.reset()  # a new plan takes effect at once
     return asdict(account)
 

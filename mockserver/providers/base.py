@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mockserver.core.accounts import FramePrice
-from mockserver.core.backends.base import Account
+from mockserver.core.backends.base import Account, Store
 from mockserver.core.jobs import REFUNDED, Job, JobView, MediaRef, State
 from mockserver.core.ratelimit import Decision, Limit
 from mockserver.core.signing import Signer
@@ -51,6 +51,7 @@ class Vocabulary(ABC):
     unlimited: frozenset[str] = frozenset()  # operationIds never rate-limited (fal's status polls)
     proxy: tuple[str, str, str] | None = None  # a client-side proxy door (fal): path, target header, own auth
     cors_exposed: tuple[str, ...] | None = None  # CORS on its surfaces, exposing these headers; None: none
+    plans: tuple[str, ...] = ()  # the plans a key can be on (control plane); empty: any word
 
     @property
     def prefix(self) -> str:
@@ -96,6 +97,11 @@ class Vocabulary(ABC):
 
     def webhook_headers(self, signer: Signer, job: Job) -> Headers | None:
         return None
+
+    def balance_set(self, store: Store, key: str, now: float) -> None:
+        """The control plane set `key`'s balance at `now` (epoch seconds, mock clock); a provider
+        with a periodic reset counts it as this period's (PixelAPI's monthly allotment)."""
+        return  # most providers have no periodic reset
 
     def status_word(self, state: State) -> str:
         """The word its status endpoint answers for `state` (the dashboard shows jobs in it)."""
@@ -185,6 +191,14 @@ class Provider:
     def webhook_headers(self, signer: Signer, job: Job) -> Headers | None:
         """The headers of each attempt to deliver `job`'s webhook (runtime/catalogue.py: Served)."""
         return self.vocabulary.webhook_headers(signer, job)
+
+    @property
+    def plans(self) -> tuple[str, ...]:
+        return self.vocabulary.plans
+
+    def balance_set(self, store: Store, key: str, now: float) -> None:
+        """The control plane set `key`'s balance (runtime/catalogue.py: Served)."""
+        self.vocabulary.balance_set(store, key, now)
 
     def webhook(self, job: Job) -> Webhook | None:
         """`job`'s webhook as its submit described it, from the job as stored (runtime/catalogue.py)."""

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from mockserver.core.backends.base import Store
 from mockserver.core.jobs import Job
 from mockserver.core.signing import Signer
 from mockserver.core.webhooks import Headers
@@ -40,6 +41,13 @@ class Served(Protocol):
 
     @property
     def starting_balance(self) -> float: ...  # what a new key starts with
+
+    @property
+    def plans(self) -> tuple[str, ...]: ...  # the plans a key can be on; empty: any word
+
+    def balance_set(self, store: Store, key: str, now: float) -> None:
+        """The control plane set `key`'s balance at `now` (mock clock): a periodic reset counts it."""
+        ...
 
     def webhook_headers(self, signer: Signer, job: Job) -> Headers | None:
         """The headers of one attempt to deliver `job`'s webhook (fal's signature), or None."""

@@ -391,6 +391,28 @@ async def test_plan_allotment_and_monthly_reset(client: httpx.AsyncClient) -> No
     assert (renewed["credits_remaining"], renewed["plan"]) == (60_000, "pro")
 
 
+async def test_a_balance_set_after_the_month_began_counts_as_its_reset(client: httpx.AsyncClient) -> None:
+    """A balance set through the control plane in a new month is that month's: the first submit or
+    balance read of the month does not put the allotment over it (review finding)."""
+    headers = {"Authorization": "Bearer pk_live_set", "User-Agent": "MyApp/1.0"}
+    r = await client.post("/pixelapi/v1/image/upscale", json={"image_url": PRODUCT}, headers=headers)
+    assert r.status_code == 200
+    await advance(client, 32 * 86400)  # the next calendar month, nothing asked of the key yet
+    assert (await client.put("/__mock/accounts/pixelapi/pk_live_set", json={"balance": 5})).status_code == 200
+    assert (await client.get("/pixelapi/v1/account/balance", headers=headers)).json()["credits_remaining"] == 5
+    short = await client.post("/pixelapi/v1/image/upscale", json={"image_url": PRODUCT}, headers=headers)
+    assert short.status_code == 402
+    await advance(client, 31 * 86400)  # the month after: the allotment again
+    assert (await client.get("/pixelapi/v1/account/balance", headers=headers)).json()["credits_remaining"] == 10_000
+
+
+async def test_an_unknown_plan_is_a_422_listing_the_plans(client: httpx.AsyncClient) -> None:
+    r = await client.put("/__mock/accounts/pixelapi/pk_live_gold", json={"plan": "gold"})
+    assert r.status_code == 422
+    assert all(plan in r.text for plan in ("free", "starter", "pro", "scale"))
+    assert (await client.get("/__mock/accounts/pixelapi/pk_live_gold")).status_code == 404  # nothing made
+
+
 # --- the official SDK (PyPI pixelapi 0.2.0), its own code against the mock --------------------------
 
 
