@@ -24,6 +24,7 @@ from mockserver.providers import PROVIDERS
 from mockserver.providers.base import Provider
 from mockserver.runtime.mock import Mock
 from mockserver.runtime.recovery import keep_leases, remove_unrecorded_later
+from mockserver.runtime.supervisor import end_with_parent
 from mockserver.settings import Settings
 from mockserver.web.controls import SyncControls
 from mockserver.web.cors import PrefixCors
@@ -67,7 +68,9 @@ def surfaces() -> dict[str, str]:
 
 
 def worker_app() -> Starlette:
-    """The app of one worker process under ``serve --workers N`` (settings from the environment)."""
+    """The app of one worker process under ``serve --workers N`` (settings from the environment);
+    the worker ends with its supervisor, even one killed outright (runtime/supervisor.py)."""
+    end_with_parent()
     return create_app(Settings.from_env())
 
 

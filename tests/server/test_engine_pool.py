@@ -252,16 +252,24 @@ def test_serve_runs_the_engine_apart_and_its_processes_end_when_the_server_is_ki
     assert not {pid for pid in engine if Path(f"/proc/{pid}").exists()}, "engine processes outlived the server"
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
-def test_a_harness_reading_serves_output_to_its_end_is_not_held_by_the_engine(tmp_path: Path, stop: int) -> None:
+@pytest.mark.parametrize(
+    ("stop", "workers"),
+    [(signal.SIGTERM, "1"), (signal.SIGKILL, "1"), (signal.SIGKILL, "2")],
+    ids=["SIGTERM", "SIGKILL", "SIGKILL-workers-2"],
+)
+def test_a_harness_reading_serves_output_to_its_end_is_not_held_by_the_engine(
+    tmp_path: Path, stop: int, workers: str
+) -> None:
     """Stopping `serve` and then reading its stdout/stderr to the end before reaping it
     (``communicate()``, as a harness does) returns: the engine's processes (workers, fork server,
     resource tracker) share those pipes, and a worker waiting for its unreaped (zombie) server's
     pid to vanish held them open for ever (SIGTERM: serve re-raises the signal, so nothing stopped
-    the workers; SIGKILL: nothing runs)."""
+    the workers; SIGKILL: nothing runs). Under --workers, a supervisor killed outright left its
+    uvicorn workers serving, adopted by init, with their engine pools."""
     port = free_port()
     command = [sys.executable, "-m", "mockserver.cli", "serve", "--port", str(port), "--state-dir", str(tmp_path)]
-    server = subprocess.Popen([*command, "--engine-processes", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    flags = ["--engine-processes", "1", "--workers", workers]
+    server = subprocess.Popen([*command, *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
