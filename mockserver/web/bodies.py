@@ -27,7 +27,7 @@ from typing import Any
 import anyio
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 MAX_BODY = 110 * 1024 * 1024  # above every provider's upload limit; bigger bodies are refused unread
 MAX_JSON_DEPTH = 32  # containers nested in one another; the providers' own bodies use 3
@@ -39,7 +39,7 @@ CLOSE = {"Connection": "close"}  # on a refusal the client may still be sending:
 class BadBody(Exception):
     """Why a request body could not be used: ``kind`` is one of the reasons below."""
 
-    kind: str  # "empty" | "json" | "content_type" | "too_large" | "multipart" | "timeout"
+    kind: str  # "empty" | "json" | "content_type" | "too_large" | "multipart" | "timeout" | "disconnected"
     detail: str
     errors: list[dict[str, Any]] = field(default_factory=list)
 
@@ -47,7 +47,7 @@ class BadBody(Exception):
     def headers(self) -> dict[str, str]:
         """Headers the refusal must carry: a body refused while it may still be arriving (too large
         or too slow) closes the connection, so the rest is not read."""
-        return CLOSE if self.kind in ("too_large", "timeout") else {}
+        return CLOSE if self.kind in ("too_large", "timeout", "disconnected") else {}
 
 
 @dataclass
@@ -116,6 +116,8 @@ async def stream(request: Request, *, max_bytes: int, timeout: float) -> AsyncIt
             return
         except TimeoutError:
             raise BadBody("timeout", f"the request body did not arrive within {timeout:g} s") from None
+        except ClientDisconnect:  # not the server's failure: no traceback, and no 500 in the journal
+            raise BadBody("disconnected", "the client closed the connection before its body arrived") from None
         size += len(chunk)
         if size > max_bytes:
             raise BadBody("too_large", f"request body larger than {max_bytes} bytes")

@@ -410,6 +410,28 @@ def test_an_oversized_header_section_gets_431(server: Server, http: httpx.Client
     assert snapshot(http) == before
 
 
+@pytest.mark.parametrize("target", PROVIDERS, ids=[t.name for t in PROVIDERS])
+def test_a_client_gone_mid_body_is_journaled_without_a_500(server: Server, http: httpx.Client, target: Target) -> None:
+    """A client that closes its connection halfway through its body: the journal shows the provider's
+    refusal, the state is unchanged. Reading the body raised ClientDisconnect, which was logged with a
+    traceback and journaled as a 500 (any client that gave up on an upload)."""
+    before = snapshot(http)
+
+    def entries() -> list[dict[str, Any]]:
+        return http.get("/__mock/journal", params={"path": target.path}).json()["entries"]
+
+    seen = {entry["id"] for entry in entries()}
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(request_head(target, {**JSON, "Content-Length": "1000"}) + b'{"image')
+    deadline, new = time.monotonic() + 10, []
+    while not new and time.monotonic() < deadline:  # the server sees the close a moment later
+        new = [entry for entry in entries() if entry["id"] not in seen]
+        time.sleep(0.02)
+    assert new, "the request was never journaled"
+    assert 400 <= new[0]["status"] < 500, new[0]
+    assert snapshot(http) == before
+
+
 def test_slow_headers_are_cut_off_with_408(server: Server, http: httpx.Client) -> None:
     """A header section sent a byte every 0.2 s never completes: 408 after the read timeout, for every target."""
     before, started = snapshot(http), time.monotonic()
