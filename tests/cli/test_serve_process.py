@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -68,3 +69,25 @@ def test_a_port_in_use_is_one_clear_line_and_exit_2(tmp_path: Path, where: str) 
     assert done.stderr.startswith(f"cutout-mock: port {port}") and "is in use on 127.0.0.1" in done.stderr
     assert done.stderr.count("\n") == 1, done.stderr
     assert not (tmp_path / "state" / "cutout-mock.db").exists()  # stopped before it touched the state
+
+
+def test_ctrl_c_stops_serve_quietly(tmp_path: Path) -> None:
+    """SIGINT (Ctrl+C) shuts serve down and exits 0 with nothing on stderr (it printed a
+    KeyboardInterrupt traceback: uvicorn re-raises the signal, asyncio.Runner turns it into one)."""
+    port = free_port()
+    flags = ["--port", str(port), "--store", "memory", "--state-dir", str(tmp_path), "--engine-processes", "0"]
+    server = subprocess.Popen([*SERVE, *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        banner = ""
+        while "control plane" not in banner:
+            line = server.stdout.readline() if server.stdout else ""
+            assert line, f"serve exited: {banner}"
+            banner += line
+        assert httpx.get(f"http://127.0.0.1:{port}/__mock/health", timeout=10).status_code == 200
+        server.send_signal(signal.SIGINT)
+        _, errors = server.communicate(timeout=20)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    assert server.returncode == 0 and "Traceback" not in errors, errors
