@@ -67,14 +67,23 @@ async def test_a_timeout_the_queue_meets_lets_the_request_run(client: httpx.Asyn
     assert (await client.get(job["response_url"], headers=KEY)).status_code == 200
 
 
-@pytest.mark.fact("fal: a timed-out run answers 504 at once", source=TIMEOUT_DOC)
+@pytest.mark.fact(
+    "fal: a sync run whose X-Fal-Request-Timeout passes before a runner starts is a 504 request_timeout, type user",
+    source=TIMEOUT_DOC,
+)
+@pytest.mark.fact(
+    "fal: a timed-out sync run answers its 504 at once",
+    source="openapi/fal.yaml#/paths/~1run~1pixelcut~1video-background-removal/post/parameters/0",
+)
 async def test_sync_run_with_a_missed_timeout_is_a_504(client: httpx.AsyncClient) -> None:
     await client.post("/fal/rest/storage/auth/token", json={}, headers=KEY)  # the key's account, funded
     await client.post("/__mock/faults", json={"provider": "fal", "action": "queue", "delay": 30, "times": 1})
     before = await _balance(client)
+    now = (await client.get("/__mock/clock")).json()["now"]
     r = await client.post(f"/fal/run{APP}", json={"video_url": SAMPLE}, headers={**KEY, "X-Fal-Request-Timeout": "5"})
     assert r.status_code == 504 and r.json()["error_type"] == "request_timeout"
     assert r.headers["x-fal-request-timeout-type"] == "user"
+    assert (await client.get("/__mock/clock")).json()["now"] == now, "answered at once, not at the deadline"
     assert await _balance(client) == before, "5xx failures are not billed"
 
 

@@ -129,6 +129,7 @@ async def test_a_403_fault_is_forbidden_not_the_wallets_402(client: httpx.AsyncC
     "pixazo: an unknown model answers 400 Model not found",
     source="pixazo-pixelcut-video-background-removal.txt#Queue System Errors",
 )
+@pytest.mark.fact("pixazo: an unknown model is checked before the key", source="openapi/pixazo.yaml#/info")
 async def test_unknown_model_path_is_400_model_not_found(client: httpx.AsyncClient) -> None:
     r = await client.post(
         "/pixazo/pixelcut-video-upscaler/v1/pixelcut-video-upscaler-request", json=DOC_EXAMPLE, headers=KEY
@@ -139,6 +140,8 @@ async def test_unknown_model_path_is_400_model_not_found(client: httpx.AsyncClie
         "error": "Model not found",
         "message": "Model 'pixelcut-video-upscaler' not found or is disabled",
     }
+    keyless = await client.post("/pixazo/pixelcut-video-upscaler/v1/pixelcut-video-upscaler-request", json=DOC_EXAMPLE)
+    assert keyless.status_code == 400 and keyless.json()["error"] == "Model not found"  # before the key's 401
     other = await client.post(
         "/pixazo/pixelcut-video-background-removal/v1/no-such-operation", json=DOC_EXAMPLE, headers=KEY
     )

@@ -289,6 +289,26 @@ async def test_tryon_image_too_small_is_synchronous_with_received_size(client: h
 
 
 @pytest.mark.fact(
+    "pixelapi: a try-on short of credits is a 402 before the fit",
+    source="openapi/pixelapi.yaml#/paths/~1v1~1virtual-tryon/post",
+)
+async def test_tryon_checks_credits_before_the_fit(client: httpx.AsyncClient) -> None:
+    """A key short of the try-on's 25 credits gets the 402 before the costly fit (inferred order,
+    openapi/pixelapi.yaml): a portrait with nobody in it is not segmented first (its 422)."""
+    await client.put("/__mock/accounts/pixelapi/pk_live_poor", json={"balance": 5})
+    headers = {"Authorization": "Bearer pk_live_poor", "User-Agent": "MyApp/1.0"}
+    garment = base64.b64encode(sample("garment.png")[0]).decode()
+    blank = _b64_png(np.full((400, 300, 3), 235, np.uint8))
+    r = await client.post(
+        "/pixelapi/v1/virtual-tryon",
+        json={"person_image": blank, "garment_image": garment, "category": "upperbody"},
+        headers=headers,
+    )
+    assert r.status_code == 402, r.text
+    assert r.json()["detail"].startswith("Insufficient credits. Required: 25, available: 5")
+
+
+@pytest.mark.fact(
     "pixelapi: try-on body_segmentation_failed is a 422 answer, not a failed job",
     source="pixelapi.txt#Virtual Try-On: Error Responses",
 )

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from starlette.responses import Response
 
+from mockserver.core.accounts import NotEnoughCredits
 from mockserver.core.clock import iso
 from mockserver.core.jobs import Job, JobView, State
 from mockserver.engine import generate, imageops, inputs, matting
@@ -338,7 +339,8 @@ async def _tryon_image(view: View, value: str) -> np.ndarray:
 async def virtual_tryon(view: View) -> Response:
     """Checked and fitted before the answer: every documented 422 (``image_too_small`` with
     ``received_size``, ``wrong_aspect_ratio``, ``body_segmentation_failed``, ``invalid_category``) is
-    synchronous, and nothing is charged; the job then only delivers the fitted image."""
+    synchronous, and nothing is charged; the job then only delivers the fitted image. A key short of
+    the cost gets its 402 before the fit (the order is not documented)."""
     category = view.field("category")
     if category not in imageops.TRYON_CATEGORIES:
         raise _tryon_error(
@@ -358,6 +360,10 @@ async def virtual_tryon(view: View) -> Response:
             TRYON_GUIDANCE["image_too_small"],
             received_size=f"{width}x{height}px",
         )
+    words.renew_allotment(view)
+    cost = words.price(view, "virtual-tryon")
+    if view.account is not None and view.account.balance < cost:  # 402 before the costly fit (inferred)
+        raise NotEnoughCredits(cost, view.account.balance)
     mock = view.mock
     try:
         pixels = await mock.pool.run(imageops.virtual_tryon, person, garment, category, mock.engine)
@@ -369,9 +375,7 @@ async def virtual_tryon(view: View) -> Response:
         ref = mock.media.save(job.provider, "tryon.png", "image/png", words.OUTPUT_TTL, data=png)
         return WorkResult(State.SUCCEEDED, [ref])
 
-    words.renew_allotment(view)
     job_id = view.mock.ids.hex(24)
-    cost = words.price(view, "virtual-tryon")
     await view.submit("virtual-tryon", {"category": category}, work, job_id=job_id, cost=cost, run_seconds=3.0)
     return JsonResponse({"job_id": job_id, "status": "queued", "credits_used": cost})
 
