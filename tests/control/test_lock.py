@@ -170,6 +170,8 @@ def test_a_control_token_is_required_when_set(tmp_path: Path, monkeypatch: pytes
             assert http.get("/__mock/health").status_code == 200  # readiness probes need no token
             right = {"Authorization": "Bearer s3cret-token"}
             assert http.post("/__mock/clock", json={"advance": 60}, headers=right).status_code == 200
+            assert http.get("/__mock/samples/product.jpg").status_code == 401  # samples too (README)
+            assert http.get("/__mock/samples/product.jpg", headers=right).status_code == 200
         with pytest.raises(MockControlError) as refused:
             MockControl(BASE_URL, transport=mock.transport).get_clock()
         assert refused.value.status == 401
