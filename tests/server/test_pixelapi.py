@@ -411,6 +411,10 @@ async def test_plan_allotment_and_monthly_reset(client: httpx.AsyncClient) -> No
     assert (renewed["credits_remaining"], renewed["plan"]) == (60_000, "pro")
 
 
+@pytest.mark.fact(
+    "pixelapi: a balance set in a month counts as its reset",
+    source="openapi/pixelapi.yaml#/paths/~1v1~1account~1balance/get",
+)
 async def test_a_balance_set_after_the_month_began_counts_as_its_reset(client: httpx.AsyncClient) -> None:
     """A balance set through the control plane in a new month is that month's: the first submit or
     balance read of the month does not put the allotment over it (review finding)."""
