@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import html
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,8 @@ class Pages:
         provider, job_id = request.path_params["provider"], request.path_params["job_id"]
         job = self.mock.store.get_job(provider, job_id) if provider in self.words else None
         if job is None:
-            return HTMLResponse(f"<!doctype html><title>No such job</title><p>No job {job_id!r} of {provider!r}.", 404)
+            named = f"No job {job_id!r} of {provider!r}."  # from the URL: escaped, or a link could run script
+            return HTMLResponse(f"<!doctype html><title>No such job</title><p>{html.escape(named)}", 404)
         shown = views.detail(self.mock, self.words[provider], job)
         return self._page(request, "job.html", page="jobs", job=shown)
 

@@ -206,3 +206,10 @@ async def test_a_job_moved_by_polls_shows_the_polls_that_moved_it(tmp_path: Path
         "<strong>processing</strong> running: its 2nd poll",
         "<strong>completed</strong> succeeded: its 3rd poll",
     ]
+
+
+@pytest.mark.anyio
+async def test_a_missing_jobs_page_escapes_the_id_from_its_url(client: httpx.AsyncClient) -> None:
+    answer = await client.get("/__mock/ui/jobs/fal/%3Cimg%20src=x%20onerror=alert(1)%3E")
+    assert answer.status_code == 404
+    assert "<img" not in answer.text and "&lt;img src=x onerror=alert(1)&gt;" in answer.text
