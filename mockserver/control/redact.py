@@ -24,6 +24,8 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from mockserver.web.bodies import BadBody, parse_json
+
 REVEAL = "credentials"  # ?reveal=credentials shows entries as recorded
 
 CREDENTIAL_HEADERS = frozenset(
@@ -123,9 +125,9 @@ def body(text: str, content_type: str) -> str:
     if not text or text.startswith("<"):  # empty, or "<N bytes type>" for a binary body
         return text
     if "json" in content_type:
-        try:
-            parsed = json.loads(text)
-        except ValueError:  # cut at the journal's 4 KiB, or not JSON at all: member by member
+        try:  # within the bounds a request body had (a 600-deep one, refused, is journaled all the same
+            parsed = parse_json(text)  # and json.loads took it: the walk below hit the recursion limit)
+        except BadBody:  # cut at the journal's 4 KiB, too deep, or not JSON at all: member by member
             return _JSON_MEMBER.sub(
                 lambda m: m.group(1) + _field(m.group(2), m.group(3)) + m.group(4), _URL_USER.sub("redacted@", text)
             )

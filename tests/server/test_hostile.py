@@ -294,6 +294,16 @@ def test_hostile_bodies(http: httpx.Client, target: Target, case: str) -> None:
 
 
 @pytest.mark.parametrize("target", PROVIDERS, ids=[t.name for t in PROVIDERS])
+def test_the_journal_shows_a_refused_deep_body(http: httpx.Client, target: Target) -> None:
+    """A body refused as too deep is journaled all the same; the journal's credential redaction parsed it
+    without a bound and walked it recursively, so one such request made /__mock/journal a 500 for good."""
+    send_case(http, target, "arrays nested 600 deep", BODY_CASES["arrays nested 600 deep"])
+    r = http.get("/__mock/journal", params={"path": target.path, "limit": 1})
+    assert r.status_code == 200, r.text[:200]
+    assert r.json()["entries"][0]["request_body"].count("[") >= 600
+
+
+@pytest.mark.parametrize("target", PROVIDERS, ids=[t.name for t in PROVIDERS])
 @pytest.mark.parametrize("case", list(URL_CASES))
 def test_hostile_input_urls(http: httpx.Client, target: Target, case: str) -> None:
     send_case(http, target, case, URL_CASES[case])
@@ -492,3 +502,26 @@ def test_peak_rss_growth_over_the_suite_is_bounded(server: Server) -> None:
     server.figures["suite peak RSS growth MB"] = growth
     print(f"\nhostile suite figures: {server.figures}")
     assert growth < RSS_BOUND_MB, f"peak RSS grew {growth:.0f} MB"
+
+
+# --- after the memory figure: bodies at the bounds make jobs ------------------------------------
+
+
+@pytest.mark.parametrize("target", PROVIDERS, ids=[t.name for t in PROVIDERS])
+def test_bodies_at_the_bounds_are_accepted(http: httpx.Client, target: Target) -> None:
+    """The other side of each bound, so a bound set too tight fails too: a body exactly MAX_JSON_DEPTH
+    deep (the outer object counted) and one of exactly the target's size limit are taken; a byte more is
+    refused (413 or the provider's own). After the memory test: the jobs it makes (one holding 10 MiB of
+    input) go on working, and would move the other tests' snapshots and the peak RSS."""
+    nested = target.json_body("[" * (MAX_JSON_DEPTH - 1) + "]" * (MAX_JSON_DEPTH - 1))
+    r = http.post(target.path, headers={**target.headers, **JSON}, content=nested)
+    assert r.status_code in (200, 201, 202), (target.name, r.status_code, r.text[:200])
+    if target.max_body > 16 * MiB:
+        return  # the 110 MiB limits: refused unread and while streaming in the tests below
+    head = target.json_body('""')[:-2]  # up to the open string the padding goes in
+    for size, taken in ((target.max_body, True), (target.max_body + 1, False)):
+        body = head + b"a" * (size - len(head) - 2) + b'"}'
+        r = http.post(target.path, headers={**target.headers, **JSON}, content=body)
+        assert (r.status_code < 300) is taken, (target.name, size, r.status_code, r.text[:200])
+        if not taken:
+            check(target, r.status_code, r.json(), "a byte over the size limit")
