@@ -64,8 +64,8 @@ def _with_token(request: Request, token: str | None) -> Request:
 
 def _refusal_page(status: int, detail: str) -> Response:
     hint = (
-        "Open the dashboard from the link <code>serve</code> printed (it carries the control token once: "
-        "<code>/__mock/ui?token=…</code>)."
+        "Open it once as <code>/__mock/ui?token=&lt;the control token&gt;</code> (the token given to "
+        "<code>--control-token</code>; <code>serve</code> prints this link when it generated the token)."
         if status == 401
         else "The control plane would refuse this request too."
     )

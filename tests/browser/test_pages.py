@@ -131,6 +131,7 @@ async def test_the_dashboard_keeps_to_the_control_planes_lock(tmp_path: Path) ->
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
         locked = await client.get("/__mock/ui/jobs")
         assert locked.status_code == 401 and "Dashboard locked" in locked.text and "s3cret" not in locked.text
+        assert "/__mock/ui?token=&lt;the control token&gt;" in locked.text  # how to open it
         assert (await client.get("/__mock/ui/events")).status_code == 401
         assert (await client.get("/__mock/ui/jobs?token=wrong")).status_code == 401
         linked = await client.get("/__mock/ui/jobs?provider=fal&token=s3cret")
