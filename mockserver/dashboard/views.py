@@ -39,13 +39,15 @@ class Event:
 
 @dataclass(frozen=True)
 class Media:
-    """A picture or clip to show: its URL and how (``image``, ``video`` or ``poster``)."""
+    """A picture or clip to show: its URL and how (``image``, ``video``, ``poster``, or ``expired``:
+    an output past its expiry, whose URL answers 410, so the page says so instead of a broken image)."""
 
     url: str
     kind: str
     content_type: str = ""
     name: str = ""
     size: int = 0
+    expires_at: float | None = None  # mock-clock epoch seconds (outputs only)
 
 
 @dataclass(frozen=True)
@@ -175,14 +177,17 @@ def inputs(job: Job) -> list[Media]:
     return found
 
 
-def outputs(job: Job, words: Vocabulary) -> list[Media]:
-    """The job's output files at their paths on this mock (the provider's media surface)."""
+def outputs(job: Job, words: Vocabulary, now: float) -> list[Media]:
+    """The job's output files at their paths on this mock (the provider's media surface); one past
+    its expiry at `now` (mock clock, as ``core/media.py`` decides it) is ``expired``."""
     prefix = words.surfaces[words.media_surface].prefix
     shown = []
     for ref in job.outputs:
         kind = "video" if ref.content_type in PLAYABLE else "poster"
         kind = "image" if ref.content_type.startswith("image/") else kind
-        shown.append(Media(prefix + words.media_path(ref), kind, ref.content_type, ref.filename, ref.size))
+        kind = "expired" if now >= ref.expires_at else kind
+        url = prefix + words.media_path(ref)
+        shown.append(Media(url, kind, ref.content_type, ref.filename, ref.size, ref.expires_at))
     return shown
 
 
@@ -194,7 +199,7 @@ def detail(mock: Mock, words: Vocabulary, job: Job) -> JobDetail:
         row=shown,
         timeline=timeline(job, words, now, deliveries),
         inputs=inputs(job),
-        outputs=outputs(job, words) if shown.state == State.SUCCEEDED else [],  # what its client can see
+        outputs=outputs(job, words, now) if shown.state == State.SUCCEEDED else [],  # what its client can see
         refund_on=tuple(job.refund_on),
         input_fields=redact.fields(  # as /__mock/jobs shows it
             {k: v for k, v in job.input.items() if not (isinstance(v, str) and v.startswith("data:"))}

@@ -214,3 +214,17 @@ async def test_a_missing_jobs_page_escapes_the_id_from_its_url(client: httpx.Asy
     answer = await client.get("/__mock/ui/jobs/fal/%3Cimg%20src=x%20onerror=alert(1)%3E")
     assert answer.status_code == 404
     assert "<img" not in answer.text and "&lt;img src=x onerror=alert(1)&gt;" in answer.text
+
+
+@pytest.mark.anyio
+async def test_an_expired_output_is_named_expired_not_shown_broken(client: httpx.AsyncClient) -> None:
+    job_id = await _photo_job(client)
+    await client.post("/__mock/clock", json={"advance": 10})
+    live = (await client.get(f"/__mock/ui/jobs/pixelapi/{job_id}?part=live")).text
+    url = re.search(r'<img src="(/pixelapi/outputs/[^"]+)"', live)
+    assert url is not None and "expired at" not in live
+    await client.post("/__mock/clock", json={"advance": 400 * 86400})  # past any provider's expiry (pixelapi: 410)
+    assert (await client.get(url.group(1))).status_code == 410
+    live = (await client.get(f"/__mock/ui/jobs/pixelapi/{job_id}?part=live")).text
+    assert f'<img src="{url.group(1)}"' not in live and "expired at" in live
+    assert "answers as the provider answers an expired file" in live
