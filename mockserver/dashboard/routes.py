@@ -38,6 +38,13 @@ Handler = Callable[[Request], Awaitable[Response]]
 TICK = 0.5  # seconds between looks at the mock for the event stream
 STREAM_SECONDS = 5.0  # one event stream's length; EventSource reconnects after `retry`
 FAULT_ACTIONS = ("status", "latency", "malformed", "stuck", "fail", "error", "block", "queue")
+# No page may be framed by another site (a click there would press Reset). No script-src: the
+# data shown is escaped, and Playwright's wait_for_function (the browser tests) needs eval.
+PAGE_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'; object-src 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
 FAULT_STATUSES = (400, 401, 402, 403, 404, 413, 415, 422, 429, 500, 502, 503, 504)
 
 
@@ -152,7 +159,9 @@ def dashboard_routes(mock: Mock, providers: list[Provider]) -> list[BaseRoute]:
 
     def gated(handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
-            return pages.gate.refusal(request) or await handler(request)
+            answer = pages.gate.refusal(request) or await handler(request)
+            answer.headers.update(PAGE_HEADERS)
+            return answer
 
         return endpoint
 

@@ -228,3 +228,11 @@ async def test_an_expired_output_is_named_expired_not_shown_broken(client: httpx
     live = (await client.get(f"/__mock/ui/jobs/pixelapi/{job_id}?part=live")).text
     assert f'<img src="{url.group(1)}"' not in live and "expired at" in live
     assert "answers as the provider answers an expired file" in live
+
+
+@pytest.mark.anyio
+async def test_no_page_can_be_framed_by_another_site(client: httpx.AsyncClient) -> None:
+    for path in ("/__mock/ui/jobs", "/__mock/ui/controls", "/__mock/ui/jobs/fal/nope"):
+        headers = (await client.get(path)).headers
+        assert headers["x-frame-options"] == "DENY", path
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
