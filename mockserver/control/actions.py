@@ -17,6 +17,7 @@ from dataclasses import asdict
 from typing import Any
 
 from mockserver.core.backends.base import PAGE_SIZE, SCAN_BUDGET, Account
+from mockserver.core.clock import LATEST, MAX_SPEED
 from mockserver.core.faults import MAGIC_INPUTS, SCENARIOS, Rule, RuleError
 from mockserver.core.jobs import Job, State
 from mockserver.core.ratelimit import Limit
@@ -141,19 +142,22 @@ def _known(data: Mapping[str, Any], fields: set[str]) -> Mapping[str, Any]:
 
 def advance_seconds(data: Any) -> float:
     data = _known(_object(data, "clock"), {"advance", "to"})
-    return number_field(data, "advance") if "advance" in data else 0.0
+    seconds = number_field(data, "advance") if "advance" in data else 0.0
+    if seconds > LATEST:
+        raise ControlError(422, f"advance must be at most {LATEST:.0f} seconds")
+    return seconds
 
 
 def advance_clock(mock: Mock, data: Any) -> dict[str, Any]:
-    """Jump forward by ``advance`` seconds or to the epoch time ``to`` (never back)."""
+    """Jump forward by ``advance`` seconds or to the epoch time ``to`` (never back, never past year 9999)."""
     data = _known(_object(data, "clock"), {"advance", "to"})
-    if "to" in data:
-        when = number_field(data, "to")
-        if when < mock.clock.now():
-            raise ControlError(422, "a clock cannot go back")
-        mock.clock.set(when)
-    else:
-        mock.clock.advance(advance_seconds(data))
+    now = mock.clock.now()
+    seconds = number_field(data, "to") - now if "to" in data else advance_seconds(data)
+    if seconds < 0:
+        raise ControlError(422, "a clock cannot go back")
+    if now + seconds > LATEST:
+        raise ControlError(422, "the clock cannot pass 9999-12-31T23:59:59Z (epoch 253402300799)")
+    mock.clock.advance(seconds)
     mock.media.purge_expired()  # outputs the jump expired leave the disk now, as they would on a schedule
     return clock(mock)
 
@@ -165,7 +169,12 @@ def freeze_clock(mock: Mock) -> dict[str, Any]:
 
 def run_speed(data: Any) -> float | None:
     data = _known(_object(data or {}, "clock"), {"speed"})
-    return number_field(data, "speed", minimum=1e-3) if "speed" in data else None
+    if "speed" not in data:
+        return None
+    speed = number_field(data, "speed", minimum=1e-3)
+    if speed > MAX_SPEED:
+        raise ControlError(422, f"speed must be at most {MAX_SPEED:g}")
+    return speed
 
 
 def run_clock(mock: Mock, data: Any) -> dict[str, Any]:

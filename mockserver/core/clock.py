@@ -13,6 +13,12 @@ import threading
 import time
 from typing import Protocol
 
+# The last second a timestamp can be printed (RFC 3339 and Python's datetime end at year 9999): the
+# control plane never moves the clock past it, so no provider's date arithmetic fails on a far clock.
+LATEST = 253_402_300_799.0  # 9999-12-31T23:59:59Z
+# The fastest a running clock may go (x real time): a year of mock time in about 30 real seconds.
+MAX_SPEED = 1e6
+
 
 class Clock(Protocol):
     def now(self) -> float:

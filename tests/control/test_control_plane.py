@@ -82,6 +82,20 @@ def test_a_misspelt_clock_field_is_refused_not_ignored(control: MockControl, htt
     assert control.get_clock() == {"clock": "virtual", "now": now, "speed": 1.0}
 
 
+def test_the_clock_never_passes_year_9999(control: MockControl, http: httpx.Client) -> None:
+    """A clock moved to epoch 1.7e16 (schemathesis did) made PixelAPI's month arithmetic a 500 on the next
+    balance set: the clock stops at 9999-12-31T23:59:59Z with a 422, and nothing moves."""
+    now = control.get_clock()["now"]
+    for body in ({"to": 1.7e16}, {"advance": 1.7e16}, {"advance": 253402300799 - now + 10}):
+        answer = http.post("/__mock/clock", json=body)
+        assert answer.status_code == 422 and "253402300799" in answer.json()["detail"], answer.text
+    assert http.post("/__mock/clock/real", json={"speed": 1e12}).status_code == 422  # years a second
+    assert control.get_clock() == {"clock": "virtual", "now": now, "speed": 1.0}
+    assert http.post("/__mock/clock", json={"to": 253402300799}).status_code == 200
+    answer = http.put("/__mock/accounts/pixelapi/k-far", json={"balance": 5, "plan": "pro"})
+    assert answer.status_code == 200 and answer.json()["balance"] == 5, answer.text
+
+
 def test_seed_makes_ids_repeat(control: MockControl, http: httpx.Client) -> None:
     def submit() -> str:
         return http.post(FAL_SUBMIT, json={"video_url": "https://x/mock-stuck.mp4"}, headers=FAL).json()["request_id"]

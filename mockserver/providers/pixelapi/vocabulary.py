@@ -13,6 +13,7 @@ from weakref import WeakKeyDictionary
 from starlette.requests import Request
 
 from mockserver.core.backends.base import Account, Store
+from mockserver.core.clock import LATEST
 from mockserver.core.jobs import State
 from mockserver.core.ratelimit import Decision, Limit
 from mockserver.engine import inputs
@@ -137,7 +138,7 @@ _RENEWED: WeakKeyDictionary[object, dict[str, int]] = WeakKeyDictionary()
 
 
 def _month(epoch: float) -> int:
-    moment = datetime.fromtimestamp(epoch, UTC)
+    moment = datetime.fromtimestamp(min(epoch, LATEST), UTC)  # a clock run fast past year 9999 stays in it
     return moment.year * 12 + moment.month
 
 
