@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import gc
 import socket
 import subprocess
@@ -49,6 +51,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _drain(server: subprocess.Popen[str], tail: collections.deque[str]) -> None:
+    with contextlib.suppress(ValueError, OSError):  # the pipe closed when the server was stopped
+        for line in server.stdout or ():
+            tail.append(line)
+
+
 @contextmanager
 def serve_process(state: Path, *flags: str) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
     """`cutout-mock serve` in a process of its own on a free port (memory store unless flags say).
@@ -60,6 +68,7 @@ def serve_process(state: Path, *flags: str) -> Iterator[tuple[subprocess.Popen[s
     command = [sys.executable, "-m", "mockserver.cli", "serve", "--port", str(port), "--state-dir", str(state)]
     server = subprocess.Popen([*command, *flags], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base, banner = f"http://127.0.0.1:{port}", ""
+    drain: threading.Thread | None = None
     try:
         while "control plane" not in banner:  # the banner's last line
             line = server.stdout.readline() if server.stdout else ""
@@ -73,10 +82,16 @@ def serve_process(state: Path, *flags: str) -> Iterator[tuple[subprocess.Popen[s
             except httpx.TransportError:
                 assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
                 time.sleep(0.05)
+        # Keep reading what it prints (into a bounded tail): a pipe nobody reads fills at 64 KiB and then
+        # blocks the server on its next log line, which looks like a hang in whatever test comes next.
+        drain = threading.Thread(target=_drain, args=(server, collections.deque(maxlen=200)), daemon=True)
+        drain.start()
         yield server, base, banner
     finally:
         if server.poll() is None:
             server.terminate()
             server.wait(20)
-        if server.stdout:
+        if drain is not None:
+            drain.join(10)  # it ends at the pipe's end (closing it under a reading thread would wait too)
+        if server.stdout and (drain is None or not drain.is_alive()):
             server.stdout.close()
