@@ -87,7 +87,7 @@ class Pages:
 
     async def jobs(self, request: Request) -> Response:
         provider = request.query_params.get("provider") or None
-        rows, total = views.job_rows(self.mock, self.words, provider)
+        rows, total = await asyncio.to_thread(views.job_rows, self.mock, self.words, provider)
         return self._page(request, "jobs.html", page="jobs", rows=rows, total=total, provider=provider)
 
     async def job(self, request: Request) -> Response:
@@ -137,12 +137,18 @@ class Pages:
     async def events(self, request: Request) -> Response:
         async def stream() -> AsyncIterator[str]:
             yield "retry: 500\n\n"
-            last = views.fingerprint(self.mock)
             loop = asyncio.get_running_loop()
+            began = loop.time()
+            last = await views.fingerprint(self.mock)
+            cost = loop.time() - began
             ends = loop.time() + STREAM_SECONDS
             while loop.time() < ends and not await request.is_disconnected():
-                await asyncio.sleep(TICK)
-                now = views.fingerprint(self.mock)
+                # A look every TICK, or less often when a look is costly (a large state): at most a
+                # third of the loop's time goes to an open page.
+                await asyncio.sleep(max(TICK, 2 * cost))
+                began = loop.time()
+                now = await views.fingerprint(self.mock)
+                cost = loop.time() - began
                 if now != last:
                     last = now
                     yield "event: change\ndata: {}\n\n"

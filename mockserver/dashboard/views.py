@@ -7,6 +7,7 @@ client sent), its outputs (paths on this mock's media surface) and its credits.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -114,12 +115,27 @@ def job_rows(mock: Mock, words: Mapping[str, Vocabulary], provider: str | None =
     return [row(j, words[j.provider], now) for j in newest], len(jobs)
 
 
-def fingerprint(mock: Mock) -> tuple[Any, ...]:
-    """What changes when a page should redraw: each job's visible state and credits, and the deliveries."""
+FINGERPRINT_CHUNK = 200  # jobs read between two turns of the event loop
+
+
+async def fingerprint(mock: Mock) -> tuple[Any, ...]:
+    """What changes when a page should redraw: each job's visible state and credits, and the deliveries.
+
+    Jobs are read a page of ``FINGERPRINT_CHUNK`` at a time with a turn of the event loop between, as
+    the control plane's listings are: read at once, 30,000 jobs held the loop, and every status poll
+    waiting on it, for up to half a second a tick while a dashboard page was open.
+    """
     now = mock.clock.now()
-    jobs = tuple((j.id, j.visible_state(now).value, j.charged, j.polls) for j in mock.store.list_jobs(None, None))
+    jobs: list[tuple[Any, ...]] = []
+    cursor: int | None = None
+    while True:
+        placed, cursor = mock.store.page_jobs(None, None, cursor, FINGERPRINT_CHUNK)
+        jobs.extend((j.id, j.visible_state(now).value, j.charged, j.polls) for _, j in placed)
+        if cursor is None:
+            break
+        await asyncio.sleep(0)
     deliveries = tuple((d["id"], len(d["attempts"]), d["delivered"]) for d in mock.webhooks.listed())
-    return jobs, deliveries
+    return tuple(jobs), deliveries
 
 
 def timeline(job: Job, words: Vocabulary, now: float, deliveries: list[dict[str, Any]]) -> list[Event]:
