@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.server.live import free_port, serve_process
+from tests.server.live import free_port, serve_command, serve_process
 
 
 def _cut_out_a_sample(base: str) -> str:
@@ -40,16 +40,7 @@ def test_a_memory_store_never_shares_a_state_dir(tmp_path: Path) -> None:
     """A memory store's reset empties the media folder (it deleted a running SQLite mock's outputs), and a
     SQLite mock started beside a memory one would sweep the memory one's files as unrecorded: either
     order, the second refuses; Redis replicas take the lock shared, so they refuse beside either too."""
-    command = [
-        sys.executable,
-        "-m",
-        "mockserver.cli",
-        "serve",
-        "--port",
-        str(free_port()),
-        "--state-dir",
-        str(tmp_path),
-    ]
+    command = serve_command(free_port(), tmp_path)
     for first, second in (
         ("sqlite", "memory"),
         ("memory", "sqlite"),

@@ -8,25 +8,12 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from mockserver.core.backends.base import Store
-from mockserver.core.backends.memory import MemoryStore
 from mockserver.core.backends.sqlite import SqliteStore
 from mockserver.core.clock import MockClock
 from mockserver.core.ids import IdSource
 from mockserver.core.webhooks import Delivery, Webhooks
-
-
-@pytest.fixture(params=["memory", "sqlite", "redis"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
-    if request.param == "memory":
-        return MemoryStore()
-    if request.param == "sqlite":
-        return SqliteStore(tmp_path / "db.sqlite")
-    from mockserver.core.backends.redis import RedisStore
-
-    return RedisStore(request.getfixturevalue("redis_url"))
 
 
 class Receiver:

@@ -5,25 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from mockserver.core.backends.base import Store
-from mockserver.core.backends.memory import MemoryStore
 from mockserver.core.backends.sqlite import SqliteStore
 from mockserver.core.clock import MockClock
 from mockserver.core.ids import IdSource
 from mockserver.core.media import MediaStore
-
-
-@pytest.fixture(params=["memory", "sqlite", "redis"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
-    if request.param == "memory":
-        return MemoryStore()
-    if request.param == "sqlite":
-        return SqliteStore(tmp_path / "db.sqlite")
-    from mockserver.core.backends.redis import RedisStore
-
-    return RedisStore(request.getfixturevalue("redis_url"))
 
 
 def test_expired_files_are_purged_and_their_urls_still_say_expired(store: Store, tmp_path: Path) -> None:

@@ -51,6 +51,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def serve_command(port: int, state: Path) -> list[str]:
+    """`cutout-mock serve` on `port` with its state in `state`, as this interpreter runs it."""
+    return [sys.executable, "-m", "mockserver.cli", "serve", "--port", str(port), "--state-dir", str(state)]
+
+
+def wait_healthy(server: subprocess.Popen[Any], base: str, seconds: float = 60) -> None:
+    """Until `base`'s /__mock/health answers 200; fails if `server` exits or `seconds` pass first."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(f"{base}/__mock/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.05)
+
+
 def _drain(server: subprocess.Popen[str], tail: collections.deque[str]) -> None:
     with contextlib.suppress(ValueError, OSError):  # the pipe closed when the server was stopped
         for line in server.stdout or ():
@@ -65,8 +82,9 @@ def serve_process(state: Path, *flags: str) -> Iterator[tuple[subprocess.Popen[s
     several workers the banner comes before they listen). Stopped and its pipe closed afterwards.
     """
     port = free_port()
-    command = [sys.executable, "-m", "mockserver.cli", "serve", "--port", str(port), "--state-dir", str(state)]
-    server = subprocess.Popen([*command, *flags], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [*serve_command(port, state), *flags], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     base, banner = f"http://127.0.0.1:{port}", ""
     drain: threading.Thread | None = None
     try:
@@ -74,14 +92,7 @@ def serve_process(state: Path, *flags: str) -> Iterator[tuple[subprocess.Popen[s
             line = server.stdout.readline() if server.stdout else ""
             assert line, f"server exited: {banner}"
             banner += line
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/__mock/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.05)
+        wait_healthy(server, base)
         # Keep reading what it prints (into a bounded tail): a pipe nobody reads fills at 64 KiB and then
         # blocks the server on its next log line, which looks like a hang in whatever test comes next.
         drain = threading.Thread(target=_drain, args=(server, collections.deque(maxlen=200)), daemon=True)

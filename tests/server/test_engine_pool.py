@@ -8,7 +8,6 @@ import io
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from functools import partial
@@ -32,7 +31,7 @@ from mockserver.runtime.mock import engine_share
 from mockserver.runtime.pool import EngineCrashed, EnginePool
 from mockserver.settings import CORES, Settings
 from tests.server.conftest import advance, data_url
-from tests.server.live import free_port, serve_process
+from tests.server.live import free_port, serve_command, serve_process, wait_healthy
 
 pytestmark = pytest.mark.anyio
 PIXELCUT = {"X-API-KEY": "sk_test_pool"}
@@ -267,19 +266,11 @@ def test_a_harness_reading_serves_output_to_its_end_is_not_held_by_the_engine(
     the workers; SIGKILL: nothing runs). Under --workers, a supervisor killed outright left its
     uvicorn workers serving, adopted by init, with their engine pools."""
     port = free_port()
-    command = [sys.executable, "-m", "mockserver.cli", "serve", "--port", str(port), "--state-dir", str(tmp_path)]
     flags = ["--engine-processes", "1", "--workers", workers]
-    server = subprocess.Popen([*command, *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    server = subprocess.Popen([*serve_command(port, tmp_path), *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/__mock/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.05)
+        wait_healthy(server, base)
         files = {"image": ("p.png", _product_png(), "image/png")}
         r = httpx.post(f"{base}{CUTOUT}", files=files, headers={**PIXELCUT, "Accept": "image/png"}, timeout=60)
         assert r.status_code == 200
