@@ -8,13 +8,17 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import cv2
+import httpx
 import pytest
+from starlette.applications import Starlette
 
+from mockserver.app import create_app
 from mockserver.engine.synth import Clip
+from mockserver.settings import Settings
 
 cv2.setNumThreads(1)  # the figures and gates are defined for one thread
 
@@ -87,3 +91,22 @@ def redis_url(redis_server: str) -> Iterator[str]:
     if names:
         client.delete(*names)
     client.close()
+
+
+# The app in-process (httpx.ASGITransport) with a virtual clock and inline work: the server tests' and
+# the dashboard pages' client.
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Starlette:
+    return create_app(Settings.for_tests(state_dir=tmp_path))
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+        yield c
+    await app.state.mock.aclose()  # the ASGI transport runs no lifespan: close the mock's own clients

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import io
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -25,23 +24,6 @@ from mockserver.settings import Settings
 PIXELAPI = {"Authorization": "Bearer pa-pages", "User-Agent": "pages-test/1.0"}
 PHOTO = "https://example.com/person.png"
 CLIP = "https://pub-582b7213209642b9b995c96c95a30381.r2.dev/tiny.mp4"  # a generated sample
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Starlette:
-    return create_app(Settings.for_tests(state_dir=tmp_path))
-
-
-@pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as c:
-        yield c
-    await app.state.mock.aclose()
 
 
 async def _photo_job(client: httpx.AsyncClient) -> str:

@@ -4,35 +4,14 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import httpx
 import numpy as np
 import pytest
 from PIL import Image
-from starlette.applications import Starlette
 
-from mockserver.app import create_app
 from mockserver.engine.synth import Clip, make_image
-from mockserver.settings import Settings
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Starlette:
-    return create_app(Settings.for_tests(state_dir=tmp_path))
-
-
-@pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
-        yield c
-    await app.state.mock.aclose()  # the ASGI transport runs no lifespan: close the mock's own clients
 
 
 async def advance(client: httpx.AsyncClient, seconds: float) -> None:
