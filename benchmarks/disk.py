@@ -47,12 +47,15 @@ def _load(base: str, clients: int, seconds: float) -> list[int]:
 
 def _health_after(base: str, moment: float) -> dict[str, int]:
     """Health's state dir figures as measured after `moment` (real clock): it measures at most every
-    few seconds, so ask until the figure is that recent (bounded)."""
+    few seconds, in the background (null before the first), so ask until the figure is that recent
+    (bounded)."""
     deadline = time.time() + 30
     while True:
-        state_dir: dict[str, int] = httpx.get(f"{base}/__mock/health", timeout=30).json()["state_dir"]
-        if state_dir["measured_at"] >= moment or time.time() > deadline:
+        state_dir: dict[str, int] | None = httpx.get(f"{base}/__mock/health", timeout=30).json()["state_dir"]
+        if state_dir is not None and (state_dir["measured_at"] >= moment or time.time() > deadline):
             return state_dir
+        if time.time() > deadline:
+            raise RuntimeError("/__mock/health gave no state dir figure in 30 s")
         time.sleep(0.5)
 
 

@@ -65,10 +65,10 @@ def _param(request: Request, name: str) -> str:
 
 
 async def health(mock: Mock, request: Request) -> Any:
-    """Ready, the clock, the answering process, and the state dir's size (measured at most every few
-    seconds: core/disk.py)."""
-    disk = await mock.disk.current()
-    state_dir = {"bytes": disk.bytes, "files": disk.files, "measured_at": disk.measured_at}
+    """Ready, the clock, the answering process, and the state dir's size as last measured (null until
+    the first walk, which the first call starts, has ended: core/disk.py)."""
+    disk = mock.disk.current()
+    state_dir = None if disk is None else {"bytes": disk.bytes, "files": disk.files, "measured_at": disk.measured_at}
     clock = {"clock": mock.clock.kind, "now": mock.clock.now()}
     return {"status": "ok", **clock, "pid": os.getpid(), "state_dir": state_dir}
 
