@@ -14,6 +14,9 @@ project's 2-core machine (`make bench`, "Engine off the server" table):
   engine once (no threads of the server are copied); each loads its engine's model in its
   initializer, runs native libraries on one thread (the pool supplies the parallelism) and lowers
   its own priority (``nice`` 5) so the serving process is scheduled first when a poll arrives.
+  numpy's OpenBLAS sets its threads when it loads, so the fork server imports
+  ``mockserver.engine.onethread`` before numpy: with a BLAS thread per core spinning beside each
+  worker, a cut-out cost 150 ms of CPU instead of 60 and 4 image requests ran no faster than 1.
   Servers measured in turn beside 4 image clients, on the shared machine at load ~6: a poll's p99
   24 / 9.5 / 16.5 ms and 6.9 / 7.6 / 5.8 images a second with workers at nice 0 / 5 / 10 (an
   earlier pair: 53 ms at nice 0, 14 ms at nice 10, the same 5.6 images a second). Much lower and
@@ -64,8 +67,10 @@ log = logging.getLogger("cutout_mock")
 P = ParamSpec("P")
 T = TypeVar("T")
 
-# Imported once by the fork server, so a new worker (at start, or after a crash) starts warm.
+# Imported once by the fork server, so a new worker (at start, or after a crash) starts warm;
+# onethread first, so numpy's BLAS loads single-threaded.
 PRELOAD = [
+    "mockserver.engine.onethread",
     "mockserver.engine.segment",
     "mockserver.engine.matting",
     "mockserver.engine.compose",

@@ -4,6 +4,7 @@ come back as the provider's, and a killed worker fails only its own work."""
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import io
 import os
 import signal
@@ -54,6 +55,18 @@ def _product_png() -> bytes:
 
 def _raise(kind: type[Exception], *args: str) -> None:
     raise kind(*args)
+
+
+def _blas_threads() -> int | None:
+    """The threads numpy's OpenBLAS runs on in this process, as the library reports them (None: no
+    OpenBLAS loaded, or one that does not say)."""
+    maps = Path("/proc/self/maps").read_text().splitlines()
+    for lib in {line.split()[-1] for line in maps if "openblas" in line.lower() and ".so" in line}:
+        loaded = ctypes.CDLL(lib)
+        for symbol in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_", "openblas_get_num_threads"):
+            if hasattr(loaded, symbol):
+                return int(getattr(loaded, symbol)())
+    return None
 
 
 @pytest.fixture
@@ -209,6 +222,18 @@ async def test_errors_keep_their_class_and_attributes_across_the_boundary() -> N
         assert (tryon.value.code, tryon.value.message) == ("no_person_detected", "No person found")
     finally:
         pool.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads the loaded libraries from Linux's /proc")
+async def test_an_engine_process_runs_numpys_blas_on_one_thread() -> None:
+    pool = EnginePool(1)
+    try:
+        threads = await pool.run(_blas_threads)
+    finally:
+        pool.close()
+    if threads is None:
+        pytest.skip("numpy here is not built on an OpenBLAS that reports its threads")
+    assert threads == 1  # one per core spun beside each worker: 4 image requests ran no faster than 1
 
 
 async def test_a_crash_raises_engine_crashed_and_the_pool_is_rebuilt() -> None:
