@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import html
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.templating import Jinja2Templates
 
 from mockserver.control.lock import ControlLock
 from mockserver.core.faults import MAGIC_INPUTS, SCENARIOS
@@ -31,6 +31,9 @@ from mockserver.dashboard import views
 from mockserver.dashboard.gate import Gate
 from mockserver.providers.base import Provider, Vocabulary
 from mockserver.runtime.mock import Mock
+
+if TYPE_CHECKING:
+    from starlette.templating import Jinja2Templates
 
 HERE = Path(__file__).parent
 BASE = "/__mock/ui"
@@ -55,7 +58,11 @@ def clock_time(at: float | None) -> str:
     return datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
-def templates() -> Jinja2Templates:
+def make_templates() -> Jinja2Templates:
+    """The pages' Jinja2 environment. Jinja2 is imported here, on the first page shown, not while
+    `serve` starts (it took ~30 ms of a start-up that shows no page)."""
+    from starlette.templating import Jinja2Templates
+
     found = Jinja2Templates(directory=HERE / "templates")
     found.env.filters["clock"] = clock_time
     found.env.globals["base"] = BASE
@@ -70,9 +77,12 @@ class Pages:
         self.words: Mapping[str, Vocabulary] = {p.name: p.vocabulary for p in providers}
         self.operations = {p.name: sorted(p.operations) for p in providers}
         self.documented = {p.name: views.documented_errors(p.name) for p in providers}  # read once
-        self.templates = templates()
         hosts = [s.host for p in providers for s in p.surfaces.values()]
         self.gate = Gate(ControlLock.for_mock(mock.settings, hosts), BASE)  # the control plane's own rules
+
+    @functools.cached_property
+    def templates(self) -> Jinja2Templates:
+        return make_templates()
 
     def _page(self, request: Request, name: str, **context: Any) -> Response:
         clock = self.mock.clock

@@ -15,10 +15,13 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import onnxruntime
+
+if TYPE_CHECKING:
+    import onnxruntime
 
 __all__ = ["EMPTY_PEAK", "U2NETP_MD5", "OnnxSegmenter", "u2netp", "u2netp_path"]
 
@@ -35,6 +38,11 @@ def u2netp_path() -> Path:
 
 @cache
 def _session(path: str) -> onnxruntime.InferenceSession:
+    """One session per model file and process. ONNX Runtime is imported here, not with this module:
+    `serve`'s own process names the engines but runs them in its pool's processes (the import took
+    20-50 ms of its start-up)."""
+    import onnxruntime
+
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
