@@ -296,7 +296,7 @@ def _endpoint(
     mock: Mock, handler: ControlHandler, contract: Contract, lock: ControlLock
 ) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        mock.journal.flush()  # what this process batched is in the shared journal before any control answer
+        await mock.journal.settle()  # what this process recorded is in the shared journal before any control answer
         try:
             refused = lock.refusal(request)  # Host, Origin, token, JSON only: before anything is read
             if refused is not None:

@@ -198,6 +198,8 @@ class Mock:
     async def aclose(self) -> None:
         self.jobs.cancel_all()
         self.pool.close()
+        if self.controls is not None:
+            await self.controls.aclose()
         if self._fetch_client is not None:
             await self._fetch_client.aclose()
             self._fetch_client = None

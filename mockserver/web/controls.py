@@ -17,7 +17,7 @@ class SyncControls:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        self.controls.sync(request=True)  # on Redis: the request's one look at the store's change counter
+        await self.controls.begin_request()  # on Redis: the request's look at the store's change counter
         try:
             await self.app(scope, receive, send)
         finally:

@@ -9,6 +9,7 @@ in pages with a cursor that walks every item exactly once, whatever is added mea
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -194,3 +195,65 @@ async def test_the_journal_is_paginated_newest_page_first(one: httpx.AsyncClient
     walked = [query for page in reversed(pages) for query in page]
     assert walked == [f"n={i}" for i in range(1, 23, 2)]
     assert (await client.get("/__mock/journal", params={"limit": "1001"})).status_code == 422
+
+
+@pytest.fixture
+async def redis_one(redis_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    async for (client,) in _clients([Settings.for_tests(store=redis_url, state_dir=tmp_path, seed=None)]):
+        yield client
+
+
+def _redis_calls(redis_url: str, command: str) -> int:
+    """How many times the Redis server has run `command` (INFO commandstats; scripts' calls included)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url.partition("?")[0])
+    try:
+        return int(client.info("commandstats").get(f"cmdstat_{command}", {}).get("calls", 0))
+    finally:
+        client.close()
+
+
+async def test_redis_requests_that_begin_together_share_one_look(redis_one: httpx.AsyncClient, redis_url: str) -> None:
+    """On Redis each request looks at the change counter (one GET), without holding the event loop:
+    the requests that begin in the same turn of the loop share one GET; each is still answered from
+    the store as it was when it began, and its journal entry is written (off the loop) by the time
+    the control plane answers."""
+    client = redis_one
+    job_id = await _submit(client, "pc-cache")
+    await _status(client, job_id)  # the job is read and kept
+    before = _redis_calls(redis_url, "get")
+    answers = await asyncio.gather(*(client.get(f"{VIDEO}/job/{job_id}", headers=PIXELCUT) for _ in range(16)))
+    gets = _redis_calls(redis_url, "get") - before
+    assert [a.status_code for a in answers] == [200] * 16
+    assert 1 <= gets <= 4, gets  # 16 without sharing
+
+    entries = (await client.get("/__mock/journal", params={"key": "pc-cache", "limit": 100})).json()["entries"]
+    assert len(entries) == 1 + 1 + 16  # the submit, the first poll, the 16
+    assert [e["id"] for e in entries] == sorted(e["id"] for e in entries)
+
+
+async def test_redis_a_look_sent_before_a_request_began_is_not_its_answer(redis_url: str) -> None:
+    """A request that begins while another's look is on its way asks again: a write that ended
+    before it began is seen (here by the change counter it reads)."""
+    import redis
+
+    from mockserver.core.backends.redis_async import ChangeWatch, LoopClient
+
+    plain, prefix = redis_url.partition("?prefix=")[::2]
+    changes = f"{prefix}changes"
+    writer = redis.Redis.from_url(plain, decode_responses=True)
+    client = LoopClient(plain)
+    watch = ChangeWatch(client, changes, f"{prefix}controls", f"{prefix}faults")
+    try:
+        for _ in range(20):
+            first = asyncio.ensure_future(watch.snapshot())
+            for _ in range(3):
+                await asyncio.sleep(0)  # the first look's GET goes out
+            written = writer.incr(changes)
+            second = await watch.snapshot()
+            assert int(second.version) == written
+            assert int((await first).version) in (written - 1, written)
+    finally:
+        writer.close()
+        await client.aclose()

@@ -214,13 +214,19 @@ class Journal(Protocol):
         """Write what this process batched (a shared journal; in memory, nothing to do)."""
         ...
 
+    async def settle(self) -> None:
+        """`flush`, after the writes this process has on their way (the control plane's first step)."""
+        ...
+
 
 class BatchedJournal(ABC):
     """A shared journal's writes batched off the request: `record` keeps the entry and asks the
     event loop to write everything kept once the current turn is done (one transaction or round trip
-    for all the requests answered in that turn). Kept entries are written before this process lists
-    or clears the journal, and before it serves any control-plane request (`flush`), so another
-    process sees them by then. Outside an event loop an entry is written at once."""
+    for all the requests answered in that turn; `_write_soon`, which a backend with an asyncio client
+    makes a write that does not hold the loop). Kept entries are written before this process lists
+    or clears the journal (`flush`) and before it serves any control-plane request (`settle`, which
+    also waits for the writes on their way), so another process sees them by then. Outside an event
+    loop an entry is written at once."""
 
     def __init__(self) -> None:
         self._pending: list[Entry] = []
@@ -243,15 +249,26 @@ class BatchedJournal(ABC):
             first, self._scheduled = not self._scheduled, True
         if first:
             try:
-                asyncio.get_running_loop().call_soon(self.flush)
+                asyncio.get_running_loop().call_soon(self._write_soon)
             except RuntimeError:  # no loop in this thread
                 self.flush()
 
-    def flush(self) -> None:
+    def _take(self) -> list[Entry]:
         with self._batch_lock:
             pending, self._pending, self._scheduled = self._pending, [], False
+        return pending
+
+    def _write_soon(self) -> None:
+        """The turn is done: write its entries (here on the loop; a backend may send them without waiting)."""
+        self.flush()
+
+    def flush(self) -> None:
+        pending = self._take()
         if pending:
             self._write(pending)
+
+    async def settle(self) -> None:
+        self.flush()
 
     def clear(self) -> None:
         with self._batch_lock:
@@ -330,7 +347,12 @@ class VersionedCell(Protocol):
     """One document and a version number that grows with every write."""
 
     def write(self, data: dict[str, Any]) -> int: ...
-    def version(self, request: bool = False) -> int | None: ...  # None: never written; see sync
+    def version(self) -> int | None: ...  # None: never written
+    async def request_version(self) -> int | None:
+        """The version as a request begins (Redis: with the request's look at the store's change counter)."""
+        ...
+
+    async def aclose(self) -> None: ...
     def read(self) -> tuple[int, dict[str, Any]] | None: ...
 
 
@@ -414,10 +436,16 @@ class SharedControls:
         else:
             self.sync()
 
-    def sync(self, request: bool = False) -> None:
-        """Take what another process published since this one last looked (one small read). At the
-        start of a request (`request`), a store with a change counter takes the request's look too."""
-        if self._cell.version(request) == self._version:
+    def sync(self) -> None:
+        """Take what another process published since this one last looked (one small read)."""
+        self._take(self._cell.version())
+
+    async def begin_request(self) -> None:
+        """A request begins: `sync`, and on a store with a change counter the request's look at it."""
+        self._take(await self._cell.request_version())
+
+    def _take(self, version: int | None) -> None:
+        if version == self._version:
             return
         found = self._cell.read()
         if found is None:
@@ -433,3 +461,6 @@ class SharedControls:
     def done(self) -> None:
         """The request ended: its look (if any) no longer vouches for a cache."""
         end_look()
+
+    async def aclose(self) -> None:
+        await self._cell.aclose()

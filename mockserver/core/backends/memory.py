@@ -297,6 +297,9 @@ class MemoryJournal:
     def flush(self) -> None:
         pass
 
+    async def settle(self) -> None:
+        pass
+
     def query(self, query: JournalQuery) -> list[dict[str, Any]]:
         return self.page(query)[0]
 

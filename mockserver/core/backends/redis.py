@@ -19,7 +19,9 @@ so a replica that dies leaves jobs whose lease expires, and exactly one survivor
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import re
 import threading
 import time
@@ -44,6 +46,7 @@ from mockserver.core.backends.base import (
     lease_holder,
     page_back,
 )
+from mockserver.core.backends.redis_async import ChangeWatch, LoopClient
 from mockserver.core.clock import MockClock
 from mockserver.core.faults import Rule
 from mockserver.core.jobs import Job, MediaRef
@@ -56,6 +59,7 @@ try:
 except ImportError:  # pragma: no cover - the error below says what to install
     redis = None  # type: ignore[assignment]
 
+log = logging.getLogger("cutout_mock")
 DEFAULT_PREFIX = "cutout-mock:"
 CACHE_SIZE = 10_000  # jobs (and accounts) a store keeps read; the oldest kept goes first
 LOCK_SECONDS = 10  # a job's lock outlives any change; a crashed holder frees it by then
@@ -152,8 +156,8 @@ return 0
 """
 
 
-def connect(url: str) -> tuple[Any, str]:
-    """A client for `url` and the key prefix (``?prefix=`` is ours, not redis-py's)."""
+def connect(url: str) -> tuple[Any, str, str]:
+    """A client for `url`, the key prefix (``?prefix=`` is ours, not redis-py's) and the URL without it."""
     if redis is None:
         raise StoreUnavailable("--store redis:// needs the redis package: pip install 'cutout-mock[redis]'")
     parts = urlsplit(url)
@@ -167,7 +171,7 @@ def connect(url: str) -> tuple[Any, str]:
         client.ping()
     except (redis.RedisError, ValueError) as exc:
         raise StoreUnavailable(f"cannot use Redis at {parts.netloc or url}: {exc}") from None
-    return client, prefix
+    return client, prefix, plain
 
 
 class RedisStore:
@@ -184,12 +188,14 @@ class RedisStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.client, self.prefix = connect(url)
+        self.client, self.prefix, plain = connect(url)
         self._poll = self.client.register_script(_POLL)
         self._charge = self.client.register_script(_CHARGE)
         self._new_job = self.client.register_script(_NEW_JOB)
         self._delete_if_held = self.client.register_script(_DELETE_IF_HELD)
         self.changes = self.key("changes")
+        self.aio = LoopClient(plain)  # the same Redis on asyncio connections, for work on the event loop
+        self.watch = ChangeWatch(self.aio, self.changes, self.key("controls"), self.key("faults"))
         self._cache_lock = threading.Lock()
         self._cache_version: str | None = None  # the change counter the cache is true for
         self._cached_jobs: dict[tuple[str, str], Job] = {}
@@ -199,41 +205,17 @@ class RedisStore:
 
     # --- the read cache -----------------------------------------------------------------------
 
-    def look(self) -> None:
-        """A request begins: one GET of the change counter (a second round trip only when it moved)."""
-        version = self._get_changes() or "0"
+    async def look(self) -> None:
+        """A request begins: the change counter as of a GET sent since (``ChangeWatch``: one round trip
+        for every request that begins in the same turn of the loop; a second only when it moved)."""
+        seen = await self.watch.snapshot()
         with self._cache_lock:
-            known = version == self._cache_version
-        if not known:
-            with self.client.pipeline(transaction=False) as pipe:
-                pipe.hget(self.key("controls"), "version")
-                pipe.exists(self.key("faults"))
-                controls, faults = pipe.execute()
-            with self._cache_lock:
+            if seen.version != self._cache_version:
                 self._cached_jobs.clear()
                 self._cached_accounts.clear()
-                self._cache_version = version
-                self.controls_version = int(controls) if controls is not None else None
-                self.faults_exist = bool(faults)
-        begin_look(self, version)
-
-    def _get_changes(self) -> str | None:
-        """GET of the change counter straight on a pooled connection: the client's command path (retry
-        and observability wrappers) cost a third of the round trip; on any error, that path retries."""
-        pool = self.client.connection_pool
-        try:
-            connection = pool.get_connection()
-        except redis.RedisError:
-            return self.client.get(self.changes)
-        try:
-            connection.send_command("GET", self.changes)
-            value: str | None = connection.read_response()
-        except redis.RedisError:
-            connection.disconnect()
-            return self.client.get(self.changes)
-        finally:
-            pool.release(connection)
-        return value
+                self._cache_version = seen.version
+                self.controls_version, self.faults_exist = seen.controls, seen.faults
+        begin_look(self, seen.version)
 
     def trusted(self) -> bool:
         """Whether this request looked and nothing changed since: its cached reads are true."""
@@ -642,11 +624,37 @@ class RedisJournal(BatchedJournal):
         self._list, self._seq = store.key("journal"), store.key("journal", "seq")
         self._record = store.client.register_script(_RECORD)
         self._older = store.client.register_script(_OLDER)
+        self._writer: asyncio.Task[None] | None = None  # the batches being sent (`_write_soon`)
 
     def _write(self, entries: list[Entry]) -> None:
+        for args in self._batches(entries):
+            self._record(keys=[self._list, self._seq], args=args)
+
+    def _batches(self, entries: list[Entry]) -> Iterator[list[Any]]:
         lines = [json.dumps(entry.to_dict()) for entry in entries]
         for start in range(0, len(lines), self.BATCH):
-            self._record(keys=[self._list, self._seq], args=[self._capacity, *lines[start : start + self.BATCH]])
+            yield [self._capacity, *lines[start : start + self.BATCH]]
+
+    def _write_soon(self) -> None:
+        """Sent on the asyncio client by one writer task, batch after batch in order; nobody waits."""
+        loop, writer = asyncio.get_running_loop(), self._writer
+        if writer is None or writer.done() or writer.get_loop() is not loop:
+            self._writer = loop.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        record = self._store.aio().register_script(_RECORD)
+        while entries := self._take():
+            try:
+                for args in self._batches(entries):
+                    await record(keys=[self._list, self._seq], args=args)
+            except redis.RedisError as error:  # the journal is a record, not the answer: log and go on
+                log.warning("journal: %d entries not written to Redis: %s", len(entries), error)
+
+    async def settle(self) -> None:
+        writer = self._writer
+        if writer is not None and writer.get_loop() is asyncio.get_running_loop():
+            await asyncio.shield(writer)  # shielded: a control request cancelled leaves the writer going
+        self.flush()
 
     def _clear(self) -> None:
         self._store.client.delete(self._list)
@@ -673,13 +681,17 @@ class RedisCell:
         self._store.forget()
         return version
 
-    def version(self, request: bool = False) -> int | None:
-        """At a request's start, from the store's look (no round trip of its own)."""
-        if request:
-            self._store.look()
-            return self._store.controls_version
+    def version(self) -> int | None:
         version = self._client.hget(self._name, "version")
         return int(version) if version is not None else None
+
+    async def request_version(self) -> int | None:
+        """At a request's start, from the store's look (no round trip of its own)."""
+        await self._store.look()
+        return self._store.controls_version
+
+    async def aclose(self) -> None:
+        await self._store.aio.aclose()
 
     def read(self) -> tuple[int, dict[str, Any]] | None:
         version, data = self._client.hmget(self._name, "version", "data")

@@ -474,9 +474,15 @@ class SqliteCell:
             db.execute("INSERT OR REPLACE INTO controls VALUES ('controls', ?, ?)", (version, json.dumps(data)))
         return version
 
-    def version(self, request: bool = False) -> int | None:
+    def version(self) -> int | None:
         rows = self._store.read("SELECT version FROM controls WHERE name = 'controls'")
         return rows[0][0] if rows else None
+
+    async def request_version(self) -> int | None:
+        return self.version()  # a local read: the store's own cache makes it cheap
+
+    async def aclose(self) -> None:
+        """Nothing of its own to close (the store closes its connections)."""
 
     def read(self) -> tuple[int, dict[str, Any]] | None:
         rows = self._store.read("SELECT version, data FROM controls WHERE name = 'controls'")

@@ -1,0 +1,94 @@
+"""What the Redis store does on the event loop without holding it: a request's look at the change
+counter, and the journal's batches.
+
+On Redis a status poll needs one fact from the server: whether anything changed since this process
+last looked (the store's change counter, ``<prefix>changes``; every write of a job, an account, the
+fault list or the controls counts one). Asked on the blocking client, the event loop waited out a
+round trip per request and served nothing meanwhile, and so it did for each turn's journal batch:
+0.32 x a bare Starlette endpoint at c=32.
+
+Here both go out on an asyncio connection. Every request that begins before a look's GET is sent
+takes its answer, so one round trip serves all the requests that arrived in a turn of the loop; a
+request never takes an answer sent before it began, so whatever any process wrote before the
+request began is seen (the change counter moved, so the store's read cache is dropped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+try:
+    import redis.asyncio as aioredis
+except ImportError:  # pragma: no cover - RedisStore's connect says what to install
+    aioredis = None  # type: ignore[assignment]
+
+
+class LoopClient:
+    """An asyncio Redis client for the running event loop (the tests run several loops in one process).
+
+    `url` is a plain Redis URL (no ``?prefix=``). Calling it gives the running loop's client.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._client: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __call__(self) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._client, self._loop = aioredis.Redis.from_url(self._url, decode_responses=True), loop
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close this loop's connections (another loop's client is left to the garbage collector)."""
+        if self._client is not None and self._loop is asyncio.get_running_loop():
+            await self._client.aclose()
+        self._client, self._loop = None, None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one GET of the change counter (and, when it moved, one more round trip) told."""
+
+    version: str  # the change counter, as Redis returned it ("0" before any write)
+    controls: int | None  # the controls document's version (None: never written)
+    faults: bool  # whether any fault rule exists
+
+
+class ChangeWatch:
+    """The change counter and what hangs on it, one GET shared by the requests that begin together.
+
+    `changes`, `controls` and `faults` are full key names.
+    """
+
+    def __init__(self, client: LoopClient, changes: str, controls: str, faults: str) -> None:
+        self._client, self._changes, self._controls, self._faults = client, changes, controls, faults
+        self._waiting: asyncio.Task[Snapshot] | None = None  # the next GET, not sent yet
+        self._running: set[asyncio.Task[Snapshot]] = set()  # GETs on their way (a task needs a reference)
+        self._last: Snapshot | None = None
+
+    async def snapshot(self) -> Snapshot:
+        """The store as of a GET sent after this call began (shared with the calls that joined it)."""
+        fetch = self._waiting
+        if fetch is None or fetch.get_loop() is not asyncio.get_running_loop():
+            fetch = self._waiting = asyncio.get_running_loop().create_task(self._fetch())
+            self._running.add(fetch)
+            fetch.add_done_callback(self._running.discard)
+        return await asyncio.shield(fetch)  # one caller cancelled leaves the others their answer
+
+    async def _fetch(self) -> Snapshot:
+        self._waiting = None  # from now on a new caller needs a GET of its own: this one may be on its way
+        client = self._client()
+        version = await client.get(self._changes) or "0"
+        last = self._last
+        if last is not None and last.version == version:
+            return last
+        async with client.pipeline(transaction=False) as pipe:  # it moved: so may have these
+            pipe.hget(self._controls, "version")
+            pipe.exists(self._faults)
+            controls, faults = await pipe.execute()
+        self._last = Snapshot(version, int(controls) if controls is not None else None, bool(faults))
+        return self._last
