@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS accounts (
 CREATE TABLE IF NOT EXISTS media (id TEXT PRIMARY KEY, provider TEXT NOT NULL, data TEXT NOT NULL);
 """
 # Media expiry: when a record's file expires, and whether the file is purged yet. Added by ALTER to
-# databases made before it (their rows get purged later by a sweep of the JSON's expires_at).
+# databases made before it, their records' expiry then filled from the JSON's expires_at.
 _MEDIA_EXPIRY = (
     "ALTER TABLE media ADD COLUMN expires_at REAL",
     "ALTER TABLE media ADD COLUMN purged INTEGER NOT NULL DEFAULT 0",
@@ -69,10 +69,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_job ON deliveries (provider, job_id);
 CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (due_at) WHERE pending = 1;
 """
-_MEDIA_EXPIRY_INDEX = """
-UPDATE media SET expires_at = json_extract(data, '$.expires_at') WHERE expires_at IS NULL;
-CREATE INDEX IF NOT EXISTS media_unpurged ON media (expires_at) WHERE purged = 0;
-"""
+_MEDIA_EXPIRY_BACKFILL = "UPDATE media SET expires_at = json_extract(data, '$.expires_at') WHERE expires_at IS NULL"
+_MEDIA_EXPIRY_INDEX = "CREATE INDEX IF NOT EXISTS media_unpurged ON media (expires_at) WHERE purged = 0"
 
 
 CACHE_SIZE = 10_000  # jobs (and accounts) a store keeps read; the oldest kept goes first
@@ -96,11 +94,7 @@ class SqliteStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(media)")}
-        for alter in _MEDIA_EXPIRY:
-            if alter.split()[5] not in columns:
-                self._db.execute(alter)
-        self._db.executescript(_MEDIA_EXPIRY_INDEX)
+        self._add_media_expiry()
         self._db.executescript(_DELIVERIES)
         self._lock = threading.RLock()
         # The read cache: jobs and accounts as last read or written here, good while no other
@@ -108,6 +102,20 @@ class SqliteStore:
         self._seen = -1
         self._cached_jobs: dict[tuple[str, str], Job] = {}
         self._cached_accounts: dict[tuple[str, str], Account] = {}
+
+    def _add_media_expiry(self) -> None:
+        """Media expiry's columns, added to a database made before them and filled from each record's
+        JSON then: that fill reads every record, so it runs only when a column was added, never on a
+        later start (on 100,000 records it ran on every start)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(media)")}
+        added = [alter for alter in _MEDIA_EXPIRY if alter.split()[5] not in columns]
+        if added:
+            self._db.execute("BEGIN IMMEDIATE")  # all or nothing: a start stopped half-way does it again
+            with self._db:
+                for alter in added:
+                    self._db.execute(alter)
+                self._db.execute(_MEDIA_EXPIRY_BACKFILL)
+        self._db.execute(_MEDIA_EXPIRY_INDEX)
 
     def _fresh(self) -> None:
         """Under the lock, before a cached read: forget the cache if another connection committed."""
