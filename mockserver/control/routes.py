@@ -237,9 +237,15 @@ async def get_journal(mock: Mock, request: Request) -> Any:
 
 
 async def list_webhooks(mock: Mock, request: Request) -> Any:
-    q = request.query_params
-    found = mock.webhooks.listed(q.get("provider"), q.get("job_id"))
-    return {"deliveries": found if _revealed(request) else [redact.delivery(d) for d in found]}
+    """Every delivery (of a provider, a job), read and redacted off the event loop: the list grows
+    with the jobs that asked for webhooks, and a status poll must not wait on it."""
+    q, revealed = request.query_params, _revealed(request)
+
+    def listed() -> list[dict[str, Any]]:
+        found = mock.webhooks.listed(q.get("provider"), q.get("job_id"))
+        return found if revealed else [redact.delivery(d) for d in found]
+
+    return {"deliveries": await asyncio.to_thread(listed)}
 
 
 async def flush_webhooks(mock: Mock, request: Request) -> Any:
