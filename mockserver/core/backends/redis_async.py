@@ -16,6 +16,7 @@ request began is seen (the change counter moved, so the store's read cache is dr
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,21 +52,24 @@ class LoopClient:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What one GET of the change counter (and, when it moved, one more round trip) told."""
+    """What one read of the change counter (and, when it moved, one more round trip) told."""
 
-    version: str  # the change counter, as Redis returned it ("0" before any write)
+    version: str  # "<epoch>:<change counter>" (the epoch is new when the keys were flushed: FLUSHDB)
     controls: int | None  # the controls document's version (None: never written)
     faults: bool  # whether any fault rule exists
 
 
 class ChangeWatch:
-    """The change counter and what hangs on it, one GET shared by the requests that begin together.
+    """The change counter and what hangs on it, one read shared by the requests that begin together.
 
-    `changes`, `controls` and `faults` are full key names.
+    `changes`, `controls` and `faults` are full key names. The counter is read with an epoch (a random
+    token set once, ``<changes>:epoch``): after a FLUSHDB the counter starts again and could come back
+    to a value a cache was kept for, but the epoch is new.
     """
 
     def __init__(self, client: LoopClient, changes: str, controls: str, faults: str) -> None:
         self._client, self._changes, self._controls, self._faults = client, changes, controls, faults
+        self._epoch = changes + ":epoch"
         self._waiting: asyncio.Task[Snapshot] | None = None  # the next GET, not sent yet
         self._running: set[asyncio.Task[Snapshot]] = set()  # GETs on their way (a task needs a reference)
         self._last: Snapshot | None = None
@@ -82,7 +86,11 @@ class ChangeWatch:
     async def _fetch(self) -> Snapshot:
         self._waiting = None  # from now on a new caller needs a GET of its own: this one may be on its way
         client = self._client()
-        version = await client.get(self._changes) or "0"
+        changes, epoch = await client.mget(self._changes, self._epoch)
+        if epoch is None:  # a new Redis, or one flushed under the mock: counts start again from nothing
+            await client.set(self._epoch, uuid.uuid4().hex, nx=True)
+            epoch = await client.get(self._epoch)
+        version = f"{epoch}:{changes or 0}"
         last = self._last
         if last is not None and last.version == version:
             return last
