@@ -16,6 +16,7 @@ from dataclasses import MISSING, Field
 from pathlib import Path
 from typing import Any
 
+import mockserver.engine.onethread  # noqa: F401  first, before numpy: BLAS on one thread (see it)
 from mockserver.engine import compose, inputs, matting
 from mockserver.engine.codecs import FORMATS
 from mockserver.engine.errors import (

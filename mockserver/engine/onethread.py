@@ -1,5 +1,6 @@
 """One thread per native library in an engine process: imported by the pool's fork server first,
-before numpy.
+before numpy, and by the command line (`cutout-mock serve --engine-processes 0` runs the engine in
+the serving process's threads; `cutout-mock segment` in its own).
 
 numpy's OpenBLAS (and OpenMP or MKL builds alike) reads its thread count once, when it loads, and
 by default starts one thread per core; between calls those threads spin waiting for the next one.
