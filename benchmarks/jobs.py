@@ -33,7 +33,7 @@ from typing import TypeVar
 
 import httpx
 
-from benchmarks.server import KEY, Table, free_port, mock_command, server, wrk
+from benchmarks.server import KEY, Table, free_port, fund, mock_command, server, wrk
 from mockserver.settings import CORES
 
 T = TypeVar("T")
@@ -135,11 +135,6 @@ def _image_rate(bases: list[str], clients: int, seconds: float = 5.0) -> float:
     return sum(counts) / (time.perf_counter() - started)
 
 
-def _fund(base: str) -> None:
-    """Credits for every image a run can send (a key starts with Pixelcut's free 100)."""
-    httpx.put(f"{base}/__mock/accounts/pixelcut/{KEY['X-API-KEY']}", json={"balance": 10_000_000}).raise_for_status()
-
-
 def _status_url(base: str) -> str:
     """A Pixelcut job's status URL on `base` (the job's input is no video: it fails at once)."""
     job = httpx.post(f"{base}/pixelcut/v1/video/remove-background", json={"video_url": IMAGE}, headers=KEY).json()
@@ -201,7 +196,7 @@ def engine_off_the_server(rounds: int = 3) -> Table:
             port, state = free_port(), stack.enter_context(tempfile.TemporaryDirectory())
             stack.enter_context(server(mock_command(port, "sqlite", state, *extra), port, "/__mock/health"))
             base = f"http://127.0.0.1:{port}"
-            _fund(base)
+            fund(base)
             _image_rate([base], 2, seconds=3.0)  # warm-up: the sample, each process's engine
             servers[label] = port, base, _status_url(base)
         for label, (_, _, url) in servers.items():
@@ -315,7 +310,7 @@ def redis_scaling(rounds: int = 3) -> Table:
                 command = mock_command(port, store, state, "--workers", str(workers), *engines)
                 stack.enter_context(server(command, port, "/__mock/health"))
             bases = [f"http://127.0.0.1:{port}" for port in ports]
-            _fund(bases[0])  # the accounts live in Redis: one call funds every replica
+            fund(bases[0])  # the accounts live in Redis: one call funds every replica
             _image_rate(bases, 2, seconds=3.0)  # warm-up
             started[label] = ports, bases, [_status_url(base) for base in bases]
         for _ in range(rounds):

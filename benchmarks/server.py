@@ -43,6 +43,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def fund(base: str) -> None:
+    """Credits for every image a run can send (a key starts with Pixelcut's free 100)."""
+    httpx.put(f"{base}/__mock/accounts/pixelcut/{KEY['X-API-KEY']}", json={"balance": 10_000_000}).raise_for_status()
+
+
 PIDS: dict[int, int] = {}  # port -> pid of the server process the bench started on it
 
 
