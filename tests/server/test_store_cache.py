@@ -10,6 +10,7 @@ in pages with a cursor that walks every item exactly once, whatever is added mea
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -257,6 +258,33 @@ async def test_redis_a_look_sent_before_a_request_began_is_not_its_answer(redis_
     finally:
         writer.close()
         await client.aclose()
+
+
+def test_redis_a_failed_look_whose_callers_all_left_leaves_no_error_to_log() -> None:
+    """Clients gone (their requests cancelled) while Redis is down: the look they shared fails with
+    nobody waiting for it, and asyncio must not log "Task exception was never retrieved" for it."""
+    pytest.importorskip("redis")
+    from mockserver.core.backends.redis_async import ChangeWatch, LoopClient
+    from tests.server.live import free_port
+
+    logged: list[str] = []
+
+    async def leave() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, context: logged.append(context["message"]))
+        client = LoopClient(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+        watch = ChangeWatch(client, "p:changes", "p:controls", "p:faults")
+        callers = [asyncio.ensure_future(watch.snapshot()) for _ in range(4)]
+        await asyncio.sleep(0)  # the look starts
+        for caller in callers:
+            caller.cancel()
+        await asyncio.gather(*callers, return_exceptions=True)
+        await asyncio.wait(asyncio.all_tasks() - {asyncio.current_task()})  # the look fails
+        await client.aclose()
+        gc.collect()
+
+    asyncio.run(leave())
+    gc.collect()
+    assert logged == []
 
 
 async def test_redis_keys_flushed_under_the_mock_are_not_served_from_its_cache(

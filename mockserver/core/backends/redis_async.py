@@ -80,8 +80,16 @@ class ChangeWatch:
         if fetch is None or fetch.get_loop() is not asyncio.get_running_loop():
             fetch = self._waiting = asyncio.get_running_loop().create_task(self._fetch())
             self._running.add(fetch)
-            fetch.add_done_callback(self._running.discard)
+            fetch.add_done_callback(self._done)
         return await asyncio.shield(fetch)  # one caller cancelled leaves the others their answer
+
+    def _done(self, fetch: asyncio.Task[Snapshot]) -> None:
+        """A look ended: its callers have their answer. When every caller was cancelled (clients gone)
+        and the look failed (Redis down), nobody else takes its error: taken here, asyncio does not log
+        "Task exception was never retrieved" for it; the callers that waited raised it already."""
+        self._running.discard(fetch)
+        if not fetch.cancelled():
+            fetch.exception()
 
     async def _fetch(self) -> Snapshot:
         self._waiting = None  # from now on a new caller needs a GET of its own: this one may be on its way
