@@ -260,6 +260,30 @@ async def test_redis_a_look_sent_before_a_request_began_is_not_its_answer(redis_
         await client.aclose()
 
 
+async def test_redis_connections_dropped_under_the_mock_are_made_again(
+    redis_one: httpx.AsyncClient, redis_url: str
+) -> None:
+    """Redis restarted between two requests (here: its clients killed, which is what a restart does to
+    them): the next request's look and journal batch go out on new connections, as the blocking
+    client's did; the asyncio client's pooled connection failed the first look (500)."""
+    import redis
+
+    client = redis_one
+    job_id = await _submit(client, "pc-cache")
+    await _status(client, job_id)  # a look and a journal batch: the asyncio connections are open
+    admin = redis.Redis.from_url(redis_url.partition("?")[0], decode_responses=True)
+    try:
+        db = admin.connection_pool.connection_kwargs.get("db", 0)
+        for each in admin.client_list():
+            if each["id"] != str(admin.client_id()) and int(each["db"]) == db:
+                admin.client_kill_filter(_id=each["id"])
+    finally:
+        admin.close()
+    await _status(client, job_id)  # answered 200
+    entries = (await client.get("/__mock/journal", params={"key": "pc-cache"})).json()["entries"]
+    assert len(entries) == 3, entries  # the submit and both polls
+
+
 def test_redis_a_failed_look_whose_callers_all_left_leaves_no_error_to_log() -> None:
     """Clients gone (their requests cancelled) while Redis is down: the look they shared fails with
     nobody waiting for it, and asyncio must not log "Task exception was never retrieved" for it."""

@@ -29,7 +29,10 @@ except ImportError:  # pragma: no cover - RedisStore's connect says what to inst
 class LoopClient:
     """An asyncio Redis client for the running event loop (the tests run several loops in one process).
 
-    `url` is a plain Redis URL (no ``?prefix=``). Calling it gives the running loop's client.
+    `url` is a plain Redis URL (no ``?prefix=``). Calling it gives the running loop's client. A command
+    that finds its connection dropped (Redis restarted) is sent once more on a new one (the blocking
+    client finds such a connection before it sends): without it, the first look after a restart failed
+    all the requests that shared it with a 500.
     """
 
     def __init__(self, url: str) -> None:
@@ -40,7 +43,10 @@ class LoopClient:
     def __call__(self) -> Any:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
-            self._client, self._loop = aioredis.Redis.from_url(self._url, decode_responses=True), loop
+            client = aioredis.Redis.from_url(
+                self._url, decode_responses=True, retry_on_error=[aioredis.ConnectionError]
+            )
+            self._client, self._loop = client, loop
         return self._client
 
     async def aclose(self) -> None:
