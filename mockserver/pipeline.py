@@ -36,6 +36,7 @@ from mockserver.engine.errors import InvalidOption, MediaError
 from mockserver.providers.base import Provider, View, Vocabulary
 from mockserver.runtime.mock import Mock
 from mockserver.web.bodies import BadBody, read_body
+from mockserver.web.controls import STORE_ERROR
 from mockserver.web.http import ApiError, content_disposition, header
 from mockserver.web.journal import note_response
 from mockserver.web.routing import Endpoint
@@ -55,6 +56,8 @@ def endpoint(mock: Mock, provider: Provider, op: Operation, validator: Validator
         view = View(request, mock, words)
         request.scope["cutout.operation"] = op.operation_id  # for the journal
         try:
+            if STORE_ERROR in request.scope:  # the store cannot be reached (web/controls.py): the provider's 500
+                raise request.scope[STORE_ERROR]
             refused = words.gate(request)  # 1. gate
             if refused is not None:
                 raise refused

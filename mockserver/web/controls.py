@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mockserver.core.backends.base import SharedControls
+from mockserver.core.backends.base import SharedControls, StoreUnavailable
+
+STORE_ERROR = "cutout.store_error"  # the scope's note that the request's look failed (StoreUnavailable)
 
 
 class SyncControls:
@@ -17,7 +19,10 @@ class SyncControls:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        await self.controls.begin_request()  # on Redis: the request's look at the store's change counter
+        try:
+            await self.controls.begin_request()  # on Redis: the request's look at the store's change counter
+        except StoreUnavailable as problem:  # a provider's route answers its own 500 (pipeline.py), not a traceback
+            scope[STORE_ERROR] = problem
         try:
             await self.app(scope, receive, send)
         finally:

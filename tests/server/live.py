@@ -51,6 +51,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def redis_process(binary: str, port: int, folder: Path) -> subprocess.Popen[bytes]:
+    """A redis-server of our own on 127.0.0.1:`port` (nothing saved), once it answers PING."""
+    import redis
+
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    server = subprocess.Popen([*command, "--dir", str(folder)], stdout=subprocess.DEVNULL)
+    client = redis.Redis(port=port)
+    for _ in range(500):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.01)
+    client.close()
+    return server
+
+
 def serve_command(port: int, state: Path) -> list[str]:
     """`cutout-mock serve` on `port` with its state in `state`, as this interpreter runs it."""
     return [sys.executable, "-m", "mockserver.cli", "serve", "--port", str(port), "--state-dir", str(state)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -282,6 +283,34 @@ async def test_redis_connections_dropped_under_the_mock_are_made_again(
     await _status(client, job_id)  # answered 200
     entries = (await client.get("/__mock/journal", params={"key": "pc-cache"})).json()["entries"]
     assert len(entries) == 3, entries  # the submit and both polls
+
+
+async def test_redis_gone_a_provider_answers_its_own_500_and_the_mock_recovers(tmp_path: Path) -> None:
+    """Redis stopped under a running mock: a poll is the provider's own 500 (its JSON error body, as
+    for any failure in a handler), not Starlette's text of a traceback; Redis started again, the mock
+    answers from it (the job went with Redis's memory)."""
+    pytest.importorskip("redis")
+    from tests.server.live import free_port, redis_process
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("needs a redis-server of its own to stop")
+    port = free_port()
+    server = redis_process(binary, port, tmp_path)
+    settings = Settings.for_tests(store=f"redis://127.0.0.1:{port}/0", state_dir=tmp_path, seed=None)
+    try:
+        async for (client,) in _clients([settings]):
+            job_id = await _submit(client, "pc-cache")
+            server.terminate()
+            server.wait(10)
+            answer = await client.get(f"{VIDEO}/job/{job_id}", headers=PIXELCUT)
+            assert answer.status_code == 500, answer.text
+            assert set(answer.json()) == {"error", "error_code"}  # Pixelcut's error body
+            server = redis_process(binary, port, tmp_path)
+            assert (await client.get(f"{VIDEO}/job/{job_id}", headers=PIXELCUT)).status_code == 404
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 def test_redis_a_failed_look_whose_callers_all_left_leaves_no_error_to_log() -> None:

@@ -686,8 +686,12 @@ class RedisCell:
         return int(version) if version is not None else None
 
     async def request_version(self) -> int | None:
-        """At a request's start, from the store's look (no round trip of its own)."""
-        await self._store.look()
+        """At a request's start, from the store's look (no round trip of its own); StoreUnavailable
+        when Redis cannot be reached."""
+        try:
+            await self._store.look()
+        except redis.RedisError as error:
+            raise StoreUnavailable(f"Redis: {error}") from error
         return self._store.controls_version
 
     async def aclose(self) -> None:
