@@ -76,26 +76,44 @@ class ChangeWatch:
     def __init__(self, client: LoopClient, changes: str, controls: str, faults: str) -> None:
         self._client, self._changes, self._controls, self._faults = client, changes, controls, faults
         self._epoch = changes + ":epoch"
-        self._waiting: asyncio.Task[Snapshot] | None = None  # the next GET, not sent yet
-        self._running: set[asyncio.Task[Snapshot]] = set()  # GETs on their way (a task needs a reference)
+        self._waiting: list[asyncio.Future[Snapshot]] | None = None  # callers of the next read, not sent yet
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop `_waiting` belongs to
+        self._running: set[asyncio.Task[None]] = set()  # reads on their way (a task needs a reference)
         self._last: Snapshot | None = None
 
     async def snapshot(self) -> Snapshot:
-        """The store as of a GET sent after this call began (shared with the calls that joined it)."""
-        fetch = self._waiting
-        if fetch is None or fetch.get_loop() is not asyncio.get_running_loop():
-            fetch = self._waiting = asyncio.get_running_loop().create_task(self._fetch())
-            self._running.add(fetch)
-            fetch.add_done_callback(self._done)
-        return await asyncio.shield(fetch)  # one caller cancelled leaves the others their answer
+        """The store as of a read sent after this call began (shared with the calls that joined it).
 
-    def _done(self, fetch: asyncio.Task[Snapshot]) -> None:
-        """A look ended: its callers have their answer. When every caller was cancelled (clients gone)
-        and the look failed (Redis down), nobody else takes its error: taken here, asyncio does not log
-        "Task exception was never retrieved" for it; the callers that waited raised it already."""
-        self._running.discard(fetch)
-        if not fetch.cancelled():
-            fetch.exception()
+        Each caller waits on a future of its own, which the read answers: a caller cancelled (its client
+        gone) cancels only its own wait, and the read's error goes to the callers still waiting."""
+        loop = asyncio.get_running_loop()
+        waiting = self._waiting
+        if waiting is None or self._loop is not loop:
+            waiting = self._waiting = []
+            self._loop = loop
+            fetch = loop.create_task(self._answer(waiting))
+            self._running.add(fetch)
+            fetch.add_done_callback(self._running.discard)
+        answer: asyncio.Future[Snapshot] = loop.create_future()
+        waiting.append(answer)
+        return await answer
+
+    async def _answer(self, waiting: list[asyncio.Future[Snapshot]]) -> None:
+        self._waiting = None  # from now on a new caller needs a read of its own: this one may be on its way
+        try:
+            found = await self._fetch()
+        except asyncio.CancelledError:  # the loop is closing: so are its callers
+            for answer in waiting:
+                answer.cancel()
+            raise
+        except Exception as error:  # Redis's error, to every caller still waiting (nobody else takes it)
+            for answer in waiting:
+                if not answer.done():
+                    answer.set_exception(error)
+            return
+        for answer in waiting:
+            if not answer.done():
+                answer.set_result(found)
 
     async def _fetch(self) -> Snapshot:
         self._waiting = None  # from now on a new caller needs a GET of its own: this one may be on its way
