@@ -67,9 +67,12 @@ class Entry(NamedTuple):
         }
 
 
+_KEPT_NAMES = frozenset(name.encode("latin-1") for name in KEPT_HEADERS)
+
+
 def _headers(raw: RawHeaders) -> dict[str, str]:
-    decoded = ((k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in raw)
-    return {k: v for k, v in decoded if k in KEPT_HEADERS}
+    """The kept headers, decoded (only those: a shared journal encodes every entry as it is written)."""
+    return {k.lower().decode("latin-1"): v.decode("latin-1") for k, v in raw if k.lower() in _KEPT_NAMES}
 
 
 def _text(body: bytes, headers: dict[str, str], method: str) -> str:
