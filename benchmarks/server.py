@@ -214,7 +214,7 @@ def status_poll(rounds: int = 5) -> Table:
             for label, url, headers in targets:
                 pid = PIDS.get(int(url.split(":")[2].split("/")[0]))
                 is_redis = label.startswith("cutout-mock, redis")
-                before = cpu_seconds(pid) if pid and "cutout-mock" in label else None
+                before = cpu_seconds(pid) if pid and "Prism" not in label else None  # Prism: node, its own split
                 counted = redis_counters(redis_url) if is_redis and redis_url else None
                 rps, p99, requests = wrk_run(url, headers, seconds=3, warm=round_ == 0)
                 runs[label].append((rps, p99))
