@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server.live import free_port
+from tests.server.live import free_port, read_banner
 
 SERVE = [sys.executable, "-m", "mockserver.cli", "serve"]
 
@@ -25,13 +25,8 @@ def _serving(flags: list[str], env: dict[str, str]) -> Iterator[str]:
     server = subprocess.Popen(
         [*SERVE, *flags], env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    banner = ""
     try:
-        while "control plane" not in banner:  # the banner's last line
-            line = server.stdout.readline() if server.stdout else ""
-            assert line, f"serve exited: {banner}"
-            banner += line
-        yield banner
+        yield read_banner(server)
     finally:
         server.terminate()
         server.wait(20)
@@ -78,11 +73,7 @@ def test_ctrl_c_stops_serve_quietly(tmp_path: Path) -> None:
     flags = ["--port", str(port), "--store", "memory", "--state-dir", str(tmp_path), "--engine-processes", "0"]
     server = subprocess.Popen([*SERVE, *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        banner = ""
-        while "control plane" not in banner:
-            line = server.stdout.readline() if server.stdout else ""
-            assert line, f"serve exited: {banner}"
-            banner += line
+        read_banner(server)
         assert httpx.get(f"http://127.0.0.1:{port}/__mock/health", timeout=10).status_code == 200
         server.send_signal(signal.SIGINT)
         _, errors = server.communicate(timeout=20)

@@ -13,6 +13,8 @@ import time
 
 import httpx
 
+from tests.server.live import read_banner
+
 SERVE = [sys.executable, "-m", "mockserver.cli", "serve", "--host", "0.0.0.0", "--port", "0", "--store", "memory"]
 
 
@@ -28,13 +30,11 @@ def main() -> None:
         server = subprocess.Popen(
             [*SERVE, "--state-dir", state, *sys.argv[1:]], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
-        banner = ""
         try:
-            while "control plane" not in banner:  # the banner's last line
-                line = server.stdout.readline() if server.stdout else ""
-                if not line:
-                    raise SystemExit(f"serve exited: {banner}")
-                banner += line
+            try:
+                banner = read_banner(server)
+            except RuntimeError as exited:
+                raise SystemExit(str(exited)) from None
             port = re.search(r"control plane\s+http://0\.0\.0\.0:(\d+)/__mock", banner)
             token = re.search(r"control token: (\S+)", banner)
             assert port, banner

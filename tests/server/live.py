@@ -85,6 +85,18 @@ def wait_healthy(server: subprocess.Popen[Any], base: str, seconds: float = 60) 
             time.sleep(0.05)
 
 
+def read_banner(server: subprocess.Popen[str], until: str = "control plane") -> str:
+    """What `serve` printed up to and including the line holding `until` (the banner's last line by
+    default); RuntimeError with what it printed if it exits first."""
+    banner = ""
+    while until not in banner:
+        line = server.stdout.readline() if server.stdout else ""
+        if not line:
+            raise RuntimeError(f"serve exited: {banner}")
+        banner += line
+    return banner
+
+
 def _drain(server: subprocess.Popen[str], tail: collections.deque[str]) -> None:
     with contextlib.suppress(ValueError, OSError):  # the pipe closed when the server was stopped
         for line in server.stdout or ():
@@ -102,13 +114,10 @@ def serve_process(state: Path, *flags: str) -> Iterator[tuple[subprocess.Popen[s
     server = subprocess.Popen(
         [*serve_command(port, state), *flags], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    base, banner = f"http://127.0.0.1:{port}", ""
+    base = f"http://127.0.0.1:{port}"
     drain: threading.Thread | None = None
     try:
-        while "control plane" not in banner:  # the banner's last line
-            line = server.stdout.readline() if server.stdout else ""
-            assert line, f"server exited: {banner}"
-            banner += line
+        banner = read_banner(server)
         wait_healthy(server, base)
         # Keep reading what it prints (into a bounded tail): a pipe nobody reads fills at 64 KiB and then
         # blocks the server on its next log line, which looks like a hang in whatever test comes next.

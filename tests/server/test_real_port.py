@@ -21,7 +21,7 @@ from PIL import Image
 
 from mockserver.app import create_app
 from mockserver.settings import Settings
-from tests.server.live import free_port, running
+from tests.server.live import free_port, read_banner, running
 
 
 @pytest.fixture(scope="module")
@@ -216,11 +216,7 @@ def test_fal_client_over_exposed_tls_port(tmp_path: Path) -> None:
     ]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as server:
         try:
-            banner = ""
-            while "SSL_CERT_FILE=" not in banner:
-                line = server.stdout.readline() if server.stdout else ""
-                assert line, f"server exited: {banner}"
-                banner += line
+            banner = read_banner(server, until="SSL_CERT_FILE=")
             cert = banner.split("SSL_CERT_FILE=")[1].split()[0]
             script = (
                 "import fal_client\n"
