@@ -3,18 +3,19 @@
 Composition only. Routes come from each provider's OpenAPI spec (operationId -> handler; a spec
 operation without a handler, or a handler without an operation, stops the app from starting), each
 endpoint built by the request pipeline (mockserver/pipeline.py). The runtime learns which providers
-it serves; the middleware puts the doors (real hosts), the journal and the shared controls around.
+it serves; the front door (web/front.py) puts the shared controls, the doors (real hosts, fal's
+proxy, CORS) and the journal before every provider's router.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
-from starlette.routing import Route, Router
 
 from mockserver import pipeline
 from mockserver.control import scenario as scenario_file
@@ -26,11 +27,10 @@ from mockserver.runtime.mock import Mock
 from mockserver.runtime.recovery import keep_leases, remove_unrecorded_later
 from mockserver.runtime.supervisor import end_with_parent
 from mockserver.settings import Settings
-from mockserver.web.controls import SyncControls
-from mockserver.web.cors import PrefixCors
-from mockserver.web.hosts import HostRouting, TargetUrlProxy
+from mockserver.web.front import Front
+from mockserver.web.hosts import HostDoor, ProxyDoor
 from mockserver.web.journal import JournalRecorder
-from mockserver.web.routing import Endpoint, Endpoints, ProviderRouter, SegmentRouter, not_allowed, not_found
+from mockserver.web.routing import Endpoint, Endpoints, ProviderRouter, not_allowed, not_found
 from mockserver.web.spec import Validator, load_spec, operations
 
 
@@ -45,21 +45,21 @@ def check_handlers(provider: Provider) -> None:
         )
 
 
-def provider_routes(mock: Mock, provider: Provider) -> list[Route]:
+def provider_router(mock: Mock, provider: Provider) -> ProviderRouter:
+    """Every path of the provider's spec, each operation's endpoint built by the pipeline, and its
+    media files; any other path under its prefix answers the provider's own 404."""
     check_handlers(provider)
     spec = load_spec(provider.name)
     validator = Validator(spec)
     words = provider.vocabulary
     by_path: dict[str, dict[str, Endpoint]] = {}
     for op in operations(spec):
-        by_path.setdefault(op.path, {})[op.method] = pipeline.endpoint(mock, provider, op, validator)
-    # One route per path, dispatching on the method, so a 405 lists every method in ``Allow``.
-    routes = [
-        Route(words.prefix + path, Endpoints(endpoints), methods=list(endpoints)) for path, endpoints in by_path.items()
-    ]
-    media = Endpoints({"GET": pipeline.media_endpoint(mock, words)})
-    routes.append(Route(words.surfaces[words.media_surface].prefix + words.media_route, media, methods=["GET"]))
-    return routes
+        by_path.setdefault(words.prefix + op.path, {})[op.method] = pipeline.endpoint(mock, provider, op, validator)
+    media = words.surfaces[words.media_surface].prefix + words.media_route  # fal's: the upload's PUT path too
+    by_path.setdefault(media, {}).setdefault("GET", pipeline.media_endpoint(mock, words))
+    # One Endpoints per path, dispatching on the method, so a 405 lists every method in ``Allow``.
+    paths = {path: Endpoints(endpoints) for path, endpoints in by_path.items()}
+    return ProviderRouter(paths, pipeline.not_found_as(words))
 
 
 def surfaces() -> dict[str, str]:
@@ -82,10 +82,7 @@ def create_app(settings: Settings | None = None, *, mock: Mock | None = None) ->
         scenario_file.apply(mock, scenario_file.read(settings.scenario_file))
     if mock.controls is not None:
         mock.controls.adopt()
-    routers = {"__mock": Router([*control_routes(mock), *dashboard_routes(mock, PROVIDERS)])}  # + /__mock/ui
-    for provider in PROVIDERS:
-        default = pipeline.not_found_as(provider.vocabulary)
-        routers[provider.vocabulary.prefix.strip("/")] = ProviderRouter(provider_routes(mock, provider), default)
+    routers = {p.vocabulary.prefix.strip("/"): provider_router(mock, p) for p in PROVIDERS}
 
     started = time.time()  # output files older than this and unrecorded are a crash's leftovers
 
@@ -104,23 +101,38 @@ def create_app(settings: Settings | None = None, *, mock: Mock | None = None) ->
             task.cancel()
         await mock.aclose()
 
-    app = Starlette(exception_handlers={404: not_found, 405: not_allowed})
-    app.router = SegmentRouter(routers, lifespan)  # the middleware stack is built from it on first call
+    # The control plane and the dashboard: Starlette's router and exception handlers. Provider paths
+    # never reach them: the front door hands those to the provider's router (web/front.py).
+    app = Starlette(
+        routes=[*control_routes(mock), *dashboard_routes(mock, PROVIDERS)],
+        exception_handlers={404: not_found, 405: not_allowed},
+        lifespan=lifespan,
+    )
     host_prefixes = {h: s.prefix for p in PROVIDERS for s in p.surfaces.values() for h in (s.host, *s.aliases)}
     provider_prefixes = {p.vocabulary.prefix: p.name for p in PROVIDERS}
-    if settings.journal_size:
-        app.add_middleware(JournalRecorder, journal=mock.journal, clock=mock.clock, prefixes=provider_prefixes)
-    for provider in PROVIDERS:  # fal: CORS on its surfaces (preflights answered outside the journal)
+    journal = (
+        functools.partial(JournalRecorder, journal=mock.journal, clock=mock.clock, prefixes=provider_prefixes)
+        if settings.journal_size
+        else None
+    )
+    proxies, cors = [], []
+    for provider in PROVIDERS:
         words = provider.vocabulary
-        if words.cors_exposed is not None:
-            app.add_middleware(PrefixCors, prefixes=[words.prefix + "/"], exposed=words.cors_exposed)
+        if words.cors_exposed is not None:  # fal: a browser app may call its surfaces directly
+            cors.append((words.prefix + "/", words.cors_exposed))
         if words.proxy is not None:  # fal.config({proxyUrl}): the target URL in a header
             own = {h: s.prefix for s in words.surfaces.values() for h in (s.host, *s.aliases)}
             path, target_header, key = words.proxy
-            app.add_middleware(TargetUrlProxy, path=path, header=target_header, host_prefixes=own, key=key)
-    app.add_middleware(HostRouting, host_prefixes=host_prefixes)  # the journal sees served paths
-    if mock.controls is not None:
-        app.add_middleware(SyncControls, controls=mock.controls)  # outermost: the clock is current
+            proxies.append(ProxyDoor(path, target_header, own, key))
+    app.add_middleware(
+        Front,
+        routers=routers,
+        hosts=HostDoor(host_prefixes),
+        proxies=proxies,
+        cors=cors,
+        journal=journal,
+        controls=mock.controls,
+    )
     app.state.mock = mock
     mock.bind(app, set(host_prefixes))
     return app

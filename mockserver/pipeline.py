@@ -36,7 +36,7 @@ from mockserver.engine.errors import InvalidOption, MediaError
 from mockserver.providers.base import Provider, View, Vocabulary
 from mockserver.runtime.mock import Mock
 from mockserver.web.bodies import BadBody, read_body
-from mockserver.web.controls import STORE_ERROR
+from mockserver.web.front import STORE_ERROR
 from mockserver.web.http import ApiError, content_disposition, header
 from mockserver.web.journal import note_response
 from mockserver.web.routing import Endpoint
@@ -56,7 +56,7 @@ def endpoint(mock: Mock, provider: Provider, op: Operation, validator: Validator
         view = View(request, mock, words)
         request.scope["cutout.operation"] = op.operation_id  # for the journal
         try:
-            if STORE_ERROR in request.scope:  # the store cannot be reached (web/controls.py): the provider's 500
+            if STORE_ERROR in request.scope:  # the store cannot be reached (web/front.py): the provider's 500
                 raise request.scope[STORE_ERROR]
             refused = words.gate(request)  # 1. gate
             if refused is not None:
@@ -138,6 +138,8 @@ async def _fault(mock: Mock, view: View) -> Response | None:
             raise words.invalid(
                 [{"loc": ["header", "X-Mock-Scenario"], "msg": str(problem), "type": "value_error"}]
             ) from None
+    elif not mock.faults.has_rules():  # the common answer: the headers and body are not looked at
+        return None
     else:
         body = json.dumps(view.body.fields, default=str) if view.body else ""
         key = view.account.key if view.account else None

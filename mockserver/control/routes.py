@@ -24,7 +24,7 @@ from mockserver.core.backends.base import PAGE_MAX, PAGE_SIZE, SCAN_BUDGET, Jour
 from mockserver.runtime.mock import Mock
 from mockserver.runtime.samples import sample
 from mockserver.web.bodies import BadBody, parse_json, read_bytes
-from mockserver.web.controls import STORE_ERROR
+from mockserver.web.front import STORE_ERROR
 from mockserver.web.http import JsonResponse
 from mockserver.web.spec import Operation, Validator, load_spec, operations, parameter_errors
 
@@ -303,7 +303,7 @@ def _endpoint(
     mock: Mock, handler: ControlHandler, contract: Contract, lock: ControlLock
 ) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        if STORE_ERROR in request.scope:  # the store cannot be reached (web/controls.py): no answer here is true
+        if STORE_ERROR in request.scope:  # the store cannot be reached (web/front.py): no answer here is true
             raise request.scope[STORE_ERROR]
         await mock.journal.settle()  # what this process recorded is in the shared journal before any control answer
         try:

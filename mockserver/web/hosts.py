@@ -6,21 +6,24 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mockserver.web.http import JsonResponse, raw_header
+from mockserver.web.http import raw_header
+
+KNOWN_HOSTS = 1024  # Host values whose reading is kept (a client sends the same one on every request)
 
 
-class HostRouting:
+class HostDoor:
     """Requests to a real provider host (``queue.fal.run``) are served at that surface's prefix.
 
     This is what in-process interception (respx by real hostnames) and hosts-file or proxy setups
-    use. URLs the mock returns then keep to the real hosts (``cutout.bases``).
+    use. URLs the mock returns then keep to the real hosts (``cutout.bases``). One step of the
+    front door (``web/front.py``).
     """
 
-    def __init__(self, app: ASGIApp, host_prefixes: dict[str, str]) -> None:
+    def __init__(self, host_prefixes: dict[str, str]) -> None:
         """`host_prefixes`: real host -> surface prefix, each surface's own host before its aliases
         (fal's backup ``queue.falrun.com``): a request on an alias gets URLs on that alias for its
         surface and on the other surfaces' own hosts."""
-        self.app, self.host_prefixes = app, host_prefixes
+        self.host_prefixes = host_prefixes
         own: dict[str, str] = {}
         for host, prefix in host_prefixes.items():
             own.setdefault(prefix, host)
@@ -29,17 +32,26 @@ class HostRouting:
             s: {h: {**{p: f"{s}://{o}" for p, o in own.items()}, p: f"{s}://{h}"} for h, p in host_prefixes.items()}
             for s in ("http", "https")
         }
+        self._known: dict[bytes, tuple[str, str | None]] = {}  # Host values seen: (host name, prefix)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def route(self, scope: Scope, host: bytes) -> Scope:
+        """The scope to serve: on a real host (the `host` header's value) the path gains the surface's
+        prefix; on any other host, the scope as it came."""
         # An exposed port (SurfaceMount, which sets the bases) has routed already: its real host name in
         # Host (a hosts file, the TLS certificate's names) must not add the surface's prefix twice.
-        if scope["type"] == "http" and "cutout.bases" not in scope:
-            host = raw_header(scope["headers"], "host").split(":")[0].lower().rstrip(".")  # "queue.fal.run." too
-            prefix = self.host_prefixes.get(host)
-            if prefix is not None:
-                bases = self._bases["http" if scope.get("scheme") == "http" else "https"][host]
-                scope = {**scope, "path": prefix + scope["path"], "raw_path": None, "cutout.bases": bases}
-        await self.app(scope, receive, send)
+        if "cutout.bases" in scope:
+            return scope
+        known = self._known.get(host)
+        if known is None:
+            name = host.decode("latin-1").split(":")[0].lower().rstrip(".")  # "queue.fal.run." too
+            known = name, self.host_prefixes.get(name)
+            if len(self._known) < KNOWN_HOSTS:
+                self._known[host] = known
+        name, prefix = known
+        if prefix is None:
+            return scope
+        bases = self._bases["http" if scope.get("scheme") == "http" else "https"][name]
+        return {**scope, "path": prefix + scope["path"], "raw_path": None, "cutout.bases": bases}
 
 
 class SurfaceMount:
@@ -62,37 +74,34 @@ class SurfaceMount:
         await self.app(scope, receive, send)
 
 
-class TargetUrlProxy:
+class ProxyDoor:
     """A client-side proxy door (fal's ``fal.config({proxyUrl})``): a request to `path` names its real
     target in the `header` (``x-fal-target-url: https://queue.fal.run/...``) and is served as if sent
     there, so a JS app reaches the mock with one line. URLs in the answer stay on the mock's own base
     (the app cannot reach the real hosts). A target on no known host (nor this server) is refused as
     @fal-ai/server-proxy refuses it: 400 ``"Invalid request"``. Without an Authorization header the
-    proxy's own key is used (`key`), as the real proxy adds its server's FAL_KEY.
+    proxy's own key is used (`key`), as the real proxy adds its server's FAL_KEY. One step of the
+    front door (``web/front.py``), which answers a refusal.
     """
 
-    def __init__(self, app: ASGIApp, path: str, header: str, host_prefixes: dict[str, str], key: str) -> None:
-        self.app, self.path, self.header, self.host_prefixes = app, path, header, host_prefixes
+    def __init__(self, path: str, header: str, host_prefixes: dict[str, str], key: str) -> None:
+        self.path, self.header, self.host_prefixes = path, header, host_prefixes
         self.authorization = key
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != self.path or scope["method"] == "OPTIONS":
-            await self.app(scope, receive, send)
-            return
+    def target(self, scope: Scope) -> Scope | None:
+        """The scope of the request the header names, or None for a target it may not name."""
         try:
             target = urlsplit(raw_header(scope["headers"], self.header))
             path = self._served_path(target, raw_header(scope["headers"], "host"))
         except ValueError:  # "https://[::1/x": an unclosed IPv6 bracket (urlsplit), a bad port (.port)
-            path = None
+            return None
         if path is None:
-            await JsonResponse("Invalid request", 400)(scope, receive, send)
-            return
+            return None
         headers = [(k, v) for k, v in scope["headers"] if k != self.header.encode()]
         if not raw_header(headers, "authorization"):
             headers.append((b"authorization", self.authorization.encode("latin-1")))
         query = target.query.encode("latin-1")
-        scope = {**scope, "path": path, "raw_path": None, "query_string": query, "headers": headers}
-        await self.app(scope, receive, send)
+        return {**scope, "path": path, "raw_path": None, "query_string": query, "headers": headers}
 
     def _served_path(self, target: SplitResult, own_host: str) -> str | None:
         if target.scheme not in ("http", "https") or not target.hostname:

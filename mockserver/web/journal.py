@@ -35,7 +35,7 @@ class JournalRecorder:
 
     def __init__(self, app: ASGIApp, journal: Journal, clock: Clock, prefixes: dict[str, str]) -> None:
         self.app, self.journal, self.clock = app, journal, clock
-        # Each provider's prefix is one path segment: found by a dict lookup, as SegmentRouter does.
+        # Each provider's prefix is one path segment: found by a dict lookup, as the front door finds its router.
         self.providers = {prefix.strip("/"): name for prefix, name in prefixes.items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -77,7 +77,7 @@ class JournalRecorder:
                 scope["method"],
                 path,
                 scope.get("query_string", b""),
-                self.providers.get(path.split("/", 2)[1]),
+                self.providers.get(path[1:].partition("/")[0]),
                 scope.get("cutout.operation"),
                 scope.get("cutout.key"),
                 status,

@@ -1,19 +1,19 @@
-"""How a request finds its endpoint: provider by first segment, route by depth, endpoint by method.
+"""How a request finds its endpoint: route by depth, then pattern; endpoint by method.
 
-Starlette's routing, narrowed to what this app's routes are: the first path segment names the
-provider, every path parameter is one segment, and every endpoint answers its own failures. Each
-step here replaces a linear regex scan or a wrapper that a status poll paid for on every request.
+Starlette's routing, narrowed to what a provider's routes are: every path parameter is one segment,
+and every endpoint answers its own failures. The front door (``web/front.py``) picks the provider's
+router by the first path segment. Each step here replaces a linear regex scan or a wrapper that a
+status poll paid for on every request.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match, Route, Router
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mockserver.web.http import JsonResponse
@@ -23,79 +23,72 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 class Endpoints:
-    """The ASGI app of one path: the request's method picks the endpoint, which is awaited directly.
-
-    Not Starlette's ``request_response``: that wraps every call in exception handling (a closure and
-    a send wrapper per request) that these endpoints never use, since each answers every failure
-    in its provider's own shape. Route still checks the method first, so a 405 lists ``Allow``.
-    """
+    """The endpoints of one path by method; a GET answers HEAD too. ``allow`` lists the methods for
+    a 405's ``Allow`` header (RFC 9110)."""
 
     def __init__(self, endpoints: dict[str, Endpoint]) -> None:
         self.endpoints = dict(endpoints)
         if "GET" in endpoints:
             self.endpoints.setdefault("HEAD", endpoints["GET"])
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = await self.endpoints[scope["method"]](Request(scope, receive, send))
-        await note_response(scope, response)(scope, receive, send)
+        self.allow = ", ".join(self.endpoints)
 
 
-class ProviderRouter(Router):
-    """One provider's routes, narrowed by the number of path segments before any pattern runs.
+class ProviderRouter:
+    """One provider's paths: the route by the number of path segments, then a pattern, then the
+    endpoint by method, awaited directly. Every path under the provider's prefix gets an answer
+    here: an unknown one `default` (the provider's 404), a method the path does not have a 405.
 
     Every path parameter in the specs is one segment, so a path can only match a route with as many
     segments: a status poll tries one or two patterns instead of each of the provider's routes. No
-    redirect of a trailing slash (a Starlette habit, not a provider's): that path gets the default,
-    the provider's own 404.
+    redirect of a trailing slash (a Starlette habit, not a provider's): that path gets the default.
+    Patterns are Starlette's (``compile_path``); the parameters land in ``scope["path_params"]``.
+    Not Starlette's ``request_response`` either: that wraps every call in exception handling (a
+    closure and a send wrapper per request) that these endpoints never use, since each answers
+    every failure in its provider's own shape.
     """
 
-    def __init__(self, routes: list[Route], default: ASGIApp) -> None:
-        super().__init__(routes, redirect_slashes=False, default=default)
-        self.by_depth: dict[int, list[Route]] = {}
+    def __init__(self, paths: dict[str, Endpoints], default: ASGIApp) -> None:
+        self.default = default
+        self.by_depth: dict[int, list[tuple[re.Pattern[str], int, Endpoints]]] = {}
         # More concrete paths first (OpenAPI's rule: /files/upload/multipart is its own path, not a
         # /files/{media_id}/{filename}), so another method on a concrete path is its 405.
-        for route in sorted(routes, key=lambda r: len(r.param_convertors)):
-            self.by_depth.setdefault(route.path.count("/"), []).append(route)
+        for path, endpoints in sorted(paths.items(), key=lambda item: item[0].count("{")):
+            pattern, _, convertors = compile_path(path)
+            self.by_depth.setdefault(path.count("/"), []).append((pattern, len(convertors), endpoints))
 
-    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
-        partial: tuple[Route, Scope] | None = None
-        for route in self.by_depth.get(scope["path"].count("/"), ()):
-            match, child_scope = route.matches(scope)
-            if partial is not None and len(route.param_convertors) > len(partial[0].param_convertors):
+    def find(self, path: str, method: str) -> tuple[Endpoints, dict[str, str]] | None:
+        """The path's endpoints and parameters: the first route whose pattern matches and that has
+        the method, unless a more concrete path matched first (then that one, for its 405)."""
+        partial: tuple[re.Match[str], int, Endpoints] | None = None
+        for pattern, params, endpoints in self.by_depth.get(path.count("/"), ()):
+            if partial is not None and params > partial[1]:
                 break  # a more concrete path matched: a template's method does not take it over
-            if match is Match.FULL:
-                scope.update(child_scope)
-                await route.handle(scope, receive, send)
-                return
-            if match is Match.PARTIAL and partial is None:
-                partial = route, child_scope
-        if partial is not None:  # the path exists, not for this method: Route answers 405
-            scope.update(partial[1])
-            await partial[0].handle(scope, receive, send)
+            match = pattern.match(path)
+            if match is None:
+                continue
+            if method in endpoints.endpoints:
+                return endpoints, match.groupdict()
+            if partial is None:
+                partial = match, params, endpoints
+        return None if partial is None else (partial[2], partial[0].groupdict())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = self.find(scope["path"], scope["method"])
+        if found is None:
+            await self.default(scope, receive, send)
             return
-        await self.default(scope, receive, send)
+        endpoints, scope["path_params"] = found
+        endpoint = endpoints.endpoints.get(scope["method"])
+        if endpoint is None:
+            response = method_not_allowed(endpoints.allow)
+        else:
+            response = await endpoint(Request(scope, receive, send))
+        await note_response(scope, response)(scope, receive, send)
 
 
-class SegmentRouter(Router):
-    """The app's router: the first path segment picks the router (``/fal/...`` -> fal's), a dict
-    lookup instead of a regex scan over every provider's routes (the largest cost of a status poll).
-
-    It is the app's router itself, not a Mount: a Mount's ``.*`` pattern does not match a path with
-    a newline in it, which then missed the provider's own 404 (found by schemathesis).
-    """
-
-    def __init__(self, routers: dict[str, Router], lifespan: Any) -> None:
-        super().__init__(routes=[], lifespan=lifespan)
-        self.routers = routers
-
-    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await super().app(scope, receive, send)  # lifespan
-            return
-        router = self.routers.get(scope["path"].split("/", 2)[1])
-        if router is None:
-            raise HTTPException(404)
-        await router(scope, receive, send)
+def method_not_allowed(allow: str) -> Response:
+    """405 with the methods the path has in ``Allow``, in the app's own shape."""
+    return JsonResponse({"detail": "Method Not Allowed"}, 405, headers={"Allow": allow})
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
@@ -104,6 +97,6 @@ async def not_found(request: Request, exc: Exception) -> Response:
 
 
 async def not_allowed(request: Request, exc: Exception) -> Response:
-    """405 with the ``Allow`` header Starlette computed (RFC 9110 requires it)."""
-    response = JsonResponse({"detail": "Method Not Allowed"}, 405, headers=getattr(exc, "headers", None))
-    return note_response(request.scope, response)
+    """405 with the ``Allow`` header Starlette computed (RFC 9110 requires it): the control plane's."""
+    allow = (getattr(exc, "headers", None) or {}).get("Allow", "")
+    return note_response(request.scope, method_not_allowed(allow))

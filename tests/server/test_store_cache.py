@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import shutil
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,6 +21,8 @@ import httpx
 import pytest
 
 from mockserver.app import create_app
+from mockserver.core.backends.sqlite import SqliteStore
+from mockserver.core.jobs import Job, State
 from mockserver.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -360,3 +364,41 @@ async def test_redis_keys_flushed_under_the_mock_are_not_served_from_its_cache(
         raw.close()
     answer = await client.get(f"{VIDEO}/job/{job_id}", headers=PIXELCUT)
     assert answer.status_code == 404, answer.text
+
+
+# --- SQLite: one look per turn of the event loop -------------------------------------------------
+
+
+def _sqlite_job(store: SqliteStore, outcome: State | None = None) -> None:
+    store.put_job(Job("turn-job", "pixelcut", "video-remove-background", "pc-cache", 0.0, {}, outcome=outcome))
+
+
+async def test_sqlite_a_commit_by_another_process_is_seen_in_the_next_turn_of_the_loop(tmp_path: Path) -> None:
+    """Reads on the event loop share one look at ``PRAGMA data_version`` per turn of the loop; a
+    request runs in a turn after the one that read it, so a commit the client could know of is seen."""
+    store = SqliteStore(tmp_path / "state.sqlite3")
+    other = sqlite3.connect(tmp_path / "state.sqlite3", isolation_level=None)  # another process's connection
+    try:
+        _sqlite_job(store)
+        assert store.get_job("pixelcut", "turn-job").outcome is None  # read and kept; this turn looked
+        data = json.loads(other.execute("SELECT data FROM jobs WHERE id = 'turn-job'").fetchone()[0])
+        other.execute("UPDATE jobs SET data = ? WHERE id = 'turn-job'", (json.dumps({**data, "outcome": "failed"}),))
+        await asyncio.sleep(0)  # the next turn of the loop (a request read meanwhile runs there)
+        assert store.get_job("pixelcut", "turn-job").outcome is State.FAILED
+    finally:
+        other.close()
+        store.close()
+
+
+async def test_sqlite_a_write_by_another_store_of_this_process_is_seen_in_the_same_turn(tmp_path: Path) -> None:
+    """Two apps on one file in one process (two serves in a test): a write through one ends the
+    other's trust in its turn's look at once."""
+    reader, writer = SqliteStore(tmp_path / "state.sqlite3"), SqliteStore(tmp_path / "state.sqlite3")
+    try:
+        _sqlite_job(writer)
+        assert reader.get_job("pixelcut", "turn-job").outcome is None  # read and kept; this turn looked
+        _sqlite_job(writer, outcome=State.FAILED)  # no await: the same turn of the loop
+        assert reader.get_job("pixelcut", "turn-job").outcome is State.FAILED
+    finally:
+        reader.close()
+        writer.close()

@@ -310,7 +310,7 @@ def page_back(
 
 
 class Look:
-    """What one request saw of a shared store's change counter when it began (``SyncControls``).
+    """What one request saw of a shared store's change counter when it began (the front door, ``web/front.py``).
 
     Reads made in that request may trust a cache validated then; reads anywhere else (background
     work, the threads it starts, a task the request created that outlives it) find the look ended

@@ -179,7 +179,7 @@ class RedisStore:
 
     Every write of a job, an account, the fault list or the controls counts one on the store's
     change counter (``<prefix>changes``, in the same MULTI or script). A request begins with one
-    GET of it (`look`, from ``SyncControls``): unchanged since this process last looked, the jobs
+    GET of it (`look`, from the front door, ``web/front.py``): unchanged since this process last looked, the jobs
     and accounts read before, the controls' version and whether fault rules exist are still true,
     and the request reads them here without a round trip. A write from this process forgets the
     cache at once. Reads outside a request (background work) and read-modify-writes

@@ -14,6 +14,7 @@ deliveries are rows of the store (any worker sends them, after a restart too).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import threading
@@ -74,6 +75,9 @@ _MEDIA_EXPIRY_INDEX = "CREATE INDEX IF NOT EXISTS media_unpurged ON media (expir
 
 
 CACHE_SIZE = 10_000  # jobs (and accounts) a store keeps read; the oldest kept goes first
+# Writes to jobs and accounts by the stores of this process, per database file: another store on the
+# same file (two apps in one process) makes a store look again within a turn of the event loop.
+_WRITES: dict[Path, list[int]] = {}
 
 
 def _select(what: str, order: str, **equal: str | None) -> tuple[str, tuple[str, ...]]:
@@ -102,6 +106,8 @@ class SqliteStore:
         self._seen = -1
         self._cached_jobs: dict[tuple[str, str], Job] = {}
         self._cached_accounts: dict[tuple[str, str], Account] = {}
+        self._writes = _WRITES.setdefault(self.path.resolve(), [0])
+        self._trust: tuple[asyncio.AbstractEventLoop, int] | None = None  # this turn's look (_fresh)
 
     def _add_media_expiry(self) -> None:
         """Media expiry's columns, added to a database made before them and filled from each record's
@@ -118,12 +124,34 @@ class SqliteStore:
         self._db.execute(_MEDIA_EXPIRY_INDEX)
 
     def _fresh(self) -> None:
-        """Under the lock, before a cached read: forget the cache if another connection committed."""
+        """Under the lock, before a cached read: forget the cache if another connection committed.
+
+        On the event loop's thread one look (``PRAGMA data_version``) serves every read of the
+        same turn of the loop; it was a sixth of a status poll when each read made its own. No
+        request misses a commit it could know of: a request runs in the turn after the one that
+        read its bytes, so a look made in its turn came after the client sent it, and so after any
+        answer the client had from another process. A write by a store of this process to the same
+        file ends the turn's trust at once; other threads (the engine's work) look on every read.
+        """
+        loop = asyncio._get_running_loop()  # None off the loop's thread
+        if loop is not None and self._trust == (loop, self._writes[0]):
+            return
         version = self._db.execute("PRAGMA data_version").fetchone()[0]
         if version != self._seen:
             self._seen = version
             self._cached_jobs.clear()
             self._cached_accounts.clear()
+        if loop is not None:
+            if self._trust is None or self._trust[0] is not loop:
+                loop.call_soon(self._distrust)  # the next turn looks again
+            self._trust = (loop, self._writes[0])
+
+    def _distrust(self) -> None:
+        self._trust = None
+
+    def _wrote(self) -> None:
+        """A write to jobs or accounts: the other stores of this process on this file look again."""
+        self._writes[0] += 1
 
     @staticmethod
     def _remember(cache: dict[tuple[str, str], Any], key: tuple[str, str], value: Any) -> None:
@@ -140,6 +168,7 @@ class SqliteStore:
             self._cached_jobs.clear()
             self._cached_accounts.clear()
             self._db.executescript("DELETE FROM jobs; DELETE FROM accounts; DELETE FROM media; DELETE FROM deliveries;")
+            self._wrote()
 
     def put_job(self, job: Job) -> None:
         """An upsert, not INSERT OR REPLACE: the row keeps its rowid, which is its place in listings."""
@@ -151,6 +180,7 @@ class SqliteStore:
                 "created_at = excluded.created_at, polls = excluded.polls, data = excluded.data",
                 (job.provider, job.id, job.owner, job.created_at, job.polls, json.dumps(job.to_dict())),
             )
+            self._wrote()
 
     @staticmethod
     def _job(row: tuple[str, int]) -> Job:
@@ -180,6 +210,7 @@ class SqliteStore:
                 "UPDATE jobs SET polls = polls + (owner = ?) WHERE provider = ? AND id = ? RETURNING data, polls",
                 (owner, provider, job_id),
             ).fetchone()
+            self._wrote()
         return self._job(row) if row else None
 
     @contextmanager
@@ -190,6 +221,7 @@ class SqliteStore:
             try:
                 yield self._db
                 self._db.execute("COMMIT")
+                self._wrote()
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
@@ -252,6 +284,7 @@ class SqliteStore:
                 "INSERT OR REPLACE INTO accounts (provider, key, balance, plan) VALUES (?, ?, ?, ?)",
                 (account.provider, account.key, account.balance, account.plan),
             )
+            self._wrote()
 
     def charge(self, provider: str, key: str, amount: float) -> float | None:
         with self._lock:
@@ -262,6 +295,7 @@ class SqliteStore:
                 (amount, provider, key, amount),
             )
             row = cursor.fetchone()
+            self._wrote()
         return row[0] if row else None
 
     def list_accounts(self, provider: str | None = None) -> list[Account]:
@@ -272,6 +306,7 @@ class SqliteStore:
         with self._lock:
             self._cached_accounts.pop((provider, key), None)
             cursor = self._db.execute("DELETE FROM accounts WHERE provider = ? AND key = ?", (provider, key))
+            self._wrote()
         return cursor.rowcount > 0
 
     def put_media(self, provider: str, ref: MediaRef) -> None:
