@@ -402,3 +402,28 @@ async def test_sqlite_a_write_by_another_store_of_this_process_is_seen_in_the_sa
     finally:
         reader.close()
         writer.close()
+
+
+async def test_sqlite_a_read_modify_write_sees_a_commit_made_since_this_turns_look(tmp_path: Path) -> None:
+    """`update_job` reads inside its write transaction: a commit another process made after this
+    turn's look (it held the write lock while the look ran: BEGIN IMMEDIATE waited for it) is the
+    job it changes. Trusting the turn's look there overwrote that commit, e.g. a cancel made by
+    another worker, with the job as this worker had read it before."""
+    store = SqliteStore(tmp_path / "state.sqlite3")
+    other = sqlite3.connect(tmp_path / "state.sqlite3", isolation_level=None)  # another process's connection
+    try:
+        _sqlite_job(store)
+        assert store.get_job("pixelcut", "turn-job").outcome is None  # read and kept; this turn looked
+        data = json.loads(other.execute("SELECT data FROM jobs WHERE id = 'turn-job'").fetchone()[0])
+        other.execute("UPDATE jobs SET data = ? WHERE id = 'turn-job'", (json.dumps({**data, "outcome": "failed"}),))
+
+        def bill(job: Job) -> None:
+            job.charged = 1.5
+
+        updated = store.update_job("pixelcut", "turn-job", bill)  # no await: the same turn of the loop
+        assert updated is not None and (updated.outcome, updated.charged) == (State.FAILED, 1.5)
+        stored = json.loads(other.execute("SELECT data FROM jobs WHERE id = 'turn-job'").fetchone()[0])
+        assert (stored["outcome"], stored["charged"]) == ("failed", 1.5)
+    finally:
+        other.close()
+        store.close()

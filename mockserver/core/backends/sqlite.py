@@ -131,20 +131,25 @@ class SqliteStore:
         request misses a commit it could know of: a request runs in the turn after the one that
         read its bytes, so a look made in its turn came after the client sent it, and so after any
         answer the client had from another process. A write by a store of this process to the same
-        file ends the turn's trust at once; other threads (the engine's work) look on every read.
+        file ends the turn's trust at once; other threads (the engine's work) look on every read, and
+        `update_job` looks inside its transaction (a commit since the turn's look is what it changes).
         """
         loop = asyncio._get_running_loop()  # None off the loop's thread
         if loop is not None and self._trust == (loop, self._writes[0]):
             return
+        self._look()
+        if loop is not None:
+            if self._trust is None or self._trust[0] is not loop:
+                loop.call_soon(self._distrust)  # the next turn looks again
+            self._trust = (loop, self._writes[0])
+
+    def _look(self) -> None:
+        """Under the lock: forget the cache if another connection committed since the last look."""
         version = self._db.execute("PRAGMA data_version").fetchone()[0]
         if version != self._seen:
             self._seen = version
             self._cached_jobs.clear()
             self._cached_accounts.clear()
-        if loop is not None:
-            if self._trust is None or self._trust[0] is not loop:
-                loop.call_soon(self._distrust)  # the next turn looks again
-            self._trust = (loop, self._writes[0])
 
     def _distrust(self) -> None:
         self._trust = None
@@ -232,6 +237,9 @@ class SqliteStore:
 
     def update_job(self, provider: str, job_id: str, change: Callable[[Job], None]) -> Job | None:
         with self.transaction():
+            # Not the turn's look (_fresh): a commit made since, which BEGIN IMMEDIATE may have waited
+            # for (another worker's cancel), is the job to change, not overwritten by the cached one.
+            self._look()
             job = self.get_job(provider, job_id)
             if job is not None:
                 change(job)
