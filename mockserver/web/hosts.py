@@ -9,6 +9,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mockserver.web.http import raw_header
 
 KNOWN_HOSTS = 1024  # Host values whose reading is kept (a client sends the same one on every request)
+KNOWN_HOST_BYTES = 260  # the longest kept: a DNS name (253) with its dot and a port; a longer one is hostile
 
 
 class HostDoor:
@@ -45,7 +46,7 @@ class HostDoor:
         if known is None:
             name = host.decode("latin-1").split(":")[0].lower().rstrip(".")  # "queue.fal.run." too
             known = name, self.host_prefixes.get(name)
-            if len(self._known) < KNOWN_HOSTS:
+            if len(self._known) < KNOWN_HOSTS and len(host) <= KNOWN_HOST_BYTES:
                 self._known[host] = known
         name, prefix = known
         if prefix is None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
+import tracemalloc
 from pathlib import Path
 
 import httpx
@@ -179,3 +181,22 @@ async def test_unknown_paths_answer_in_the_providers_shape(client: httpx.AsyncCl
         assert r.status_code == 404 and set(r.json()) == keys, (provider, r.text)
     odd = await client.get("/pixazo/v2/requests/status/F%F3%0A%28", headers={"Ocp-Apim-Subscription-Key": "k"})
     assert odd.status_code == 404 and odd.json()["error"] == "Request not found"
+
+
+async def test_host_values_no_host_name_could_have_are_not_kept(tmp_path: Path) -> None:
+    """The front door keeps the reading of the Host values it saw (a client sends the same one on
+    every request), but not values longer than a host name and port can be: 1024 distinct ones of
+    up to the header limit (64 KiB each) stayed in memory for the process's life (+180 MB RSS)."""
+    app = create_app(Settings.for_tests(state_dir=tmp_path, journal_size=0))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+        assert (await client.get("/x")).status_code == 404  # whatever the first request builds, built
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for i in range(64):
+                assert (await client.get("/x", headers={"Host": f"{i}.{'a' * 32_000}"})).status_code == 404
+            gc.collect()
+            kept = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+    assert kept < 512 * 1024, f"{kept} bytes kept after 64 Host values of 32 KB"
