@@ -23,14 +23,19 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 class Endpoints:
-    """The endpoints of one path by method; a GET answers HEAD too. ``allow`` lists the methods for
-    a 405's ``Allow`` header (RFC 9110)."""
+    """The endpoints of one path by method; a GET answers HEAD too. `unlisted` are served but left
+    out of a 405's ``Allow`` (RFC 9110), which lists what the spec documents for the path (fal's
+    files: the spec has the upload's PUT; the GET of the stored file is the CDN's, not in the spec)."""
 
-    def __init__(self, endpoints: dict[str, Endpoint]) -> None:
+    def __init__(self, endpoints: dict[str, Endpoint], unlisted: dict[str, Endpoint] | None = None) -> None:
         self.endpoints = dict(endpoints)
         if "GET" in endpoints:
             self.endpoints.setdefault("HEAD", endpoints["GET"])
         self.allow = ", ".join(self.endpoints)
+        for method, endpoint in (unlisted or {}).items():
+            self.endpoints.setdefault(method, endpoint)
+            if method == "GET":
+                self.endpoints.setdefault("HEAD", endpoint)
 
 
 class ProviderRouter:
