@@ -27,7 +27,7 @@ from mockserver.runtime.mock import Mock
 from mockserver.runtime.recovery import keep_leases, remove_unrecorded_later
 from mockserver.runtime.supervisor import end_with_parent
 from mockserver.settings import Settings
-from mockserver.web.front import Front
+from mockserver.web.front import Front, FrontedApp
 from mockserver.web.hosts import HostDoor, ProxyDoor
 from mockserver.web.journal import JournalRecorder
 from mockserver.web.routing import Endpoint, Endpoints, ProviderRouter, not_allowed, not_found
@@ -105,13 +105,6 @@ def create_app(settings: Settings | None = None, *, mock: Mock | None = None) ->
             task.cancel()
         await mock.aclose()
 
-    # The control plane and the dashboard: Starlette's router and exception handlers. Provider paths
-    # never reach them: the front door hands those to the provider's router (web/front.py).
-    app = Starlette(
-        routes=[*control_routes(mock), *dashboard_routes(mock, PROVIDERS)],
-        exception_handlers={404: not_found, 405: not_allowed},
-        lifespan=lifespan,
-    )
     host_prefixes = {h: s.prefix for p in PROVIDERS for s in p.surfaces.values() for h in (s.host, *s.aliases)}
     provider_prefixes = {p.vocabulary.prefix: p.name for p in PROVIDERS}
     journal = (
@@ -128,7 +121,7 @@ def create_app(settings: Settings | None = None, *, mock: Mock | None = None) ->
             own = {h: s.prefix for s in words.surfaces.values() for h in (s.host, *s.aliases)}
             path, target_header, key = words.proxy
             proxies.append(ProxyDoor(path, target_header, own, key))
-    app.add_middleware(
+    front = functools.partial(
         Front,
         routers=routers,
         hosts=HostDoor(host_prefixes),
@@ -136,6 +129,14 @@ def create_app(settings: Settings | None = None, *, mock: Mock | None = None) ->
         cors=cors,
         journal=journal,
         controls=mock.controls,
+    )
+    # The control plane and the dashboard: Starlette's router and exception handlers. Provider paths
+    # never reach them: the front door hands those to the provider's router (web/front.py).
+    app = FrontedApp(
+        front=front,
+        routes=[*control_routes(mock), *dashboard_routes(mock, PROVIDERS)],
+        exception_handlers={404: not_found, 405: not_allowed},
+        lifespan=lifespan,
     )
     app.state.mock = mock
     mock.bind(app, set(host_prefixes))

@@ -26,11 +26,12 @@ KEPT_HEADERS = frozenset(
         "x-mock-scenario",
     }
 )
-RawHeaders = tuple[tuple[bytes, bytes], ...]
+# Lists as the ASGI scope and a Response hold them (kept as they are); tuples as older entries were made.
+RawHeaders = list[tuple[bytes, bytes]] | tuple[tuple[bytes, bytes], ...]
 
 
 class Entry(NamedTuple):
-    """One request: atomic values only (headers as tuples of bytes)."""
+    """One request: atomic values only (headers as (name, value) pairs of bytes)."""
 
     id: int
     at: float  # the mock's clock

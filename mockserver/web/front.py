@@ -18,13 +18,16 @@
    handlers.
 
 One class, not a middleware per step: each layer cost a status poll a coroutine, and Starlette's
-exception middleware a Request object and a send wrapper that the providers' routes never use.
+exception middleware a Request object and a send wrapper that the providers' routes never use; it
+stands outside Starlette's error middleware too (``FrontedApp``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
+from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mockserver.core.backends.base import SharedControls, StoreUnavailable
@@ -98,3 +101,18 @@ class Front:
     async def route(self, scope: Scope, receive: Receive, send: Send) -> None:
         router = self.routers.get(scope["path"][1:].partition("/")[0])
         await (self.app if router is None else router)(scope, receive, send)
+
+
+class FrontedApp(Starlette):
+    """Starlette with the front door outermost, outside its error middleware. The provider routes
+    answer every failure in their provider's shape (``pipeline.py``), so their requests skip that
+    middleware's send wrapper; a failure in the door itself still gets a plain 500 (uvicorn's, as
+    Starlette's was). /__mock and the dashboard keep Starlette's whole stack. `front` makes the door
+    around the rest of the stack."""
+
+    def __init__(self, *, front: Callable[[ASGIApp], Front], **options: Any) -> None:
+        super().__init__(**options)
+        self.front = front
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return self.front(super().build_middleware_stack())

@@ -65,13 +65,14 @@ class JournalRecorder:
     def _record(self, scope: Scope, at: float, started: float, request_body: bytes) -> None:
         response: Response | None = scope.get(RESPONSE)
         if response is None:
-            status, headers, body = 500, (), b""
+            status, headers, body = 500, [], b""
         else:
-            status, headers = response.status_code, tuple(response.raw_headers)
+            status, headers = response.status_code, response.raw_headers
             body = b"" if scope["method"] == "HEAD" else getattr(response, "body", b"")[:BODY_LIMIT]
         path = scope["path"]
-        self.journal.record(
-            Entry(
+        # Entry._make, not Entry(...): a status poll's entry is made without the keyword machinery.
+        entry = _make_entry(
+            (
                 0,  # the journal numbers it
                 at,
                 scope["method"],
@@ -82,9 +83,13 @@ class JournalRecorder:
                 scope.get("cutout.key"),
                 status,
                 (time.perf_counter() - started) * 1000,
-                tuple(scope["headers"]),
+                scope["headers"],  # the request's own lists, never changed once it is answered
                 request_body,
                 headers,
                 body,
             )
         )
+        self.journal.record(entry)
+
+
+_make_entry = Entry._make
