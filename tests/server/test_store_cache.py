@@ -14,7 +14,7 @@ import gc
 import json
 import shutil
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -373,21 +373,38 @@ def _sqlite_job(store: SqliteStore, outcome: State | None = None) -> None:
     store.put_job(Job("turn-job", "pixelcut", "video-remove-background", "pc-cache", 0.0, {}, outcome=outcome))
 
 
-async def test_sqlite_a_commit_by_another_process_is_seen_in_the_next_turn_of_the_loop(tmp_path: Path) -> None:
+@pytest.fixture
+def stores(tmp_path: Path) -> Iterator[tuple[SqliteStore, sqlite3.Connection]]:
+    """A store holding the job, and another process's connection to its file."""
+    store = SqliteStore(tmp_path / "state.sqlite3")
+    other = sqlite3.connect(tmp_path / "state.sqlite3", isolation_level=None)
+    _sqlite_job(store)
+    yield store, other
+    other.close()
+    store.close()
+
+
+def _look(store: SqliteStore) -> None:
+    """Read (and keep) the job: on the event loop, this turn's look (a fixture runs off the loop)."""
+    assert store.get_job("pixelcut", "turn-job").outcome is None
+
+
+def _fail_from(other: sqlite3.Connection) -> None:
+    """The job failed, committed through the other connection."""
+    data = json.loads(other.execute("SELECT data FROM jobs WHERE id = 'turn-job'").fetchone()[0])
+    other.execute("UPDATE jobs SET data = ? WHERE id = 'turn-job'", (json.dumps({**data, "outcome": "failed"}),))
+
+
+async def test_sqlite_a_commit_by_another_process_is_seen_in_the_next_turn_of_the_loop(
+    stores: tuple[SqliteStore, sqlite3.Connection],
+) -> None:
     """Reads on the event loop share one look at ``PRAGMA data_version`` per turn of the loop; a
     request runs in a turn after the one that read it, so a commit the client could know of is seen."""
-    store = SqliteStore(tmp_path / "state.sqlite3")
-    other = sqlite3.connect(tmp_path / "state.sqlite3", isolation_level=None)  # another process's connection
-    try:
-        _sqlite_job(store)
-        assert store.get_job("pixelcut", "turn-job").outcome is None  # read and kept; this turn looked
-        data = json.loads(other.execute("SELECT data FROM jobs WHERE id = 'turn-job'").fetchone()[0])
-        other.execute("UPDATE jobs SET data = ? WHERE id = 'turn-job'", (json.dumps({**data, "outcome": "failed"}),))
-        await asyncio.sleep(0)  # the next turn of the loop (a request read meanwhile runs there)
-        assert store.get_job("pixelcut", "turn-job").outcome is State.FAILED
-    finally:
-        other.close()
-        store.close()
+    store, other = stores
+    _look(store)
+    _fail_from(other)
+    await asyncio.sleep(0)  # the next turn of the loop (a request read meanwhile runs there)
+    assert store.get_job("pixelcut", "turn-job").outcome is State.FAILED
 
 
 async def test_sqlite_a_write_by_another_store_of_this_process_is_seen_in_the_same_turn(tmp_path: Path) -> None:
@@ -404,26 +421,21 @@ async def test_sqlite_a_write_by_another_store_of_this_process_is_seen_in_the_sa
         writer.close()
 
 
-async def test_sqlite_a_read_modify_write_sees_a_commit_made_since_this_turns_look(tmp_path: Path) -> None:
+async def test_sqlite_a_read_modify_write_sees_a_commit_made_since_this_turns_look(
+    stores: tuple[SqliteStore, sqlite3.Connection],
+) -> None:
     """`update_job` reads inside its write transaction: a commit another process made after this
     turn's look (it held the write lock while the look ran: BEGIN IMMEDIATE waited for it) is the
     job it changes. Trusting the turn's look there overwrote that commit, e.g. a cancel made by
     another worker, with the job as this worker had read it before."""
-    store = SqliteStore(tmp_path / "state.sqlite3")
-    other = sqlite3.connect(tmp_path / "state.sqlite3", isolation_level=None)  # another process's connection
-    try:
-        _sqlite_job(store)
-        assert store.get_job("pixelcut", "turn-job").outcome is None  # read and kept; this turn looked
-        data = json.loads(other.execute("SELECT data FROM jobs WHERE id = 'turn-job'").fetchone()[0])
-        other.execute("UPDATE jobs SET data = ? WHERE id = 'turn-job'", (json.dumps({**data, "outcome": "failed"}),))
+    store, other = stores
+    _look(store)
+    _fail_from(other)
 
-        def bill(job: Job) -> None:
-            job.charged = 1.5
+    def bill(job: Job) -> None:
+        job.charged = 1.5
 
-        updated = store.update_job("pixelcut", "turn-job", bill)  # no await: the same turn of the loop
-        assert updated is not None and (updated.outcome, updated.charged) == (State.FAILED, 1.5)
-        stored = json.loads(other.execute("SELECT data FROM jobs WHERE id = 'turn-job'").fetchone()[0])
-        assert (stored["outcome"], stored["charged"]) == ("failed", 1.5)
-    finally:
-        other.close()
-        store.close()
+    updated = store.update_job("pixelcut", "turn-job", bill)  # no await: the same turn of the loop
+    assert updated is not None and (updated.outcome, updated.charged) == (State.FAILED, 1.5)
+    stored = json.loads(other.execute("SELECT data FROM jobs WHERE id = 'turn-job'").fetchone()[0])
+    assert (stored["outcome"], stored["charged"]) == ("failed", 1.5)
