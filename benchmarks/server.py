@@ -112,13 +112,17 @@ def wrk(url: str, headers: dict[str, str], seconds: int = 5, warm: bool = True) 
 
 
 def wrk_run(url: str, headers: dict[str, str], seconds: int = 5, warm: bool = True) -> tuple[float, float, int]:
-    """(requests/s, p99 ms, requests) of one wrk run at c=32 (after a 1 s warm-up when `warm`)."""
+    """(requests/s, p99 ms, requests) of one wrk run at c=32 (after a 1 s warm-up when `warm`);
+    RuntimeError when any answer was not 2xx or 3xx."""
     args = ["wrk", "-t1", "-c32", f"-d{seconds}s", "--latency"]
     for name, value in headers.items():
         args += ["-H", f"{name}: {value}"]
     if warm:
         subprocess.run([*args[:4], "-d1s", url], capture_output=True, check=True)
     out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+    refused = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if refused:  # a rate of refusals is no figure of the poll path (every run here expects 200s)
+        raise RuntimeError(f"wrk {url}: {refused.group(1)} answers were not 2xx or 3xx")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]  # type: ignore[union-attr]

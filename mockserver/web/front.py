@@ -11,7 +11,8 @@
    a target it may not name gets the proxy's 400);
 4. **CORS**: a browser's request (it carries ``Origin``) to a prefix with CORS goes through Starlette's
    CORSMiddleware (``web/cors.py``), which answers a preflight itself, before the journal;
-5. **journal**: every request outside /__mock is recorded with its answer (``web/journal.py``);
+5. **journal**: every request outside /__mock is recorded with its answer (``web/journal.py``),
+   but those answered before it: a CORS preflight and a proxy target refused;
 6. **router**: the first path segment picks the provider's router, which answers every path under
    its prefix, its own 404 and 405 included (``web/routing.py``). Anything else (/__mock, the
    dashboard, an unknown first segment) goes on to the app's Starlette router and its exception

@@ -130,7 +130,8 @@ class SqliteStore:
         same turn of the loop; it was a sixth of a status poll when each read made its own. No
         request misses a commit it could know of: a request runs in the turn after the one that
         read its bytes, so a look made in its turn came after the client sent it, and so after any
-        answer the client had from another process. A write by a store of this process to the same
+        answer the client had from another process (over a socket: an in-process ASGI transport may
+        run several requests in one turn). A write by a store of this process to the same
         file ends the turn's trust at once; other threads (the engine's work) look on every read, and
         `update_job` looks inside its transaction (a commit since the turn's look is what it changes).
         """
@@ -530,7 +531,7 @@ class SqliteCell:
         return rows[0][0] if rows else None
 
     async def request_version(self) -> int | None:
-        return self.version()  # a local read: the store's own cache makes it cheap
+        return self.version()  # one local SELECT per request (no round trip; WAL readers do not wait)
 
     async def aclose(self) -> None:
         """Nothing of its own to close (the store closes its connections)."""
