@@ -494,6 +494,48 @@ def test_a_trickling_body_nobody_reads_is_cut_off_too(server: Server) -> None:
     assert closed and READ_TIMEOUT + BODY_GRACE - 1 < took < READ_TIMEOUT + BODY_GRACE + 5, took
 
 
+def _answer(sock: socket.socket) -> bytes:
+    """One whole answer read from a keep-alive connection (its head, then Content-Length bytes)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(1 << 16)
+        assert chunk, data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += sock.recv(1 << 16)
+    return head
+
+
+def test_each_request_on_a_keep_alive_connection_has_its_own_read_time(server: Server) -> None:
+    """The read timeout runs per header section, from the end of the message before it (web/wire.py
+    keeps one timer a connection and moves a deadline): a connection sending a request every 0.3 s
+    for three read timeouts is never cut off, and a header section it then sends a byte every 0.2 s
+    gets 408 about one read timeout after the answer before it."""
+    request = b"GET /__mock/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        started = time.monotonic()
+        while True:
+            sock.sendall(request)
+            assert _answer(sock).startswith(b"HTTP/1.1 200 ")
+            answered = time.monotonic()
+            if answered - started > 3 * READ_TIMEOUT:
+                break
+            time.sleep(0.3)  # the client's pace, not a wait on the server
+        reply = b""
+        for byte in request[:-2]:  # the head never ends
+            sock.sendall(bytes([byte]))
+            if select.select([sock], [], [], 0.2)[0]:
+                reply = sock.recv(1 << 16)
+                break
+        took = time.monotonic() - answered
+    assert reply.startswith(b"HTTP/1.1 408 "), reply[:100]
+    assert READ_TIMEOUT - 0.2 < took < READ_TIMEOUT + 2, took
+
+
 # --- last: the whole suite's memory ---------------------------------------------------------------
 
 
