@@ -7,10 +7,11 @@ stopped, and one sending them a byte a minute held a connection for ever. This p
 - **Header bytes**: a request line and headers over ``MAX_HEADER_BYTES`` (64 KiB, as counted
   before they are parsed) get ``431 Request Header Fields Too Large`` and the connection closes.
 - **Read time** (``--read-timeout``): a header section not complete within the read timeout of the
-  end of the message before it (or of the connection opening; a keep-alive connection's idle time
-  counts) gets 408 and the connection closes. A body is the app's
-  to time (``web/bodies.py`` answers 408 in the provider's own shape); for a body nobody reads (an
-  endpoint that takes none), the connection is closed a grace period after the read timeout.
+  end of the message before it and of the answer to it (or of the connection opening; a keep-alive
+  connection's idle time counts, the app's time on a request does not) gets 408 and the connection
+  closes. A body is the app's to time (``web/bodies.py`` answers 408 in the provider's own shape);
+  for a body nobody reads (an endpoint that takes none), the connection is closed a grace period
+  after the read timeout.
 
 These answers come before any route is known, so they are ``{"detail": ...}`` JSON, as uvicorn's own
 400 for a malformed request is plain text. Run it with ``ServerConfig`` (``server.py``).
@@ -43,9 +44,10 @@ class ServerConfig(uvicorn.Config):
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """HttpToolsProtocol whose header section is bounded in bytes and time (see the module).
 
-    One timer per connection, not one per request: each message's end and each header section's
+    One timer per connection, not one per request: each message's, answer's and header section's
     end only move a deadline (a float), and the timer, when it fires early, waits again for the
-    deadline. Arming and cancelling a timer for every request cost a status poll ~2 us.
+    deadline; a message's end brings the timer forward only when it waits on a body's later deadline
+    (read timeout + grace). Arming and cancelling a timer for every request cost a status poll ~2 us.
     """
 
     def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
@@ -82,7 +84,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._in_head, self._head_bytes = True, 0
         self._deadline = self.loop.time() + self.read_timeout
+        if self._timer is not None and self._timer.when() > self._deadline:
+            self._wait(self.read_timeout)  # it fired in the body and waits on the body's later deadline
         super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        if self._in_head:  # the next header section's read time runs from this answer, not the app's work
+            self._deadline = self.loop.time() + self.read_timeout
+        super().on_response_complete()
 
     def _wait(self, seconds: float) -> None:
         """A new deadline `seconds` from now, and the timer that checks it."""

@@ -525,13 +525,59 @@ def test_each_request_on_a_keep_alive_connection_has_its_own_read_time(server: S
             if answered - started > 3 * READ_TIMEOUT:
                 break
             time.sleep(0.3)  # the client's pace, not a wait on the server
-        reply = b""
-        for byte in request[:-2]:  # the head never ends
-            sock.sendall(bytes([byte]))
-            if select.select([sock], [], [], 0.2)[0]:
-                reply = sock.recv(1 << 16)
-                break
+        reply = _never_ending_head(sock, request)
         took = time.monotonic() - answered
+    assert reply.startswith(b"HTTP/1.1 408 "), reply[:100]
+    assert READ_TIMEOUT - 0.2 < took < READ_TIMEOUT + 2, took
+
+
+def _never_ending_head(sock: socket.socket, request: bytes) -> bytes:
+    """`request`'s head sent a byte every 0.2 s without its last CRLF; what first comes back (b"": nothing)."""
+    for byte in request[:-2]:
+        sock.sendall(bytes([byte]))
+        if select.select([sock], [], [], 0.2)[0]:
+            return sock.recv(1 << 16)
+    return b""
+
+
+def test_a_late_body_does_not_lend_its_grace_to_the_next_header_section(server: Server) -> None:
+    """A body that ends past the read timeout of its connection's start (so the timer, firing in it,
+    waits on the body's deadline: read timeout + grace) and then a header section sent a byte every
+    0.2 s: 408 about one read timeout after that message's end, not a grace period later."""
+    request = b"GET /__mock/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request[:-2] + b"Content-Length: 1\r\n\r\n")
+        assert _answer(sock).startswith(b"HTTP/1.1 200 ")  # health reads no body: answered at once
+        time.sleep(READ_TIMEOUT * 1.3)  # the client's pace, not a wait on the server
+        sock.sendall(b"x")
+        ended = time.monotonic()
+        reply = _never_ending_head(sock, request)
+        took = time.monotonic() - ended
+    assert reply.startswith(b"HTTP/1.1 408 "), reply[:100]
+    assert READ_TIMEOUT - 0.2 < took < READ_TIMEOUT + 2, took
+
+
+def test_the_apps_time_on_a_request_is_not_the_next_header_sections(server: Server, http: httpx.Client) -> None:
+    """An answer 1.5 read timeouts in coming (a latency fault) and then a header section sent a byte
+    every 0.2 s: 408 about one read timeout after the answer, not when the request's end is 2 behind."""
+    rule = {"key": "sk_h_latency", "action": "latency", "delay": 1.5 * READ_TIMEOUT, "times": 1}
+    created = http.post("/__mock/faults", json=rule)
+    assert created.status_code == 201, created.text
+    body = b'{"image_url": "https://example.com/product.jpg"}'
+    slow = b"POST /pixelcut/v1/remove-background HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-KEY: sk_h_latency\r\n"
+    slow += b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    request = b"GET /__mock/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sent = time.monotonic()
+            sock.sendall(slow)
+            _answer(sock)
+            answered = time.monotonic()
+            reply = _never_ending_head(sock, request)
+            took = time.monotonic() - answered
+    finally:
+        http.delete(f"/__mock/faults/{created.json()['id']}")
+    assert answered - sent > 1.5 * READ_TIMEOUT - 0.1, answered - sent
     assert reply.startswith(b"HTTP/1.1 408 "), reply[:100]
     assert READ_TIMEOUT - 0.2 < took < READ_TIMEOUT + 2, took
 
