@@ -55,14 +55,12 @@ def provider_router(mock: Mock, provider: Provider) -> ProviderRouter:
     by_path: dict[str, dict[str, Endpoint]] = {}
     for op in operations(spec):
         by_path.setdefault(words.prefix + op.path, {})[op.method] = pipeline.endpoint(mock, provider, op, validator)
-    # One Endpoints per path, dispatching on the method, so a 405 lists every method in ``Allow``.
-    paths = {path: Endpoints(endpoints) for path, endpoints in by_path.items()}
+    # One Endpoints per path, dispatching on the method, so a 405 lists every method in ``Allow``. The
+    # media path may be a spec path too (fal's upload PUT): its GET is the CDN's, served but unlisted.
     media = words.surfaces[words.media_surface].prefix + words.media_route
     served = {"GET": pipeline.media_endpoint(mock, words)}
-    if media in paths:  # fal's: the upload's PUT path too; its GET is the CDN's, not in the spec
-        paths[media] = Endpoints(by_path[media], unlisted=served)
-    else:
-        paths[media] = Endpoints(served)
+    paths = {path: Endpoints(methods, unlisted=served if path == media else None) for path, methods in by_path.items()}
+    paths.setdefault(media, Endpoints(served))
     return ProviderRouter(paths, pipeline.not_found_as(words))
 
 

@@ -166,9 +166,8 @@ class Faults(ABC):
     def fire(
         self, provider: str, operation: str, key: str | None, headers: Mapping[str, str], body: str
     ) -> Rule | None:
-        """The rule that fires for this request, counted (rules whose times are spent drop out)."""
-        if not self.has_rules():
-            return None
+        """The rule that fires for this request, counted (rules whose times are spent drop out). The
+        caller asks `has_rules` first: the pipeline does, before it makes the headers and body."""
         for _ in range(100):  # another process or thread spending the last `times` makes this one pick again
             with self._lock:
                 rule = pick(self.stored(), self._random, provider, operation, key, headers, body)

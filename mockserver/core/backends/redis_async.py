@@ -116,7 +116,6 @@ class ChangeWatch:
                 answer.set_result(found)
 
     async def _fetch(self) -> Snapshot:
-        self._waiting = None  # from now on a new caller needs a read of its own: this one may be on its way
         client = self._client()
         changes, epoch = await client.mget(self._changes, self._epoch)
         if epoch is None:  # a new Redis, or one flushed under the mock: counts start again from nothing
